@@ -1,0 +1,88 @@
+//! `wasmux`: run a Wasm OCI bundle, or a bare module, on any compiled-in engine.
+
+mod target;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use wasmux::{EXIT_RUNTIME_ERROR, RunControl};
+
+#[derive(Parser)]
+#[command(name = "wasmux", version, about = "Run WebAssembly workloads from OCI bundles")]
+struct Cli {
+    /// Turn on tracing to stderr, optionally with a filter such as `wasmux=debug`
+    /// (RUST_LOG works too).
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "debug", value_name = "FILTER")]
+    log: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an OCI bundle directory, or a module/component file with an in-memory spec.
+    Run(target::RunArgs),
+    /// List the compiled-in engines with their versions and capabilities.
+    Engines,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log.as_deref());
+    let code = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Engines => list_engines(),
+    };
+    ExitCode::from(code)
+}
+
+fn run(args: target::RunArgs) -> u8 {
+    let result = args.prepare().and_then(|(spec, requested)| {
+        let engine = wasmux::select_engine(args.engine.as_deref(), requested.as_deref())?;
+        wasmux::run_once(engine.as_ref(), spec, &RunControl::new())
+    });
+    match result {
+        Ok(status) => status.exit_code(),
+        Err(e) => {
+            eprintln!("wasmux: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn list_engines() -> u8 {
+    for entry in wasmux::ENGINES {
+        match (entry.create)() {
+            Ok(engine) => {
+                let caps = engine.capabilities();
+                let caps: Vec<String> = caps
+                    .entries()
+                    .iter()
+                    .map(|(name, support)| format!("{name}: {support}"))
+                    .collect();
+                println!("{} {} ({})", engine.name(), engine.version(), caps.join(", "));
+            }
+            Err(e) => println!("{} (cannot start: {e})", entry.name),
+        }
+    }
+    if wasmux::ENGINES.is_empty() {
+        eprintln!("wasmux: no engine compiled in; build with --features wasmtime");
+        return EXIT_RUNTIME_ERROR;
+    }
+    0
+}
+
+fn init_tracing(filter: Option<&str>) {
+    let filter = match filter {
+        Some(f) => f.to_owned(),
+        None => match std::env::var("RUST_LOG") {
+            Ok(f) => f,
+            Err(_) => return,
+        },
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .init();
+}
+

@@ -1,0 +1,158 @@
+//! What `wasmux run` was asked to run: a bundle directory, or a module with a spec
+//! made from the command line.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use wasmux::{Bundle, Error, Preopen, Result, RunSpec, Sniffed};
+
+
+
+/// Arguments of `wasmux run`.
+#[derive(Args)]
+#[command(trailing_var_arg = true)]
+pub struct RunArgs {
+    /// Engine to use (default: the bundle's `run.oci.handler`, else the default engine).
+    #[arg(long, value_name = "NAME")]
+    pub engine: Option<String>,
+    /// Module only: give the guest HOST at GUEST (`HOST::GUEST`, or `HOST` for the same
+    /// path); a `:ro` suffix makes it read-only. Repeatable.
+    #[arg(long = "dir", value_name = "HOST::GUEST[:ro]")]
+    dirs: Vec<String>,
+    /// Module only: set a guest environment variable (`KEY=VALUE`). Repeatable.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    envs: Vec<String>,
+    /// Cap the guest's linear memory (bytes; K, M and G suffixes are powers of 1024).
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    memory_limit: Option<u64>,
+    /// Kill the guest (exit 137) after this many seconds.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    timeout: Option<Duration>,
+    /// A bundle directory (with config.json), or a .wasm/.wat module or component.
+    target: PathBuf,
+    /// Module only: arguments after the module (argv[0] is the module path as given).
+    args: Vec<String>,
+}
+
+impl RunArgs {
+    /// Builds the spec and returns it with the engine the bundle asks for, if any.
+    pub fn prepare(&self) -> Result<(RunSpec, Option<String>)> {
+        let (mut spec, requested) = if self.target.is_dir() {
+            self.bundle_spec()?
+        } else {
+            (self.module_spec()?, None)
+        };
+        if self.memory_limit.is_some() {
+            spec.limits.memory_bytes = self.memory_limit;
+        }
+        if self.timeout.is_some() {
+            spec.limits.timeout = self.timeout;
+        }
+        Ok((spec, requested))
+    }
+
+    fn bundle_spec(&self) -> Result<(RunSpec, Option<String>)> {
+        if !self.dirs.is_empty() || !self.envs.is_empty() || !self.args.is_empty() {
+            return Err(Error::InvalidBundle(
+                "--dir, --env and extra arguments apply to modules; a bundle's config.json sets them".into(),
+            ));
+        }
+        let bundle = Bundle::load(&self.target)?;
+        let requested = bundle.requested_engine().map(str::to_owned);
+        Ok((bundle.run_spec()?, requested))
+    }
+
+    fn module_spec(&self) -> Result<RunSpec> {
+        let origin = self.target.display().to_string();
+        let bytes = std::fs::read(&self.target).map_err(|e| Error::EntrypointNotFound {
+            path: origin.clone(),
+            reason: e.to_string(),
+        })?;
+        let wasm = match wasmux::sniff(bytes, &origin)? {
+            Sniffed::Wasm(wasm) => wasm,
+            Sniffed::NotWasm(reason) => return Err(Error::NotWasm { path: origin, reason }),
+        };
+        let mut spec = RunSpec::new(wasm);
+        spec.args = std::iter::once(origin).chain(self.args.iter().cloned()).collect();
+        spec.env = wasmux::parse_env(&self.envs)?;
+        spec.mounts = self.dirs.iter().map(|d| parse_dir(d)).collect::<Result<_>>()?;
+        Ok(spec)
+    }
+}
+
+/// `HOST::GUEST[:ro]` or `HOST[:ro]`.
+fn parse_dir(arg: &str) -> Result<Preopen> {
+    let (arg, read_only) = match arg.strip_suffix(":ro") {
+        Some(rest) => (rest, true),
+        None => (arg, false),
+    };
+    let (host, guest) = arg.split_once("::").unwrap_or((arg, arg));
+    let host = PathBuf::from(host);
+    if !host.is_dir() {
+        return Err(Error::MountSourceMissing {
+            source_path: host,
+            destination: guest.to_owned(),
+        });
+    }
+    let guest = if Path::new(guest).is_absolute() {
+        guest.to_owned()
+    } else {
+        format!("/{guest}")
+    };
+    Ok(Preopen {
+        host,
+        guest,
+        read_only,
+    })
+}
+
+fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
+    let (digits, shift) = match s.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&s[..i], 10),
+        Some((i, 'M' | 'm')) => (&s[..i], 20),
+        Some((i, 'G' | 'g')) => (&s[..i], 30),
+        _ => (s, 0),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not a byte count"))?;
+    n.checked_mul(1u64 << shift).ok_or_else(|| format!("{s} is too large"))
+}
+
+fn parse_seconds(s: &str) -> std::result::Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counts_take_binary_suffixes() {
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert_eq!(parse_bytes("32M"), Ok(32 << 20));
+        assert_eq!(parse_bytes("1g"), Ok(1 << 30));
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("99999999999G").is_err());
+    }
+
+    #[test]
+    fn dirs_parse_guest_paths_and_ro() {
+        let tmp = tempfile::tempdir().unwrap();
+        let host = tmp.path().display().to_string();
+        let p = parse_dir(&format!("{host}::/data:ro")).unwrap();
+        assert_eq!((p.guest.as_str(), p.read_only), ("/data", true));
+        let p = parse_dir(&format!("{host}::data")).unwrap();
+        assert_eq!((p.guest.as_str(), p.read_only), ("/data", false));
+        let p = parse_dir(&host).unwrap();
+        assert_eq!(p.guest, host);
+        assert!(matches!(parse_dir("/no/such::/x"), Err(Error::MountSourceMissing { .. })));
+    }
+
+    #[test]
+    fn seconds_must_be_a_number() {
+        assert_eq!(parse_seconds("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_seconds("soon").is_err());
+        assert!(parse_seconds("-1").is_err());
+    }
+}

@@ -1,0 +1,276 @@
+//! `Bundle`: an OCI bundle on disk, loaded with oci-spec and mapped to a `RunSpec` (design §3).
+
+use std::path::{Component, Path, PathBuf};
+
+use oci_spec::runtime::{Mount, Spec};
+use tracing::{debug, warn};
+
+use crate::detect::{HandlerMode, HandlerRequest, Sniffed, WasmBinary, sniff};
+use crate::error::{Error, Result};
+use crate::spec::{Limits, Preopen, RunSpec, resolve_through_mounts};
+
+/// Mount types a Wasm guest has no use for; ignored rather than refused, since every
+/// runtime adds them to every container.
+const IGNORED_MOUNT_TYPES: &[&str] = &["proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2"];
+
+/// A loaded, validated OCI bundle: `config.json` plus its rootfs.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    dir: PathBuf,
+    spec: Spec,
+    rootfs: PathBuf,
+    request: HandlerRequest,
+}
+
+impl Bundle {
+    /// Reads `dir/config.json`. Fails on a missing or invalid config, a missing root, or
+    /// unknown Wasm annotations; it does not yet look at the entrypoint.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref().to_owned();
+        let config = dir.join("config.json");
+        let invalid = |message: String| Error::InvalidConfig {
+            path: config.clone(),
+            message,
+        };
+        // serde_json directly rather than `Spec::load`, whose errors say only "serde failed".
+        let file = std::fs::File::open(&config).map_err(|e| invalid(e.to_string()))?;
+        let spec: Spec = serde_json::from_reader(std::io::BufReader::new(file))
+            .map_err(|e| invalid(e.to_string()))?;
+        Self::from_spec(dir, spec)
+    }
+
+    /// Builds a bundle from an already parsed spec; relative paths resolve against `dir`.
+    pub fn from_spec(dir: PathBuf, spec: Spec) -> Result<Self> {
+        let root = spec
+            .root()
+            .as_ref()
+            .ok_or_else(|| Error::InvalidBundle("config has no root".into()))?;
+        let rootfs = dir.join(root.path());
+        if !rootfs.is_dir() {
+            return Err(Error::InvalidBundle(format!(
+                "root.path {} is not a directory",
+                rootfs.display()
+            )));
+        }
+        let request = HandlerRequest::from_annotations(spec.annotations().as_ref())?;
+        Ok(Bundle {
+            dir,
+            spec,
+            rootfs,
+            request,
+        })
+    }
+
+    /// The parsed OCI runtime spec.
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    /// The rootfs directory on the host.
+    pub fn rootfs(&self) -> &Path {
+        &self.rootfs
+    }
+
+    /// The engine named by `run.oci.handler`, if the bundle asks for one.
+    pub fn requested_engine(&self) -> Option<&str> {
+        self.request.engine.as_deref()
+    }
+
+    /// Maps the whole spec to a [`RunSpec`]: reads and classifies the entrypoint, builds
+    /// the mount table, the environment and the limits. Under `compat-smart` a non-Wasm
+    /// entrypoint is [`Error::NotAWasmWorkload`], for the caller to run it as a Linux
+    /// container.
+    pub fn run_spec(&self) -> Result<RunSpec> {
+        let process = self
+            .spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| Error::InvalidBundle("config has no process".into()))?;
+        let args = process.args().clone().unwrap_or_default();
+        let Some(arg0) = args.first() else {
+            return Err(Error::InvalidBundle("process.args is empty".into()));
+        };
+        let cwd = guest_path_string(process.cwd(), "process.cwd")?;
+        let env = parse_env(process.env().as_deref().unwrap_or_default())?;
+        let (mounts, tmpfs) = self.mount_table()?;
+
+        let (module_path, entry) = split_entry(arg0);
+        let wasm = self.read_entrypoint(&mounts, &cwd, module_path)?;
+        let mut spec = RunSpec::new(wasm);
+        spec.entry = entry.map(str::to_owned);
+        spec.args = args;
+        spec.env = env;
+        spec.cwd = cwd;
+        spec.mounts = mounts;
+        for (guest, read_only) in tmpfs {
+            spec.add_scratch_dir(&guest, read_only)?;
+        }
+        spec.limits = Limits {
+            memory_bytes: self.memory_limit(),
+            timeout: None,
+        };
+        Ok(spec)
+    }
+
+    /// Reads the module named by `process.args[0]` (relative to `cwd`) through the
+    /// mount table and classifies it according to the handler mode.
+    fn read_entrypoint(&self, mounts: &[Preopen], cwd: &str, path: &str) -> Result<WasmBinary> {
+        let guest = if path.starts_with('/') {
+            path.to_owned()
+        } else {
+            format!("{}/{path}", cwd.trim_end_matches('/'))
+        };
+        let not_found = |reason: String| Error::EntrypointNotFound {
+            path: guest.clone(),
+            reason,
+        };
+        let (host, _) = resolve_through_mounts(mounts, &guest).map_err(|e| not_found(e.to_string()))?;
+        if host.is_dir() {
+            return Err(not_found("it is a directory".into()));
+        }
+        let bytes = std::fs::read(&host).map_err(|e| not_found(e.to_string()))?;
+        match (sniff(bytes, &guest)?, self.request.mode) {
+            (Sniffed::Wasm(wasm), _) => Ok(wasm),
+            (Sniffed::NotWasm(reason), HandlerMode::Strict) => Err(Error::NotWasm { path: guest, reason }),
+            (Sniffed::NotWasm(reason), HandlerMode::Smart) => Err(Error::NotAWasmWorkload {
+                reason: format!("{guest} is {reason}"),
+            }),
+        }
+    }
+
+    /// The root as `/`, then every bind mount as a preopen; tmpfs mounts are returned
+    /// separately (guest path, read-only) to become scratch directories.
+    fn mount_table(&self) -> Result<(Vec<Preopen>, Vec<(String, bool)>)> {
+        let root_ro = self.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false);
+        let mut preopens = vec![Preopen {
+            host: self.rootfs.clone(),
+            guest: "/".into(),
+            read_only: root_ro,
+        }];
+        let mut tmpfs = Vec::new();
+        for mount in self.spec.mounts().as_deref().unwrap_or_default() {
+            let destination = guest_path_string(mount.destination(), "mount destination")?;
+            let options = mount.options().as_deref().unwrap_or_default();
+            let read_only = is_read_only(options);
+            let typ = mount.typ().as_deref().unwrap_or("");
+            if typ == "bind" || options.iter().any(|o| o == "bind" || o == "rbind") {
+                if let Some(preopen) = self.bind_mount(mount, destination, read_only)? {
+                    preopens.push(preopen);
+                }
+            } else if typ == "tmpfs" {
+                tmpfs.push((destination, read_only));
+            } else if IGNORED_MOUNT_TYPES.contains(&typ) {
+                debug!(%destination, typ, "ignoring a mount a Wasm guest cannot use");
+            } else {
+                warn!(%destination, typ, "ignoring a mount type wasmux does not map to WASI");
+            }
+        }
+        Ok((preopens, tmpfs))
+    }
+
+    fn bind_mount(&self, mount: &Mount, destination: String, read_only: bool) -> Result<Option<Preopen>> {
+        let source = mount.source().as_ref().ok_or_else(|| {
+            Error::InvalidBundle(format!("bind mount at {destination} has no source"))
+        })?;
+        let host = self.dir.join(source);
+        let meta = std::fs::metadata(&host).map_err(|_| Error::MountSourceMissing {
+            source_path: host.clone(),
+            destination: destination.clone(),
+        })?;
+        if !meta.is_dir() {
+            // WASI preopens are directories; runtimes bind files such as /etc/hosts into
+            // every container, so refusing them would refuse every container.
+            warn!(%destination, "ignoring a bind mount of a file: WASI can only preopen directories");
+            return Ok(None);
+        }
+        Ok(Some(Preopen {
+            host,
+            guest: destination,
+            read_only,
+        }))
+    }
+
+    fn memory_limit(&self) -> Option<u64> {
+        let limit = self
+            .spec
+            .linux()
+            .as_ref()?
+            .resources()
+            .as_ref()?
+            .memory()
+            .as_ref()?
+            .limit()?;
+        u64::try_from(limit).ok().filter(|&l| l > 0)
+    }
+}
+
+/// `path#func` selects an exported function; the part after the last `#` is the name.
+fn split_entry(arg0: &str) -> (&str, Option<&str>) {
+    match arg0.rsplit_once('#') {
+        Some((path, func)) if !func.is_empty() && !func.contains('/') => (path, Some(func)),
+        _ => (arg0, None),
+    }
+}
+
+/// Parses `KEY=VALUE` entries as OCI's `process.env` and CLIs give them: split at the
+/// first `=` (the value may contain more); an entry without one is an error.
+pub fn parse_env(entries: &[String]) -> Result<Vec<(String, String)>> {
+    entries
+        .iter()
+        .map(|entry| match entry.split_once('=') {
+            Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+            _ => Err(Error::InvalidEnv {
+                entry: entry.clone(),
+            }),
+        })
+        .collect()
+}
+
+/// The last of `ro`/`rw` wins, as with mount(8).
+fn is_read_only(options: &[String]) -> bool {
+    options
+        .iter()
+        .rev()
+        .find_map(|o| match o.as_str() {
+            "ro" => Some(true),
+            "rw" => Some(false),
+            _ => None,
+        })
+        .unwrap_or(false)
+}
+
+/// A guest path as the absolute, normalised UTF-8 string WASI wants.
+fn guest_path_string(path: &Path, what: &str) -> Result<String> {
+    if !path.is_absolute() {
+        return Err(Error::InvalidBundle(format!(
+            "{what} {} must be an absolute path",
+            path.display()
+        )));
+    }
+    let mut out = String::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(name) => {
+                let name = name.to_str().ok_or_else(|| {
+                    Error::InvalidBundle(format!("{what} {} is not UTF-8", path.display()))
+                })?;
+                out.push('/');
+                out.push_str(name);
+            }
+            Component::ParentDir => {
+                return Err(Error::InvalidBundle(format!(
+                    "{what} {} must not contain ..",
+                    path.display()
+                )));
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,238 @@
+use super::*;
+use crate::detect::WasmKind;
+use std::fs;
+
+const HELLO_WAT: &str = r#"(module (func (export "_start")))"#;
+
+/// A bundle directory with `rootfs/` holding `files`, and `config.json` from `config`.
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new(config: serde_like::Value, files: &[(&str, &[u8])]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("rootfs")).unwrap();
+        for (path, bytes) in files {
+            let host = dir.path().join("rootfs").join(path.trim_start_matches('/'));
+            fs::create_dir_all(host.parent().unwrap()).unwrap();
+            fs::write(host, bytes).unwrap();
+        }
+        fs::write(dir.path().join("config.json"), config.0).unwrap();
+        Fixture { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn run_spec(&self) -> Result<RunSpec> {
+        Bundle::load(self.path())?.run_spec()
+    }
+}
+
+/// Minimal JSON building without a serde_json dependency in engine-api.
+mod serde_like {
+    pub struct Value(pub String);
+}
+
+fn config(process: &str, extra: &str) -> serde_like::Value {
+    let root = if extra.contains(r#""root""#) { "" } else { r#","root":{"path":"rootfs"}"# };
+    serde_like::Value(format!(
+        r#"{{"ociVersion":"1.0.2","process":{{"user":{{"uid":0,"gid":0}},{process}}}{root}{extra}}}"#
+    ))
+}
+
+fn simple(args: &str) -> serde_like::Value {
+    config(&format!(r#""args":{args},"cwd":"/""#), "")
+}
+
+#[test]
+fn maps_args_env_cwd_root_and_limits() {
+    let f = Fixture::new(
+        config(
+            r#""args":["/app/m.wasm","a b","ünï",""],"env":["A=1","B=x=y","EMPTY="],"cwd":"/app""#,
+            r#","root":{"path":"rootfs","readonly":true},"linux":{"resources":{"memory":{"limit":33554432}}}"#,
+        ),
+        &[("app/m.wasm", HELLO_WAT.as_bytes())],
+    );
+    let spec = f.run_spec().unwrap();
+    assert_eq!(spec.args, ["/app/m.wasm", "a b", "ünï", ""]);
+    let env: Vec<(&str, &str)> = spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(env, [("A", "1"), ("B", "x=y"), ("EMPTY", "")]);
+    assert_eq!(spec.cwd, "/app");
+    assert_eq!(spec.wasm.kind, WasmKind::CoreModule);
+    assert_eq!(spec.mounts.len(), 1);
+    assert_eq!(spec.mounts[0].guest, "/");
+    assert!(spec.mounts[0].read_only);
+    assert_eq!(spec.limits.memory_bytes, Some(32 << 20));
+    assert_eq!(spec.entry, None);
+}
+
+#[test]
+fn entrypoint_resolves_relative_to_cwd_and_selects_an_export() {
+    let f = Fixture::new(
+        config(r#""args":["m.wasm#hello_export"],"cwd":"/app""#, ""),
+        &[("app/m.wasm", HELLO_WAT.as_bytes())],
+    );
+    let spec = f.run_spec().unwrap();
+    assert_eq!(spec.entry.as_deref(), Some("hello_export"));
+    assert_eq!(spec.wasm.origin, "/app/m.wasm");
+    assert_eq!(spec.args, ["m.wasm#hello_export"]);
+}
+
+#[test]
+fn relative_root_path_resolves_against_the_bundle() {
+    let f = Fixture::new(simple(r#"["/m.wasm"]"#), &[("m.wasm", HELLO_WAT.as_bytes())]);
+    let bundle = Bundle::load(f.path()).unwrap();
+    assert_eq!(bundle.rootfs(), f.path().join("rootfs"));
+}
+
+#[test]
+fn mounts_map_to_preopens_tmpfs_and_ignored_kinds() {
+    let data = tempfile::tempdir().unwrap();
+    fs::write(data.path().join("file"), b"x").unwrap();
+    let mounts = format!(
+        r#","mounts":[
+            {{"destination":"/data","type":"bind","source":"{d}","options":["rbind","rw"]}},
+            {{"destination":"/ro","source":"{d}","options":["bind","ro"]}},
+            {{"destination":"/etc/hosts","type":"bind","source":"{d}/file","options":["bind"]}},
+            {{"destination":"/tmp","type":"tmpfs","source":"tmpfs"}},
+            {{"destination":"/proc","type":"proc","source":"proc"}},
+            {{"destination":"/sys","type":"sysfs","source":"sysfs","options":["ro"]}}
+        ]"#,
+        d = data.path().display()
+    );
+    let f = Fixture::new(
+        config(r#""args":["/m.wasm"],"cwd":"/""#, &mounts),
+        &[("m.wasm", HELLO_WAT.as_bytes())],
+    );
+    let spec = f.run_spec().unwrap();
+    let table: Vec<(&str, bool)> = spec.mounts.iter().map(|m| (m.guest.as_str(), m.read_only)).collect();
+    assert_eq!(table, [("/", false), ("/data", false), ("/ro", true), ("/tmp", false)]);
+    let scratch = spec.mounts[3].host.clone();
+    assert!(scratch.is_dir() && fs::read_dir(&scratch).unwrap().next().is_none());
+    drop(spec);
+    assert!(!scratch.exists(), "tmpfs scratch dir must be removed with the spec");
+}
+
+#[test]
+fn env_entry_without_equals_is_refused() {
+    let f = Fixture::new(
+        config(r#""args":["/m.wasm"],"env":["NOEQUALS"],"cwd":"/""#, ""),
+        &[("m.wasm", HELLO_WAT.as_bytes())],
+    );
+    let err = f.run_spec().unwrap_err();
+    assert!(matches!(err, Error::InvalidEnv { ref entry } if entry == "NOEQUALS"), "{err}");
+    assert_eq!(err.exit_code(), 125);
+}
+
+#[test]
+fn missing_mount_source_is_refused() {
+    let f = Fixture::new(
+        config(
+            r#""args":["/m.wasm"],"cwd":"/""#,
+            r#","mounts":[{"destination":"/data","type":"bind","source":"/definitely/not/here"}]"#,
+        ),
+        &[("m.wasm", HELLO_WAT.as_bytes())],
+    );
+    let err = f.run_spec().unwrap_err();
+    assert!(matches!(err, Error::MountSourceMissing { .. }), "{err}");
+    assert_eq!(err.exit_code(), 125);
+}
+
+#[test]
+fn missing_entrypoint_is_127() {
+    let f = Fixture::new(simple(r#"["/nope.wasm"]"#), &[]);
+    let err = f.run_spec().unwrap_err();
+    assert!(matches!(err, Error::EntrypointNotFound { .. }), "{err}");
+    assert_eq!(err.exit_code(), 127);
+}
+
+#[test]
+fn entrypoint_symlink_cannot_leave_the_rootfs() {
+    let f = Fixture::new(simple(r#"["/m.wasm"]"#), &[]);
+    std::os::unix::fs::symlink("/etc/hostname", f.path().join("rootfs/m.wasm")).unwrap();
+    let err = f.run_spec().unwrap_err();
+    assert!(matches!(err, Error::EntrypointNotFound { .. }), "{err}");
+}
+
+#[test]
+fn text_under_compat_is_not_runnable() {
+    let f = Fixture::new(
+        config(
+            r#""args":["/m.wasm"],"cwd":"/""#,
+            r#","annotations":{"module.wasm.image/variant":"compat"}"#,
+        ),
+        &[("m.wasm", b"just some text\n")],
+    );
+    let err = f.run_spec().unwrap_err();
+    assert!(matches!(err, Error::NotWasm { .. }), "{err}");
+    assert_eq!(err.exit_code(), 126);
+}
+
+#[test]
+fn elf_under_compat_smart_is_not_a_wasm_workload() {
+    for content in [&b"\x7fELF\x02\x01\x01\0"[..], b"#!/bin/sh\necho hi\n"] {
+        let f = Fixture::new(
+            config(
+                r#""args":["/bin/app"],"cwd":"/""#,
+                r#","annotations":{"module.wasm.image/variant":"compat-smart"}"#,
+            ),
+            &[("bin/app", content)],
+        );
+        let err = f.run_spec().unwrap_err();
+        assert!(matches!(err, Error::NotAWasmWorkload { .. }), "{err}");
+    }
+}
+
+#[test]
+fn invalid_config_json_is_125() {
+    for broken in ["{ not json", r#"{"ociVersion":"1.0.2","process":{"args":"not-a-list"}}"#] {
+        let f = Fixture::new(serde_like::Value(broken.into()), &[]);
+        let err = Bundle::load(f.path()).unwrap_err();
+        assert!(matches!(err, Error::InvalidConfig { .. }), "{err}");
+        assert_eq!(err.exit_code(), 125);
+    }
+    let empty = tempfile::tempdir().unwrap();
+    assert!(matches!(Bundle::load(empty.path()), Err(Error::InvalidConfig { .. })));
+}
+
+#[test]
+fn relative_cwd_and_dotdot_destinations_are_refused() {
+    let f = Fixture::new(config(r#""args":["/m.wasm"],"cwd":"rel""#, ""), &[("m.wasm", HELLO_WAT.as_bytes())]);
+    assert!(matches!(f.run_spec(), Err(Error::InvalidBundle(_))));
+    let f = Fixture::new(
+        config(
+            r#""args":["/m.wasm"],"cwd":"/""#,
+            r#","mounts":[{"destination":"/a/../../x","type":"tmpfs","source":"tmpfs"}]"#,
+        ),
+        &[("m.wasm", HELLO_WAT.as_bytes())],
+    );
+    assert!(matches!(f.run_spec(), Err(Error::InvalidBundle(_))));
+}
+
+#[test]
+fn missing_rootfs_and_empty_args_are_refused() {
+    let f = Fixture::new(simple(r#"[]"#), &[]);
+    assert!(matches!(f.run_spec(), Err(Error::InvalidBundle(_))));
+    fs::remove_dir(f.path().join("rootfs")).unwrap();
+    assert!(matches!(Bundle::load(f.path()), Err(Error::InvalidBundle(_))));
+}
+
+#[test]
+fn handler_annotation_names_the_engine() {
+    let f = Fixture::new(
+        config(r#""args":["/m.wasm"],"cwd":"/""#, r#","annotations":{"run.oci.handler":"wasmtime"}"#),
+        &[("m.wasm", HELLO_WAT.as_bytes())],
+    );
+    assert_eq!(Bundle::load(f.path()).unwrap().requested_engine(), Some("wasmtime"));
+}
+
+#[test]
+fn split_entry_only_takes_a_trailing_name() {
+    assert_eq!(split_entry("/m.wasm#f"), ("/m.wasm", Some("f")));
+    assert_eq!(split_entry("/m.wasm"), ("/m.wasm", None));
+    assert_eq!(split_entry("/a#b/m.wasm"), ("/a#b/m.wasm", None));
+    assert_eq!(split_entry("/m.wasm#"), ("/m.wasm#", None));
+}

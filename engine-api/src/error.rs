@@ -1,0 +1,159 @@
+//! Every way a run can fail to start, each a variant a caller may handle differently.
+
+use std::path::PathBuf;
+
+/// Why a workload could not be started. A started workload always ends in an
+/// [`ExitStatus`](crate::ExitStatus) instead, even when it traps or is killed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `config.json` is missing, not JSON, or not a valid OCI runtime spec.
+    #[error("invalid OCI bundle config {path}: {message}")]
+    InvalidConfig {
+        /// The config file that was read.
+        path: PathBuf,
+        /// What was wrong with it.
+        message: String,
+    },
+    /// The bundle is well-formed JSON but asks for something that cannot be honoured.
+    #[error("invalid OCI bundle: {0}")]
+    InvalidBundle(String),
+    /// A `process.env` entry has no `=`; OCI requires `KEY=VALUE`.
+    #[error("invalid environment entry {entry:?}: expected KEY=VALUE")]
+    InvalidEnv {
+        /// The offending entry, verbatim.
+        entry: String,
+    },
+    /// A bind mount's source does not exist on the host.
+    #[error("mount source {source_path} for {destination} does not exist")]
+    MountSourceMissing {
+        /// Host path named by the mount.
+        source_path: PathBuf,
+        /// Guest path it was to appear at.
+        destination: String,
+    },
+    /// The entrypoint named by `process.args[0]` is not in the rootfs.
+    #[error("entrypoint {path} not found: {reason}")]
+    EntrypointNotFound {
+        /// The guest path that was looked up.
+        path: String,
+        /// Why it could not be found or read.
+        reason: String,
+    },
+    /// The entrypoint exists but is not a Wasm module, component or WAT file
+    /// (under `compat`, or when a module was given explicitly).
+    #[error("{path} is not a WebAssembly module, component or WAT file: {reason}")]
+    NotWasm {
+        /// The entrypoint that was inspected.
+        path: String,
+        /// What it looks like instead.
+        reason: String,
+    },
+    /// `compat-smart` detection decided this is an ordinary Linux container: the
+    /// embedding runtime should run it itself.
+    #[error("not a Wasm workload: {reason}")]
+    NotAWasmWorkload {
+        /// What the entrypoint looks like.
+        reason: String,
+    },
+    /// The engine rejected the module while validating or compiling it.
+    #[error("invalid module {path}: {message}")]
+    InvalidModule {
+        /// Where the module came from.
+        path: String,
+        /// The engine's explanation.
+        message: String,
+    },
+    /// The module imports something neither WASI nor the engine provides.
+    #[error("cannot link {path}: {message}")]
+    Link {
+        /// Where the module came from.
+        path: String,
+        /// The engine's explanation (names the missing import).
+        message: String,
+    },
+    /// The requested entry function is not exported or takes arguments.
+    #[error("entry function {name:?} is not runnable: {reason}")]
+    EntryFunction {
+        /// The export that was asked for.
+        name: String,
+        /// Why it cannot be called.
+        reason: String,
+    },
+    /// The chosen engine cannot do what the workload needs.
+    #[error("engine {engine} does not support {feature}: {reason}")]
+    Unsupported {
+        /// Engine name.
+        engine: &'static str,
+        /// The feature asked for.
+        feature: &'static str,
+        /// Why the engine cannot provide it.
+        reason: &'static str,
+    },
+    /// No compiled-in engine has this name.
+    #[error("unknown engine {name:?}; compiled in: {available}")]
+    UnknownEngine {
+        /// The name that was asked for.
+        name: String,
+        /// Comma-separated names that would have worked.
+        available: String,
+    },
+    /// A host I/O operation failed while preparing the run.
+    #[error("{context}: {source}")]
+    Io {
+        /// What wasmux was doing.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The engine failed for a reason of its own (not the guest's fault).
+    #[error("engine {engine} failed: {message}")]
+    Engine {
+        /// Engine name.
+        engine: &'static str,
+        /// The engine's explanation.
+        message: String,
+    },
+}
+
+/// Process exit code for "the runtime itself failed" (bad bundle, I/O, engine).
+pub const EXIT_RUNTIME_ERROR: u8 = 125;
+/// Process exit code for "found but not runnable" (invalid module, link error).
+pub const EXIT_NOT_RUNNABLE: u8 = 126;
+/// Process exit code for "entrypoint not found".
+pub const EXIT_NOT_FOUND: u8 = 127;
+
+impl Error {
+    /// The process exit code a CLI or shim reports for this error (design §4),
+    /// following the shell's 125/126/127 convention.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::EntrypointNotFound { .. } => EXIT_NOT_FOUND,
+            Error::NotWasm { .. }
+            | Error::NotAWasmWorkload { .. }
+            | Error::InvalidModule { .. }
+            | Error::Link { .. }
+            | Error::EntryFunction { .. }
+            | Error::Unsupported { .. } => EXIT_NOT_RUNNABLE,
+            Error::InvalidConfig { .. }
+            | Error::InvalidBundle(_)
+            | Error::InvalidEnv { .. }
+            | Error::MountSourceMissing { .. }
+            | Error::UnknownEngine { .. }
+            | Error::Io { .. }
+            | Error::Engine { .. } => EXIT_RUNTIME_ERROR,
+        }
+    }
+
+    /// Wraps an I/O error with what wasmux was doing when it happened.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Result type of every fallible wasmux call.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

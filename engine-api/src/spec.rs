@@ -1,0 +1,327 @@
+//! `RunSpec`: everything an engine needs to run one workload, as plain engine-neutral data.
+
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::detect::WasmBinary;
+use crate::error::{Error, Result};
+use crate::rootpath::resolve_in_root;
+
+/// A host directory the guest sees at a guest path. The unit of the guest's file system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preopen {
+    /// Directory on the host.
+    pub host: PathBuf,
+    /// Where the guest sees it: an absolute path, or `.` for the working directory.
+    pub guest: String,
+    /// The guest may read but never create, write, rename or delete under it.
+    pub read_only: bool,
+}
+
+/// Where one standard stream of the guest goes.
+#[derive(Debug, Default)]
+pub enum StdioStream {
+    /// The host process's own stream.
+    #[default]
+    Inherit,
+    /// Nothing: reads see end of file, writes are discarded.
+    Null,
+    /// Any open file, pipe or socket the embedder hands over.
+    File(File),
+}
+
+impl From<File> for StdioStream {
+    fn from(file: File) -> Self {
+        StdioStream::File(file)
+    }
+}
+
+impl From<OwnedFd> for StdioStream {
+    fn from(fd: OwnedFd) -> Self {
+        StdioStream::File(File::from(fd))
+    }
+}
+
+impl StdioStream {
+    /// A second handle to the same stream, so the host can report on it after the
+    /// engine has consumed the first.
+    pub fn try_clone(&self) -> Result<Self> {
+        Ok(match self {
+            StdioStream::Inherit => StdioStream::Inherit,
+            StdioStream::Null => StdioStream::Null,
+            StdioStream::File(f) => StdioStream::File(
+                f.try_clone()
+                    .map_err(|e| Error::io("duplicating a stdio handle", e))?,
+            ),
+        })
+    }
+
+    /// Resolves `Null` to an open `/dev/null`, for engines that only take files.
+    pub fn into_file_or_inherit(self, write: bool) -> Result<Option<File>> {
+        match self {
+            StdioStream::Inherit => Ok(None),
+            StdioStream::File(f) => Ok(Some(f)),
+            StdioStream::Null => std::fs::OpenOptions::new()
+                .read(!write)
+                .write(write)
+                .open("/dev/null")
+                .map(Some)
+                .map_err(|e| Error::io("opening /dev/null", e)),
+        }
+    }
+}
+
+/// The guest's three standard streams.
+#[derive(Debug, Default)]
+pub struct Stdio {
+    /// Guest fd 0.
+    pub stdin: StdioStream,
+    /// Guest fd 1.
+    pub stdout: StdioStream,
+    /// Guest fd 2; trap messages are written here too.
+    pub stderr: StdioStream,
+}
+
+/// Resource limits enforced inside the engine, not by the host kernel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Cap on the guest's total linear memory, in bytes.
+    pub memory_bytes: Option<u64>,
+    /// Wall-clock time after which the guest is killed with SIGKILL.
+    pub timeout: Option<Duration>,
+}
+
+/// One workload, fully decided: an engine only translates this into its own calls.
+#[derive(Debug)]
+pub struct RunSpec {
+    /// The module or component to run.
+    pub wasm: WasmBinary,
+    /// Exported function to call instead of `_start` (core modules only).
+    pub entry: Option<String>,
+    /// argv, verbatim, argv[0] included.
+    pub args: Vec<String>,
+    /// Exactly the guest's environment; nothing of the host is added.
+    pub env: Vec<(String, String)>,
+    /// The guest's working directory (absolute).
+    pub cwd: String,
+    /// The guest's mount table, in order: later entries shadow earlier ones.
+    pub mounts: Vec<Preopen>,
+    /// Standard streams.
+    pub stdio: Stdio,
+    /// Memory and time limits.
+    pub limits: Limits,
+    /// Scratch directories (tmpfs mounts) that live as long as the spec.
+    pub(crate) scratch: Vec<tempfile::TempDir>,
+}
+
+impl RunSpec {
+    /// A spec with argv `[origin]`, no environment, no file system, inherited stdio.
+    pub fn new(wasm: WasmBinary) -> Self {
+        RunSpec {
+            args: vec![wasm.origin.clone()],
+            wasm,
+            entry: None,
+            env: Vec::new(),
+            cwd: "/".into(),
+            mounts: Vec::new(),
+            stdio: Stdio::default(),
+            limits: Limits::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Adds a fresh empty host directory at `guest`, removed when the spec is dropped
+    /// (how `tmpfs` mounts are provided).
+    pub fn add_scratch_dir(&mut self, guest: &str, read_only: bool) -> Result<()> {
+        let dir = tempfile::Builder::new()
+            .prefix("wasmux-tmpfs-")
+            .tempdir()
+            .map_err(|e| Error::io("creating a scratch directory for a tmpfs mount", e))?;
+        self.mounts.push(Preopen {
+            host: dir.path().to_owned(),
+            guest: guest.to_owned(),
+            read_only,
+        });
+        self.scratch.push(dir);
+        Ok(())
+    }
+
+    /// Finds the host path behind a guest path through the mount table, following
+    /// symlinks inside the mount it lands in. Returns the path and its mount's `read_only`.
+    pub fn resolve_guest_path(&self, guest: &str) -> Result<(PathBuf, bool)> {
+        resolve_through_mounts(&self.mounts, guest)
+    }
+
+    /// The WASI preopens that realise this spec's mounts and working directory. Every
+    /// engine uses this, so the file-system layout is decided once.
+    ///
+    /// WASI preview1 has no working directory: wasi-libc starts every program at `/` and
+    /// resolves relative paths through the preopen named `.` (or `/`; both are its empty
+    /// prefix). With `cwd` = `/` the mounts are the preopens. With another `cwd`, the
+    /// working directory becomes the `.` preopen, and the rootfs is offered through its
+    /// top-level directories (`/etc`, `/usr`, ...) so absolute paths still resolve; the
+    /// price is that listing `/` itself, or a file directly in `/`, goes to the working
+    /// directory instead (README, "Known limits").
+    pub fn wasi_preopens(&self) -> Result<Vec<Preopen>> {
+        if self.cwd.trim_end_matches('/').is_empty() {
+            return Ok(self.mounts.clone());
+        }
+        let (cwd_host, cwd_ro) = self.resolve_guest_path(&self.cwd)?;
+        if !cwd_host.is_dir() {
+            return Err(Error::InvalidBundle(format!(
+                "working directory {} is not a directory in the guest",
+                self.cwd
+            )));
+        }
+        let mut preopens = Vec::new();
+        for mount in &self.mounts {
+            if mount.guest.trim_end_matches('/').is_empty() {
+                preopens.extend(top_level_dirs(mount)?);
+            } else {
+                preopens.push(mount.clone());
+            }
+        }
+        preopens.push(Preopen {
+            host: cwd_host,
+            guest: ".".into(),
+            read_only: cwd_ro,
+        });
+        Ok(preopens)
+    }
+}
+
+/// Finds the host path behind `guest` in a mount table (longest mount point wins,
+/// later mounts shadow earlier ones), resolving symlinks inside that mount.
+pub(crate) fn resolve_through_mounts(mounts: &[Preopen], guest: &str) -> Result<(PathBuf, bool)> {
+    let mount = mounts
+        .iter()
+        .rev()
+        .filter(|m| guest_prefix(&m.guest, guest).is_some())
+        .max_by_key(|m| m.guest.trim_end_matches('/').len())
+        .ok_or_else(|| Error::InvalidBundle(format!("{guest} is not inside any mount of the guest")))?;
+    let rest = guest_prefix(&mount.guest, guest).unwrap_or_default();
+    let host = resolve_in_root(&mount.host, Path::new(rest))
+        .map_err(|e| Error::io(format!("resolving guest path {guest}"), e))?;
+    Ok((host, mount.read_only))
+}
+
+/// The top-level directories of a root mount, each as its own preopen. Symlinked
+/// entries are resolved inside the root, never on the host.
+fn top_level_dirs(root: &Preopen) -> Result<Vec<Preopen>> {
+    let entries = std::fs::read_dir(&root.host)
+        .map_err(|e| Error::io(format!("listing {}", root.host.display()), e))?;
+    let mut dirs = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(format!("listing {}", root.host.display()), e))?;
+        let name = entry.file_name();
+        let Some(name_str) = name.to_str() else {
+            continue;
+        };
+        let Ok(host) = resolve_in_root(&root.host, Path::new(&name)) else {
+            continue;
+        };
+        if host.is_dir() {
+            dirs.push(Preopen {
+                host,
+                guest: format!("/{name_str}"),
+                read_only: root.read_only,
+            });
+        }
+    }
+    dirs.sort_by(|a, b| a.guest.cmp(&b.guest));
+    Ok(dirs)
+}
+
+/// If `mount` (a guest mount point) contains `path`, the part of `path` below it.
+fn guest_prefix<'a>(mount: &str, path: &'a str) -> Option<&'a str> {
+    let mount = mount.trim_end_matches('/');
+    let rest = path.strip_prefix(mount)?;
+    if rest.is_empty() || rest.starts_with('/') {
+        Some(rest.trim_start_matches('/'))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::WasmKind;
+
+    fn spec_with(mounts: Vec<Preopen>, cwd: &str) -> RunSpec {
+        let mut spec = RunSpec::new(WasmBinary {
+            bytes: Vec::new().into(),
+            kind: WasmKind::CoreModule,
+            origin: "/m.wasm".into(),
+        });
+        spec.mounts = mounts;
+        spec.cwd = cwd.into();
+        spec
+    }
+
+    fn mount(host: &Path, guest: &str, read_only: bool) -> Preopen {
+        Preopen {
+            host: host.to_owned(),
+            guest: guest.into(),
+            read_only,
+        }
+    }
+
+    #[test]
+    fn root_cwd_keeps_the_mount_table() {
+        let root = tempfile::tempdir().unwrap();
+        let mounts = vec![mount(root.path(), "/", true)];
+        assert_eq!(spec_with(mounts.clone(), "/").wasi_preopens().unwrap(), mounts);
+    }
+
+    #[test]
+    fn other_cwd_becomes_dot_and_root_splits_into_top_level_dirs() {
+        let root = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("work/sub")).unwrap();
+        std::fs::create_dir(root.path().join("etc")).unwrap();
+        std::fs::write(root.path().join("file"), b"").unwrap();
+        std::os::unix::fs::symlink("/etc", root.path().join("link")).unwrap();
+        let spec = spec_with(
+            vec![mount(root.path(), "/", true), mount(data.path(), "/data", false)],
+            "/work/sub",
+        );
+        let preopens = spec.wasi_preopens().unwrap();
+        let names: Vec<_> = preopens.iter().map(|p| p.guest.as_str()).collect();
+        assert_eq!(names, ["/etc", "/link", "/work", "/data", "."]);
+        // The symlink resolved inside the root, not to the host's /etc.
+        assert_eq!(preopens[1].host, root.path().join("etc"));
+        assert_eq!(preopens[4].host, root.path().join("work/sub"));
+        assert!(preopens[4].read_only);
+    }
+
+    #[test]
+    fn cwd_inside_a_mount_uses_that_mount() {
+        let root = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        std::fs::create_dir(data.path().join("in")).unwrap();
+        let spec = spec_with(
+            vec![mount(root.path(), "/", true), mount(data.path(), "/data", false)],
+            "/data/in",
+        );
+        let dot = spec.wasi_preopens().unwrap().pop().unwrap();
+        assert_eq!((dot.host, dot.read_only), (data.path().join("in"), false));
+    }
+
+    #[test]
+    fn missing_cwd_is_an_error() {
+        let root = tempfile::tempdir().unwrap();
+        let spec = spec_with(vec![mount(root.path(), "/", false)], "/nope");
+        assert!(spec.wasi_preopens().is_err());
+    }
+
+    #[test]
+    fn guest_prefix_matches_whole_components() {
+        assert_eq!(guest_prefix("/", "/a/b"), Some("a/b"));
+        assert_eq!(guest_prefix("/data", "/data/x"), Some("x"));
+        assert_eq!(guest_prefix("/data", "/data"), Some(""));
+        assert_eq!(guest_prefix("/data", "/database"), None);
+    }
+}
