@@ -27,7 +27,9 @@ pub struct EngineEntry {
 
 impl std::fmt::Debug for EngineEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EngineEntry").field("name", &self.name).finish()
+        f.debug_struct("EngineEntry")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -42,16 +44,22 @@ pub const ENGINES: &[EngineEntry] = &[
 
 /// Builds the engine called `name`, or says which names would have worked.
 pub fn engine_by_name(name: &str) -> Result<Box<dyn DynEngine>> {
-    let entry = ENGINES.iter().find(|e| e.name == name).ok_or_else(|| Error::UnknownEngine {
-        name: name.to_owned(),
-        available: available_engines(),
-    })?;
+    let entry = ENGINES
+        .iter()
+        .find(|e| e.name == name)
+        .ok_or_else(|| Error::UnknownEngine {
+            name: name.to_owned(),
+            available: available_engines(),
+        })?;
     (entry.create)()
 }
 
 /// Chooses an engine: an explicit choice first, then the one the bundle asks for
 /// (`run.oci.handler=<name>`), then the default.
-pub fn select_engine(explicit: Option<&str>, requested: Option<&str>) -> Result<Box<dyn DynEngine>> {
+pub fn select_engine(
+    explicit: Option<&str>,
+    requested: Option<&str>,
+) -> Result<Box<dyn DynEngine>> {
     match explicit.or(requested) {
         Some(name) => engine_by_name(name),
         None => {
@@ -68,7 +76,11 @@ fn available_engines() -> String {
     if ENGINES.is_empty() {
         return "none (build with an engine feature, e.g. --features wasmtime)".into();
     }
-    ENGINES.iter().map(|e| e.name).collect::<Vec<_>>().join(", ")
+    ENGINES
+        .iter()
+        .map(|e| e.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -89,6 +101,16 @@ mod tests {
     fn explicit_choice_beats_the_bundle_request() {
         assert_eq!(select_engine(None, None).unwrap().name(), "wasmtime");
         assert!(select_engine(Some("nope"), Some("wasmtime")).is_err());
-        assert_eq!(select_engine(Some("wasmtime"), Some("nope")).unwrap().name(), "wasmtime");
+        assert_eq!(
+            select_engine(Some("wasmtime"), Some("nope"))
+                .unwrap()
+                .name(),
+            "wasmtime"
+        );
     }
 }
+
+/// The README's Rust examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use wasmux::{EXIT_RUNTIME_ERROR, RunControl};
 
 #[derive(Parser)]
-#[command(name = "wasmux", version, about = "Run WebAssembly workloads from OCI bundles")]
+#[command(
+    name = "wasmux",
+    version,
+    about = "Run WebAssembly workloads from OCI bundles"
+)]
 struct Cli {
     /// Turn on tracing to stderr, optionally with a filter such as `wasmux=debug`
     /// (RUST_LOG works too).
@@ -60,7 +64,12 @@ fn list_engines() -> u8 {
                     .iter()
                     .map(|(name, support)| format!("{name}: {support}"))
                     .collect();
-                println!("{} {} ({})", engine.name(), engine.version(), caps.join(", "));
+                println!(
+                    "{} {} ({})",
+                    engine.name(),
+                    engine.version(),
+                    caps.join(", ")
+                );
             }
             Err(e) => println!("{} (cannot start: {e})", entry.name),
         }
@@ -85,4 +94,3 @@ fn init_tracing(filter: Option<&str>) {
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .init();
 }
-

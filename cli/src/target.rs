@@ -7,8 +7,6 @@ use std::time::Duration;
 use clap::Args;
 use wasmux::{Bundle, Error, Preopen, Result, RunSpec, Sniffed};
 
-
-
 /// Arguments of `wasmux run`.
 #[derive(Args)]
 #[command(trailing_var_arg = true)]
@@ -71,12 +69,23 @@ impl RunArgs {
         })?;
         let wasm = match wasmux::sniff(bytes, &origin)? {
             Sniffed::Wasm(wasm) => wasm,
-            Sniffed::NotWasm(reason) => return Err(Error::NotWasm { path: origin, reason }),
+            Sniffed::NotWasm(reason) => {
+                return Err(Error::NotWasm {
+                    path: origin,
+                    reason,
+                });
+            }
         };
         let mut spec = RunSpec::new(wasm);
-        spec.args = std::iter::once(origin).chain(self.args.iter().cloned()).collect();
+        spec.args = std::iter::once(origin)
+            .chain(self.args.iter().cloned())
+            .collect();
         spec.env = wasmux::parse_env(&self.envs)?;
-        spec.mounts = self.dirs.iter().map(|d| parse_dir(d)).collect::<Result<_>>()?;
+        spec.mounts = self
+            .dirs
+            .iter()
+            .map(|d| parse_dir(d))
+            .collect::<Result<_>>()?;
         Ok(spec)
     }
 }
@@ -114,12 +123,17 @@ fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
         Some((i, 'G' | 'g')) => (&s[..i], 30),
         _ => (s, 0),
     };
-    let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not a byte count"))?;
-    n.checked_mul(1u64 << shift).ok_or_else(|| format!("{s} is too large"))
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a byte count"))?;
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("{s} is too large"))
 }
 
 fn parse_seconds(s: &str) -> std::result::Result<Duration, String> {
-    let secs: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
     Duration::try_from_secs_f64(secs).map_err(|e| format!("{s}: {e}"))
 }
 
@@ -146,7 +160,10 @@ mod tests {
         assert_eq!((p.guest.as_str(), p.read_only), ("/data", false));
         let p = parse_dir(&host).unwrap();
         assert_eq!(p.guest, host);
-        assert!(matches!(parse_dir("/no/such::/x"), Err(Error::MountSourceMissing { .. })));
+        assert!(matches!(
+            parse_dir("/no/such::/x"),
+            Err(Error::MountSourceMissing { .. })
+        ));
     }
 
     #[test]

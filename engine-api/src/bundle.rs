@@ -92,7 +92,7 @@ impl Bundle {
         };
         let cwd = guest_path_string(process.cwd(), "process.cwd")?;
         let env = parse_env(process.env().as_deref().unwrap_or_default())?;
-        let (mounts, tmpfs) = self.mount_table()?;
+        let MountTable { mounts, tmpfs } = self.mount_table()?;
 
         let (module_path, entry) = split_entry(arg0);
         let wasm = self.read_entrypoint(&mounts, &cwd, module_path)?;
@@ -124,14 +124,18 @@ impl Bundle {
             path: guest.clone(),
             reason,
         };
-        let (host, _) = resolve_through_mounts(mounts, &guest).map_err(|e| not_found(e.to_string()))?;
+        let (host, _) =
+            resolve_through_mounts(mounts, &guest).map_err(|e| not_found(e.to_string()))?;
         if host.is_dir() {
             return Err(not_found("it is a directory".into()));
         }
         let bytes = std::fs::read(&host).map_err(|e| not_found(e.to_string()))?;
         match (sniff(bytes, &guest)?, self.request.mode) {
             (Sniffed::Wasm(wasm), _) => Ok(wasm),
-            (Sniffed::NotWasm(reason), HandlerMode::Strict) => Err(Error::NotWasm { path: guest, reason }),
+            (Sniffed::NotWasm(reason), HandlerMode::Strict) => Err(Error::NotWasm {
+                path: guest,
+                reason,
+            }),
             (Sniffed::NotWasm(reason), HandlerMode::Smart) => Err(Error::NotAWasmWorkload {
                 reason: format!("{guest} is {reason}"),
             }),
@@ -139,9 +143,14 @@ impl Bundle {
     }
 
     /// The root as `/`, then every bind mount as a preopen; tmpfs mounts are returned
-    /// separately (guest path, read-only) to become scratch directories.
-    fn mount_table(&self) -> Result<(Vec<Preopen>, Vec<(String, bool)>)> {
-        let root_ro = self.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false);
+    /// separately to become scratch directories.
+    fn mount_table(&self) -> Result<MountTable> {
+        let root_ro = self
+            .spec
+            .root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false);
         let mut preopens = vec![Preopen {
             host: self.rootfs.clone(),
             guest: "/".into(),
@@ -165,10 +174,18 @@ impl Bundle {
                 warn!(%destination, typ, "ignoring a mount type wasmux does not map to WASI");
             }
         }
-        Ok((preopens, tmpfs))
+        Ok(MountTable {
+            mounts: preopens,
+            tmpfs,
+        })
     }
 
-    fn bind_mount(&self, mount: &Mount, destination: String, read_only: bool) -> Result<Option<Preopen>> {
+    fn bind_mount(
+        &self,
+        mount: &Mount,
+        destination: String,
+        read_only: bool,
+    ) -> Result<Option<Preopen>> {
         let source = mount.source().as_ref().ok_or_else(|| {
             Error::InvalidBundle(format!("bind mount at {destination} has no source"))
         })?;
@@ -202,6 +219,13 @@ impl Bundle {
             .limit()?;
         u64::try_from(limit).ok().filter(|&l| l > 0)
     }
+}
+
+/// The guest's mounts before the module is read: host directories, and tmpfs mount
+/// points (guest path, read-only) still to be created.
+struct MountTable {
+    mounts: Vec<Preopen>,
+    tmpfs: Vec<(String, bool)>,
 }
 
 /// `path#func` selects an exported function; the part after the last `#` is the name.

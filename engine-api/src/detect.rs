@@ -67,10 +67,14 @@ pub fn sniff(bytes: Vec<u8>, origin: &str) -> Result<Sniffed> {
         return Ok(Sniffed::NotWasm("an ELF executable".into()));
     }
     if bytes.starts_with(b"#!") {
-        return Ok(Sniffed::NotWasm("a script with a #! interpreter line".into()));
+        return Ok(Sniffed::NotWasm(
+            "a script with a #! interpreter line".into(),
+        ));
     }
     let Ok(text) = std::str::from_utf8(&bytes) else {
-        return Ok(Sniffed::NotWasm("binary data without the \\0asm magic".into()));
+        return Ok(Sniffed::NotWasm(
+            "binary data without the \\0asm magic".into(),
+        ));
     };
     if !looks_like_wat(text) {
         return Ok(Sniffed::NotWasm(
@@ -193,7 +197,10 @@ mod tests {
     }
 
     fn annotations(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -202,10 +209,22 @@ mod tests {
             HandlerRequest::from_annotations(Some(&annotations(pairs))).unwrap()
         };
         assert_eq!(req(&[]).mode, HandlerMode::Smart);
-        assert_eq!(req(&[(VARIANT_ANNOTATION, "compat")]).mode, HandlerMode::Strict);
-        assert_eq!(req(&[(VARIANT_ANNOTATION, "compat-smart")]).mode, HandlerMode::Smart);
-        assert_eq!(req(&[(HANDLER_ANNOTATION, "wasm")]).mode, HandlerMode::Strict);
-        assert_eq!(req(&[(HANDLER_ANNOTATION, "wasm-smart")]).mode, HandlerMode::Smart);
+        assert_eq!(
+            req(&[(VARIANT_ANNOTATION, "compat")]).mode,
+            HandlerMode::Strict
+        );
+        assert_eq!(
+            req(&[(VARIANT_ANNOTATION, "compat-smart")]).mode,
+            HandlerMode::Smart
+        );
+        assert_eq!(
+            req(&[(HANDLER_ANNOTATION, "wasm")]).mode,
+            HandlerMode::Strict
+        );
+        assert_eq!(
+            req(&[(HANDLER_ANNOTATION, "wasm-smart")]).mode,
+            HandlerMode::Smart
+        );
         let chosen = req(&[(HANDLER_ANNOTATION, "wasmtime")]);
         assert_eq!(chosen.engine.as_deref(), Some("wasmtime"));
         assert_eq!(chosen.mode, HandlerMode::Strict);

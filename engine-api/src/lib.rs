@@ -12,8 +12,8 @@ pub mod bundle;
 pub mod control;
 pub mod detect;
 pub mod engine;
-pub mod memory;
 pub mod error;
+pub mod memory;
 pub mod rootpath;
 pub mod spec;
 pub mod status;
@@ -21,10 +21,8 @@ pub mod status;
 pub use bundle::{Bundle, parse_env};
 pub use control::{Deadline, KillHook, RunControl};
 pub use detect::{HandlerMode, HandlerRequest, Sniffed, WasmBinary, WasmKind, sniff};
-pub use engine::{
-    Capabilities, DynEngine, Engine, EngineInfo, Module, RawRun, Support, run_once,
-};
-pub use memory::MemoryBudget;
+pub use engine::{Capabilities, DynEngine, Engine, EngineInfo, Module, RawRun, Support, run_once};
 pub use error::{EXIT_NOT_FOUND, EXIT_NOT_RUNNABLE, EXIT_RUNTIME_ERROR, Error, Result};
+pub use memory::MemoryBudget;
 pub use spec::{Limits, Preopen, RunSpec, Stdio, StdioStream};
 pub use status::{ExitStatus, RawOutcome, SIGKILL, SIGTERM, TrapKind};

@@ -73,10 +73,19 @@ mod tests {
         symlink("/etc", r.join("etc")).unwrap();
 
         let want = r.join("usr/lib/app.wasm");
-        assert_eq!(resolve_in_root(r, Path::new("/lib/app.wasm")).unwrap(), want);
+        assert_eq!(
+            resolve_in_root(r, Path::new("/lib/app.wasm")).unwrap(),
+            want
+        );
         assert_eq!(resolve_in_root(r, Path::new("/rel.wasm")).unwrap(), want);
-        assert_eq!(resolve_in_root(r, Path::new("/../../usr/lib/app.wasm")).unwrap(), want);
-        assert_eq!(resolve_in_root(r, Path::new("usr/./lib/../lib/app.wasm")).unwrap(), want);
+        assert_eq!(
+            resolve_in_root(r, Path::new("/../../usr/lib/app.wasm")).unwrap(),
+            want
+        );
+        assert_eq!(
+            resolve_in_root(r, Path::new("usr/./lib/../lib/app.wasm")).unwrap(),
+            want
+        );
         // `/etc` inside the root is a link to the host's /etc: it resolves to root/etc, absent.
         assert!(resolve_in_root(r, Path::new("/etc/hostname")).is_err());
     }

@@ -200,7 +200,9 @@ pub(crate) fn resolve_through_mounts(mounts: &[Preopen], guest: &str) -> Result<
         .rev()
         .filter(|m| guest_prefix(&m.guest, guest).is_some())
         .max_by_key(|m| m.guest.trim_end_matches('/').len())
-        .ok_or_else(|| Error::InvalidBundle(format!("{guest} is not inside any mount of the guest")))?;
+        .ok_or_else(|| {
+            Error::InvalidBundle(format!("{guest} is not inside any mount of the guest"))
+        })?;
     let rest = guest_prefix(&mount.guest, guest).unwrap_or_default();
     let host = resolve_in_root(&mount.host, Path::new(rest))
         .map_err(|e| Error::io(format!("resolving guest path {guest}"), e))?;
@@ -273,7 +275,10 @@ mod tests {
     fn root_cwd_keeps_the_mount_table() {
         let root = tempfile::tempdir().unwrap();
         let mounts = vec![mount(root.path(), "/", true)];
-        assert_eq!(spec_with(mounts.clone(), "/").wasi_preopens().unwrap(), mounts);
+        assert_eq!(
+            spec_with(mounts.clone(), "/").wasi_preopens().unwrap(),
+            mounts
+        );
     }
 
     #[test]
@@ -285,7 +290,10 @@ mod tests {
         std::fs::write(root.path().join("file"), b"").unwrap();
         std::os::unix::fs::symlink("/etc", root.path().join("link")).unwrap();
         let spec = spec_with(
-            vec![mount(root.path(), "/", true), mount(data.path(), "/data", false)],
+            vec![
+                mount(root.path(), "/", true),
+                mount(data.path(), "/data", false),
+            ],
             "/work/sub",
         );
         let preopens = spec.wasi_preopens().unwrap();
@@ -303,7 +311,10 @@ mod tests {
         let data = tempfile::tempdir().unwrap();
         std::fs::create_dir(data.path().join("in")).unwrap();
         let spec = spec_with(
-            vec![mount(root.path(), "/", true), mount(data.path(), "/data", false)],
+            vec![
+                mount(root.path(), "/", true),
+                mount(data.path(), "/data", false),
+            ],
             "/data/in",
         );
         let dot = spec.wasi_preopens().unwrap().pop().unwrap();

@@ -159,7 +159,10 @@ mod tests {
     #[test]
     fn classify_prefers_kill_then_oom_then_trap() {
         let trap = || RawOutcome::Trap(TrapKind::Unreachable, "boom".into());
-        assert_eq!(trap().classify(Some(SIGTERM), true), ExitStatus::Killed(SIGTERM));
+        assert_eq!(
+            trap().classify(Some(SIGTERM), true),
+            ExitStatus::Killed(SIGTERM)
+        );
         assert_eq!(trap().classify(None, true), ExitStatus::OutOfMemory);
         assert_eq!(
             trap().classify(None, false),
@@ -168,9 +171,18 @@ mod tests {
                 message: "boom".into()
             }
         );
-        assert_eq!(RawOutcome::Interrupted.classify(None, false), ExitStatus::Killed(SIGKILL));
+        assert_eq!(
+            RawOutcome::Interrupted.classify(None, false),
+            ExitStatus::Killed(SIGKILL)
+        );
         // A guest that exits on its own keeps its status, even after a denied grow or a late kill.
-        assert_eq!(RawOutcome::Exit(3).classify(Some(SIGKILL), true), ExitStatus::Exited(3));
-        assert_eq!(RawOutcome::Returned.classify(None, true), ExitStatus::Exited(0));
+        assert_eq!(
+            RawOutcome::Exit(3).classify(Some(SIGKILL), true),
+            ExitStatus::Exited(3)
+        );
+        assert_eq!(
+            RawOutcome::Returned.classify(None, true),
+            ExitStatus::Exited(0)
+        );
     }
 }

@@ -99,7 +99,10 @@ impl Engine for WasmtimeEngine {
             }
             WasmKind::Component => {
                 let component = Component::new(&self.engine, &wasm.bytes).map_err(invalid)?;
-                let pre = self.component_linker.instantiate_pre(&component).map_err(link)?;
+                let pre = self
+                    .component_linker
+                    .instantiate_pre(&component)
+                    .map_err(link)?;
                 Linked::Component(CommandPre::new(pre).map_err(link)?)
             }
         };

@@ -83,7 +83,12 @@ pub(crate) fn component_linker(
 
 impl WasmtimeModule {
     /// A store whose epoch callback stops the guest once `control` is killed.
-    fn store<W: Send + 'static>(&self, wasi: W, spec: &RunSpec, control: &RunControl) -> Store<HostState<W>> {
+    fn store<W: Send + 'static>(
+        &self,
+        wasi: W,
+        spec: &RunSpec,
+        control: &RunControl,
+    ) -> Store<HostState<W>> {
         let state = HostState {
             wasi,
             budget: MemoryBudget::new(spec.limits.memory_bytes),
@@ -196,7 +201,11 @@ fn finish<W>(outcome: RawOutcome, store: &Store<HostState<W>>) -> RawRun {
 
 /// Instantiation failed: a trap in a start function or a denied initial memory is the
 /// guest's outcome; anything else is a link problem.
-fn instantiate_failure<W>(e: &wasmtime::Error, store: &Store<HostState<W>>, spec: &RunSpec) -> Result<RawRun> {
+fn instantiate_failure<W>(
+    e: &wasmtime::Error,
+    store: &Store<HostState<W>>,
+    spec: &RunSpec,
+) -> Result<RawRun> {
     if store.data().budget.denied() || e.downcast_ref::<wasmtime::Trap>().is_some() {
         return Ok(finish(outcome_of(e), store));
     }

@@ -19,10 +19,16 @@ pub(crate) fn builder(spec: &mut RunSpec) -> Result<WasiCtxBuilder> {
             FsPerms::ReadWrite
         };
         wasi.preopened_dir(&preopen.host, &preopen.guest, perms)
-            .map_err(|e| Error::io(
-                format!("opening {} for the guest's {}", preopen.host.display(), preopen.guest),
-                std::io::Error::other(format!("{e:#}")),
-            ))?;
+            .map_err(|e| {
+                Error::io(
+                    format!(
+                        "opening {} for the guest's {}",
+                        preopen.host.display(),
+                        preopen.guest
+                    ),
+                    std::io::Error::other(format!("{e:#}")),
+                )
+            })?;
     }
     let stdio = std::mem::take(&mut spec.stdio);
     match stdio.stdin.into_file_or_inherit(false)? {

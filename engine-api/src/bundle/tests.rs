@@ -37,7 +37,11 @@ mod serde_like {
 }
 
 fn config(process: &str, extra: &str) -> serde_like::Value {
-    let root = if extra.contains(r#""root""#) { "" } else { r#","root":{"path":"rootfs"}"# };
+    let root = if extra.contains(r#""root""#) {
+        ""
+    } else {
+        r#","root":{"path":"rootfs"}"#
+    };
     serde_like::Value(format!(
         r#"{{"ociVersion":"1.0.2","process":{{"user":{{"uid":0,"gid":0}},{process}}}{root}{extra}}}"#
     ))
@@ -58,7 +62,11 @@ fn maps_args_env_cwd_root_and_limits() {
     );
     let spec = f.run_spec().unwrap();
     assert_eq!(spec.args, ["/app/m.wasm", "a b", "ünï", ""]);
-    let env: Vec<(&str, &str)> = spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let env: Vec<(&str, &str)> = spec
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     assert_eq!(env, [("A", "1"), ("B", "x=y"), ("EMPTY", "")]);
     assert_eq!(spec.cwd, "/app");
     assert_eq!(spec.wasm.kind, WasmKind::CoreModule);
@@ -83,7 +91,10 @@ fn entrypoint_resolves_relative_to_cwd_and_selects_an_export() {
 
 #[test]
 fn relative_root_path_resolves_against_the_bundle() {
-    let f = Fixture::new(simple(r#"["/m.wasm"]"#), &[("m.wasm", HELLO_WAT.as_bytes())]);
+    let f = Fixture::new(
+        simple(r#"["/m.wasm"]"#),
+        &[("m.wasm", HELLO_WAT.as_bytes())],
+    );
     let bundle = Bundle::load(f.path()).unwrap();
     assert_eq!(bundle.rootfs(), f.path().join("rootfs"));
 }
@@ -108,12 +119,27 @@ fn mounts_map_to_preopens_tmpfs_and_ignored_kinds() {
         &[("m.wasm", HELLO_WAT.as_bytes())],
     );
     let spec = f.run_spec().unwrap();
-    let table: Vec<(&str, bool)> = spec.mounts.iter().map(|m| (m.guest.as_str(), m.read_only)).collect();
-    assert_eq!(table, [("/", false), ("/data", false), ("/ro", true), ("/tmp", false)]);
+    let table: Vec<(&str, bool)> = spec
+        .mounts
+        .iter()
+        .map(|m| (m.guest.as_str(), m.read_only))
+        .collect();
+    assert_eq!(
+        table,
+        [
+            ("/", false),
+            ("/data", false),
+            ("/ro", true),
+            ("/tmp", false)
+        ]
+    );
     let scratch = spec.mounts[3].host.clone();
     assert!(scratch.is_dir() && fs::read_dir(&scratch).unwrap().next().is_none());
     drop(spec);
-    assert!(!scratch.exists(), "tmpfs scratch dir must be removed with the spec");
+    assert!(
+        !scratch.exists(),
+        "tmpfs scratch dir must be removed with the spec"
+    );
 }
 
 #[test]
@@ -123,7 +149,10 @@ fn env_entry_without_equals_is_refused() {
         &[("m.wasm", HELLO_WAT.as_bytes())],
     );
     let err = f.run_spec().unwrap_err();
-    assert!(matches!(err, Error::InvalidEnv { ref entry } if entry == "NOEQUALS"), "{err}");
+    assert!(
+        matches!(err, Error::InvalidEnv { ref entry } if entry == "NOEQUALS"),
+        "{err}"
+    );
     assert_eq!(err.exit_code(), 125);
 }
 
@@ -188,19 +217,28 @@ fn elf_under_compat_smart_is_not_a_wasm_workload() {
 
 #[test]
 fn invalid_config_json_is_125() {
-    for broken in ["{ not json", r#"{"ociVersion":"1.0.2","process":{"args":"not-a-list"}}"#] {
+    for broken in [
+        "{ not json",
+        r#"{"ociVersion":"1.0.2","process":{"args":"not-a-list"}}"#,
+    ] {
         let f = Fixture::new(serde_like::Value(broken.into()), &[]);
         let err = Bundle::load(f.path()).unwrap_err();
         assert!(matches!(err, Error::InvalidConfig { .. }), "{err}");
         assert_eq!(err.exit_code(), 125);
     }
     let empty = tempfile::tempdir().unwrap();
-    assert!(matches!(Bundle::load(empty.path()), Err(Error::InvalidConfig { .. })));
+    assert!(matches!(
+        Bundle::load(empty.path()),
+        Err(Error::InvalidConfig { .. })
+    ));
 }
 
 #[test]
 fn relative_cwd_and_dotdot_destinations_are_refused() {
-    let f = Fixture::new(config(r#""args":["/m.wasm"],"cwd":"rel""#, ""), &[("m.wasm", HELLO_WAT.as_bytes())]);
+    let f = Fixture::new(
+        config(r#""args":["/m.wasm"],"cwd":"rel""#, ""),
+        &[("m.wasm", HELLO_WAT.as_bytes())],
+    );
     assert!(matches!(f.run_spec(), Err(Error::InvalidBundle(_))));
     let f = Fixture::new(
         config(
@@ -217,16 +255,25 @@ fn missing_rootfs_and_empty_args_are_refused() {
     let f = Fixture::new(simple(r#"[]"#), &[]);
     assert!(matches!(f.run_spec(), Err(Error::InvalidBundle(_))));
     fs::remove_dir(f.path().join("rootfs")).unwrap();
-    assert!(matches!(Bundle::load(f.path()), Err(Error::InvalidBundle(_))));
+    assert!(matches!(
+        Bundle::load(f.path()),
+        Err(Error::InvalidBundle(_))
+    ));
 }
 
 #[test]
 fn handler_annotation_names_the_engine() {
     let f = Fixture::new(
-        config(r#""args":["/m.wasm"],"cwd":"/""#, r#","annotations":{"run.oci.handler":"wasmtime"}"#),
+        config(
+            r#""args":["/m.wasm"],"cwd":"/""#,
+            r#","annotations":{"run.oci.handler":"wasmtime"}"#,
+        ),
         &[("m.wasm", HELLO_WAT.as_bytes())],
     );
-    assert_eq!(Bundle::load(f.path()).unwrap().requested_engine(), Some("wasmtime"));
+    assert_eq!(
+        Bundle::load(f.path()).unwrap().requested_engine(),
+        Some("wasmtime")
+    );
 }
 
 #[test]

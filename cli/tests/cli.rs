@@ -1,0 +1,340 @@
+//! The `wasmux` binary end to end: exit codes, stderr, sandboxing and bad input.
+
+// Test code: a failed expectation should panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use wasmux_conformance::{BundleBuilder, guests};
+
+fn wasmux(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wasmux"))
+        .args(args)
+        .env("WASMUX_TEST_HOST_SECRET", "must-not-leak")
+        .output()
+        .expect("running wasmux")
+}
+
+fn run_bundle(bundle: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["run"];
+    args.extend_from_slice(extra);
+    args.push(bundle.to_str().expect("utf-8 temp path"));
+    wasmux(&args)
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn probe_bundle(args: &[&str]) -> BundleBuilder {
+    BundleBuilder::with_module(&guests::core_module("probe"), args)
+}
+
+#[test]
+fn hello_example_bundle_greets_and_exits_zero() {
+    let bundle = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello");
+    let out = run_bundle(&bundle, &[]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "Hello from a Wasm container, run by wasmux!\n"
+    );
+}
+
+#[test]
+fn proc_exit_status_is_the_process_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    for code in ["7", "255"] {
+        let bundle = probe_bundle(&["exit", code]).write(dir.path());
+        let out = run_bundle(&bundle, &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(code.parse().unwrap()),
+            "stderr: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn trap_exits_134_with_the_trap_on_stderr_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = probe_bundle(&["trap", "unreachable"]).write(dir.path());
+    let out = run_bundle(&bundle, &[]);
+    assert_eq!(out.status.code(), Some(134));
+    assert!(
+        stderr(&out).contains("wasm trap (unreachable)"),
+        "stderr: {}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn timeout_kills_an_infinite_loop_with_137() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = probe_bundle(&["spin"]).write(dir.path());
+    let started = Instant::now();
+    let out = run_bundle(&bundle, &["--timeout", "1"]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(137), "stderr: {}", stderr(&out));
+    assert!(
+        took >= Duration::from_secs(1),
+        "stopped before the deadline: {took:?}"
+    );
+    // Liveness bound, not a speed claim: the deadline must actually fire.
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+}
+
+#[test]
+fn read_only_mount_refuses_every_change_and_host_stays_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("existing.txt"), b"original").unwrap();
+    let bundle = probe_bundle(&["mutate", "/data"])
+        .bind(data.path(), "/data", true)
+        .write(dir.path());
+    let out = run_bundle(&bundle, &[]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "create: refused\nwrite: refused\ntruncate: refused\nrename: refused\ndelete: refused\nmkdir: refused\n"
+    );
+    let names: Vec<_> = std::fs::read_dir(data.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["existing.txt"]);
+    assert_eq!(
+        std::fs::read(data.path().join("existing.txt")).unwrap(),
+        b"original"
+    );
+}
+
+#[test]
+fn read_write_mount_takes_the_guests_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let bundle = probe_bundle(&["write", "/data/out.txt", "written by the guest"])
+        .bind(data.path(), "/data", false)
+        .write(dir.path());
+    let out = run_bundle(&bundle, &[]);
+    assert_eq!(out.status.code(), Some(0), "stdout: {}", stdout(&out));
+    assert_eq!(
+        std::fs::read_to_string(data.path().join("out.txt")).unwrap(),
+        "written by the guest"
+    );
+}
+
+#[test]
+fn escapes_from_the_rootfs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // A secret next to the rootfs, reachable on the host as ../secret from it.
+    std::fs::write(dir.path().join("secret"), b"host secret").unwrap();
+    let bundle = probe_bundle(&[
+        "try-read",
+        "/../../etc/passwd",
+        "/../secret",
+        "../secret",
+        "/abs-link/passwd",
+        "/rel-link",
+        "/etc/passwd",
+    ])
+    .write(dir.path());
+    let rootfs = dir.path().join("rootfs");
+    std::os::unix::fs::symlink("/etc", rootfs.join("abs-link")).unwrap();
+    std::os::unix::fs::symlink("../secret", rootfs.join("rel-link")).unwrap();
+    let out = run_bundle(&bundle, &[]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "/../../etc/passwd: refused\n/../secret: refused\n../secret: refused\n\
+         /abs-link/passwd: refused\n/rel-link: refused\n/etc/passwd: refused\n"
+    );
+}
+
+#[test]
+fn guest_sees_only_the_spec_environment_and_argv_verbatim() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = probe_bundle(&["env"])
+        .env(&["A=1", "B=x=y"])
+        .write(dir.path());
+    let out = run_bundle(&bundle, &[]);
+    assert_eq!(stdout(&out), "A=\"1\"\nB=\"x=y\"\n");
+
+    let bundle = probe_bundle(&["args", "a b", "ünï", ""]).write(dir.path());
+    let out = run_bundle(&bundle, &[]);
+    assert_eq!(
+        stdout(&out),
+        "0:\"/probe.wasm\"\n1:\"args\"\n2:\"a b\"\n3:\"ünï\"\n4:\"\"\n"
+    );
+}
+
+#[test]
+fn relative_paths_resolve_against_process_cwd() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = probe_bundle(&["read", "in.txt"])
+        .file("/work/in.txt", "from the working directory\n")
+        .file("/in.txt", "from the root\n")
+        .cwd("/work")
+        .write(dir.path());
+    let out = run_bundle(&bundle, &[]);
+    assert_eq!(
+        stdout(&out),
+        "from the working directory\n",
+        "stderr: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn bare_module_gets_only_the_given_dirs_env_and_args() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("f.txt"), b"data file").unwrap();
+    let probe = guests::core_module("probe");
+    let dir_arg = format!("{}::/data:ro", data.path().display());
+    let out = wasmux(&[
+        "run",
+        "--dir",
+        &dir_arg,
+        "--env",
+        "K=V",
+        probe.to_str().unwrap(),
+        "read",
+        "/data/f.txt",
+    ]);
+    assert_eq!(stdout(&out), "data file");
+    let out = wasmux(&[
+        "run",
+        "--dir",
+        &dir_arg,
+        probe.to_str().unwrap(),
+        "mutate",
+        "/data",
+    ]);
+    assert!(!stdout(&out).contains("ALLOWED"), "{}", stdout(&out));
+    let out = wasmux(&["run", "--env", "K=V", probe.to_str().unwrap(), "env"]);
+    assert_eq!(stdout(&out), "K=\"V\"\n");
+}
+
+#[test]
+fn a_component_runs_through_wasi_cli_run() {
+    let component = guests::component("hello");
+    let out = wasmux(&["run", component.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "Hello from a Wasm container, run by wasmux!\n"
+    );
+}
+
+#[test]
+fn memory_limit_turns_a_large_allocation_into_oom_137() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = probe_bundle(&["alloc", "8"])
+        .memory_limit(32 << 20)
+        .write(dir.path());
+    assert_eq!(run_bundle(&bundle, &[]).status.code(), Some(0));
+    let bundle = probe_bundle(&["alloc", "128"])
+        .memory_limit(32 << 20)
+        .write(dir.path());
+    let out = run_bundle(&bundle, &[]);
+    assert_eq!(out.status.code(), Some(137), "stderr: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("out of memory"),
+        "stderr: {}",
+        stderr(&out)
+    );
+}
+
+/// Bad input: one line on stderr, the exit code of design §4, never a panic.
+fn assert_clean_failure(out: &Output, code: i32, needle: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "expected one line, got: {err}");
+    assert!(
+        err.starts_with("wasmux: ") && err.contains(needle),
+        "stderr: {err}"
+    );
+    assert!(!err.contains("panicked"), "stderr: {err}");
+}
+
+#[test]
+fn truncated_module_is_126() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(guests::core_module("hello")).unwrap();
+    let bundle = BundleBuilder::default()
+        .file("/m.wasm", &bytes[..bytes.len() / 2])
+        .args(["/m.wasm"])
+        .write(dir.path());
+    assert_clean_failure(&run_bundle(&bundle, &[]), 126, "invalid module");
+}
+
+#[test]
+fn text_entrypoint_is_126() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = BundleBuilder::default()
+        .file("/m.wasm", "not wasm at all\n")
+        .args(["/m.wasm"])
+        .annotation("module.wasm.image/variant", "compat")
+        .write(dir.path());
+    assert_clean_failure(&run_bundle(&bundle, &[]), 126, "not a WebAssembly module");
+}
+
+#[test]
+fn broken_config_json_is_125() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = probe_bundle(&["return"]).write(dir.path());
+    std::fs::write(bundle.join("config.json"), "{\"ociVersion\": ").unwrap();
+    assert_clean_failure(&run_bundle(&bundle, &[]), 125, "invalid OCI bundle config");
+}
+
+#[test]
+fn missing_mount_source_is_125() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = probe_bundle(&["return"])
+        .bind(Path::new("/no/such/source"), "/data", false)
+        .write(dir.path());
+    assert_clean_failure(&run_bundle(&bundle, &[]), 125, "/no/such/source");
+}
+
+#[test]
+fn missing_entrypoint_is_127() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = BundleBuilder::default()
+        .args(["/absent.wasm"])
+        .write(dir.path());
+    assert_clean_failure(&run_bundle(&bundle, &[]), 127, "not found");
+}
+
+#[test]
+fn missing_entry_function_and_unknown_engine_are_clean_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = probe_bundle(&[])
+        .args(["/probe.wasm#no_such_export"])
+        .write(dir.path());
+    assert_clean_failure(&run_bundle(&bundle, &[]), 126, "no_such_export");
+    let bundle = probe_bundle(&["return"]).write(dir.path());
+    assert_clean_failure(
+        &run_bundle(&bundle, &["--engine", "nope"]),
+        125,
+        "unknown engine",
+    );
+}
+
+#[test]
+fn engines_lists_the_default_engine() {
+    let out = wasmux(&["engines"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).starts_with("wasmtime 48.0.8 ("),
+        "{}",
+        stdout(&out)
+    );
+}
