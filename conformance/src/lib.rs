@@ -1,7 +1,13 @@
-//! The wasmux conformance suite's building blocks: the guest programs (built from
-//! `guests/` by this crate's build script) and a builder for real OCI bundles that use them.
+//! The wasmux conformance suite: OCI bundles every engine must run alike (design §5).
+//!
+//! [`cases::ALL`] is the suite; [`suite::run_suite`] runs it against one engine, and
+//! `tests/suite.rs` runs it against every engine compiled in and writes the
+//! [`matrix::Matrix`]. The guests come from `guests/`, built by this crate's build script.
 
 pub mod bundle;
+pub mod cases;
 pub mod guests;
+pub mod matrix;
+pub mod suite;
 
 pub use bundle::BundleBuilder;

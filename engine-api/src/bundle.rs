@@ -105,6 +105,7 @@ impl Bundle {
         for (guest, read_only) in tmpfs {
             spec.add_scratch_dir(&guest, read_only)?;
         }
+        spec.provide_default_devices()?;
         spec.limits = Limits {
             memory_bytes: self.memory_limit(),
             timeout: None,

@@ -11,6 +11,7 @@
 pub mod bundle;
 pub mod control;
 pub mod detect;
+mod devices;
 pub mod engine;
 pub mod error;
 pub mod memory;

@@ -148,6 +148,28 @@ impl RunSpec {
         Ok(())
     }
 
+    /// Gives the guest the OCI default devices at `/dev`: in the run's own scratch `/dev`
+    /// (a tmpfs mount there, or a new one), unless the bundle bind-mounts its own `/dev`.
+    /// Where device nodes cannot be created (no CAP_MKNOD), `/dev` stays empty, with a
+    /// warning, and the run goes on.
+    pub fn provide_default_devices(&mut self) -> Result<()> {
+        let scratch = |m: &Preopen| self.scratch.iter().any(|s| s.path() == m.host);
+        let dev = match self.mounts.iter().rposition(|m| m.guest == "/dev") {
+            Some(i) if scratch(&self.mounts[i]) => i,
+            Some(_) => return Ok(()),
+            None => {
+                self.add_scratch_dir("/dev", false)?;
+                self.mounts.len() - 1
+            }
+        };
+        let dir = &mut self.mounts[dev];
+        dir.read_only = false;
+        if let Err(e) = crate::devices::populate(&dir.host) {
+            tracing::warn!(error = %e, "cannot create the default devices; the guest's /dev is empty");
+        }
+        Ok(())
+    }
+
     /// Finds the host path behind a guest path through the mount table, following
     /// symlinks inside the mount it lands in. Returns the path and its mount's `read_only`.
     pub fn resolve_guest_path(&self, guest: &str) -> Result<(PathBuf, bool)> {

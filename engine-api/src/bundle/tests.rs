@@ -70,8 +70,8 @@ fn maps_args_env_cwd_root_and_limits() {
     assert_eq!(env, [("A", "1"), ("B", "x=y"), ("EMPTY", "")]);
     assert_eq!(spec.cwd, "/app");
     assert_eq!(spec.wasm.kind, WasmKind::CoreModule);
-    assert_eq!(spec.mounts.len(), 1);
-    assert_eq!(spec.mounts[0].guest, "/");
+    let guests: Vec<&str> = spec.mounts.iter().map(|m| m.guest.as_str()).collect();
+    assert_eq!(guests, ["/", "/dev"]);
     assert!(spec.mounts[0].read_only);
     assert_eq!(spec.limits.memory_bytes, Some(32 << 20));
     assert_eq!(spec.entry, None);
@@ -130,7 +130,8 @@ fn mounts_map_to_preopens_tmpfs_and_ignored_kinds() {
             ("/", false),
             ("/data", false),
             ("/ro", true),
-            ("/tmp", false)
+            ("/tmp", false),
+            ("/dev", false)
         ]
     );
     let scratch = spec.mounts[3].host.clone();
@@ -282,4 +283,47 @@ fn split_entry_only_takes_a_trailing_name() {
     assert_eq!(split_entry("/m.wasm"), ("/m.wasm", None));
     assert_eq!(split_entry("/a#b/m.wasm"), ("/a#b/m.wasm", None));
     assert_eq!(split_entry("/m.wasm#"), ("/m.wasm#", None));
+}
+
+#[test]
+fn dev_gets_the_default_devices_unless_bind_mounted() {
+    use std::os::unix::fs::FileTypeExt;
+    let f = Fixture::new(
+        config(
+            r#""args":["/m.wasm"],"cwd":"/""#,
+            r#","mounts":[{"destination":"/dev","type":"tmpfs","source":"tmpfs"}]"#,
+        ),
+        &[("m.wasm", HELLO_WAT.as_bytes())],
+    );
+    let spec = f.run_spec().unwrap();
+    let dev: Vec<_> = spec.mounts.iter().filter(|m| m.guest == "/dev").collect();
+    assert_eq!(dev.len(), 1, "the tmpfs /dev is reused, not doubled");
+    let mut names: Vec<String> = fs::read_dir(&dev[0].host)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    // Creating device nodes needs CAP_MKNOD; without it /dev is empty by design.
+    if !names.is_empty() {
+        assert_eq!(names, ["full", "null", "random", "urandom", "zero"]);
+        let meta = fs::metadata(dev[0].host.join("null")).unwrap();
+        assert!(meta.file_type().is_char_device());
+    }
+
+    let own_dev = tempfile::tempdir().unwrap();
+    let mounts = format!(
+        r#","mounts":[{{"destination":"/dev","type":"bind","source":"{}"}}]"#,
+        own_dev.path().display()
+    );
+    let f = Fixture::new(
+        config(r#""args":["/m.wasm"],"cwd":"/""#, &mounts),
+        &[("m.wasm", HELLO_WAT.as_bytes())],
+    );
+    let spec = f.run_spec().unwrap();
+    assert_eq!(spec.mounts.last().unwrap().host, own_dev.path());
+    assert_eq!(
+        fs::read_dir(own_dev.path()).unwrap().count(),
+        0,
+        "a bound /dev is left alone"
+    );
 }

@@ -76,7 +76,108 @@ fn main() {
             std::io::stdout().write_all(&pattern(out, 1)).unwrap();
             std::io::stderr().write_all(&pattern(err, 7)).unwrap();
         }
+        "clock" => clock(),
+        "random" => random(),
+        "tmpfs" => tmpfs(&rest[0]),
+        "open-many" => open_many(&rest[0], rest[1].parse().unwrap()),
+        "identity" => {
+            let id = std::env::var("ID").unwrap_or_default();
+            let file = fs::read_to_string("/data/id").unwrap_or_else(|e| format!("error: {e}"));
+            println!("env={id} file={file}");
+        }
+        "devices" => devices(),
         other => fail(&format!("unknown probe command {other:?}")),
+    }
+}
+
+/// Prints the realtime clock (seconds since the epoch) and checks the monotonic clock
+/// never goes backwards over many reads.
+fn clock() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    println!("realtime {}", now.as_secs());
+    let mut last = std::time::Instant::now();
+    for _ in 0..10_000 {
+        let next = std::time::Instant::now();
+        if next < last {
+            fail("monotonic clock went backwards");
+        }
+        last = next;
+    }
+    println!("monotonic ok");
+}
+
+/// Two 32-byte draws straight from WASI's `random_get`, as hex for the host to compare.
+fn random() {
+    for _ in 0..2 {
+        let mut buf = [0u8; 32];
+        wasi_random_get(&mut buf);
+        let hex: String = buf.iter().map(|b| format!("{b:02x}")).collect();
+        println!("{hex}");
+    }
+}
+
+#[link(wasm_import_module = "wasi_snapshot_preview1")]
+unsafe extern "C" {
+    #[link_name = "random_get"]
+    fn random_get_raw(buf: *mut u8, len: usize) -> u16;
+}
+
+fn wasi_random_get(buf: &mut [u8]) {
+    let errno = unsafe { random_get_raw(buf.as_mut_ptr(), buf.len()) };
+    if errno != 0 {
+        fail(&format!("random_get failed with errno {errno}"));
+    }
+}
+
+/// A tmpfs mount is present, empty and writable.
+fn tmpfs(dir: &str) {
+    let entries = fs::read_dir(dir).map(|d| d.count());
+    println!("entries: {entries:?}");
+    let file = format!("{dir}/scratch.txt");
+    fs::write(&file, b"scratch").unwrap_or_else(|e| fail(&format!("write {file}: {e}")));
+    println!("read back: {}", fs::read_to_string(&file).unwrap());
+}
+
+/// Creates `n` files in `dir` and keeps them all open at once before closing them.
+fn open_many(dir: &str, n: usize) {
+    let mut files = Vec::with_capacity(n);
+    for i in 0..n {
+        let path = format!("{dir}/f{i}");
+        match fs::File::create(&path) {
+            Ok(f) => files.push(f),
+            Err(e) => fail(&format!("open #{i}: {e}")),
+        }
+    }
+    for (i, f) in files.iter_mut().enumerate() {
+        writeln!(f, "{i}").unwrap_or_else(|e| fail(&format!("write #{i}: {e}")));
+    }
+    let open = files.len();
+    drop(files);
+    println!("held {open} files open");
+}
+
+/// The default devices of an OCI Linux container, each on its own line.
+fn devices() {
+    let null_read = fs::read("/dev/null").map(|b| b.len());
+    println!("null read: {null_read:?}");
+    let null_write = fs::OpenOptions::new().write(true).open("/dev/null").and_then(|mut f| f.write_all(b"x"));
+    println!("null write: {:?}", null_write.is_ok());
+    let mut zeros = [1u8; 16];
+    let zero = fs::File::open("/dev/zero").and_then(|mut f| f.read_exact(&mut zeros));
+    println!("zero: {:?}", zero.is_ok() && zeros == [0; 16]);
+    let full = fs::OpenOptions::new().write(true).open("/dev/full").and_then(|mut f| f.write_all(b"x"));
+    println!("full: {}", full.err().map_or("write succeeded".into(), |e| e.to_string()));
+    for dev in ["random", "urandom"] {
+        let mut a = [0u8; 16];
+        let mut b = [0u8; 16];
+        let ok = fs::File::open(format!("/dev/{dev}"))
+            .and_then(|mut f| f.read_exact(&mut a).and_then(|()| f.read_exact(&mut b)));
+        println!("{dev}: {:?}", ok.is_ok() && a != b);
+    }
+    for other in ["/dev/sda", "/dev/mem", "/dev/tty", "/dev/shm"] {
+        println!("{other}: {}", if fs::metadata(other).is_ok() { "VISIBLE" } else { "absent" });
     }
 }
 

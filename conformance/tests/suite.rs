@@ -1,0 +1,54 @@
+//! Runs the whole conformance suite against every compiled-in engine, prints the engine ×
+//! case matrix, writes it to `<target>/conformance/matrix.md`, and fails on any FAIL.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use wasmux_conformance::cases::ALL;
+use wasmux_conformance::matrix::Matrix;
+use wasmux_conformance::suite::run_suite;
+
+/// `$CARGO_TARGET_DIR/conformance`, or the workspace's `target/conformance`.
+fn output_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("conformance")
+}
+
+#[test]
+fn every_engine_passes_the_conformance_suite() {
+    assert!(!wasmux::ENGINES.is_empty(), "no engine compiled in");
+    let out = output_dir();
+    let mut matrix = Matrix::default();
+    for entry in wasmux::ENGINES {
+        let engine = (entry.create)().unwrap_or_else(|e| panic!("starting {}: {e}", entry.name));
+        let started = std::time::Instant::now();
+        let results = run_suite(engine.as_ref(), ALL, &out.join("bundles").join(entry.name));
+        let _ = writeln!(
+            std::io::stderr(),
+            "{}: {} cases in {:.1?}",
+            entry.name,
+            results.len(),
+            started.elapsed()
+        );
+        matrix.add(entry.name, results);
+    }
+    let path = out.join("matrix.md");
+    matrix
+        .write(&path)
+        .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    // Straight to the process's stderr, past the test harness's capture, so CI logs show it.
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n{}\n(written to {})",
+        matrix.to_markdown(),
+        path.display()
+    );
+    let failures = matrix.failures();
+    assert!(
+        failures.is_empty(),
+        "conformance failures:\n{}",
+        failures.join("\n")
+    );
+}
