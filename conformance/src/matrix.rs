@@ -91,6 +91,23 @@ impl Matrix {
     }
 }
 
+/// Marks where README.md holds the generated matrix.
+pub const README_START: &str = "<!-- conformance-matrix:start -->";
+/// Ends the generated matrix in README.md.
+pub const README_END: &str = "<!-- conformance-matrix:end -->";
+
+/// `document` with the text between the README markers replaced by `table`, or `None`
+/// when the markers are missing.
+pub fn splice_readme(document: &str, table: &str) -> Option<String> {
+    let start = document.find(README_START)? + README_START.len();
+    let end = start + document[start..].find(README_END)?;
+    Some(format!(
+        "{}\n{table}{}",
+        &document[..start],
+        &document[end..]
+    ))
+}
+
 /// One line, no table separators, at most `max` characters.
 fn table_text(text: &str, max: usize) -> String {
     let flat: String = text.replace('|', "/").replace('\n', " ");
@@ -103,6 +120,17 @@ fn table_text(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn splices_between_the_markers_only() {
+        let doc = format!("intro\n{README_START}\nold\n{README_END}\noutro\n");
+        let new = splice_readme(&doc, "new\n").unwrap();
+        assert_eq!(
+            new,
+            format!("intro\n{README_START}\nnew\n{README_END}\noutro\n")
+        );
+        assert_eq!(splice_readme("no markers", "x"), None);
+    }
 
     #[test]
     fn renders_cells_and_counts() {

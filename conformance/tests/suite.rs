@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use wasmux_conformance::cases::ALL;
-use wasmux_conformance::matrix::Matrix;
+use wasmux_conformance::matrix::{Matrix, splice_readme};
 use wasmux_conformance::suite::run_suite;
 
 /// `$CARGO_TARGET_DIR/conformance`, or the workspace's `target/conformance`.
@@ -45,10 +45,23 @@ fn every_engine_passes_the_conformance_suite() {
         matrix.to_markdown(),
         path.display()
     );
+    if std::env::var_os("WASMUX_UPDATE_README").is_some() {
+        update_readme(&matrix);
+    }
     let failures = matrix.failures();
     assert!(
         failures.is_empty(),
         "conformance failures:\n{}",
         failures.join("\n")
     );
+}
+
+/// Regenerates README.md's matrix section from this run (`WASMUX_UPDATE_README=1`).
+fn update_readme(matrix: &Matrix) {
+    let readme = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let text =
+        std::fs::read_to_string(&readme).unwrap_or_else(|e| panic!("{}: {e}", readme.display()));
+    let updated = splice_readme(&text, &matrix.to_markdown())
+        .unwrap_or_else(|| panic!("README.md has no matrix markers"));
+    std::fs::write(&readme, updated).unwrap_or_else(|e| panic!("{}: {e}", readme.display()));
 }
