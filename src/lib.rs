@@ -40,6 +40,11 @@ pub const ENGINES: &[EngineEntry] = &[
         name: wasmux_wasmtime::NAME,
         create: || Ok(Box::new(wasmux_wasmtime::WasmtimeEngine::new()?)),
     },
+    #[cfg(feature = "wasmer")]
+    EngineEntry {
+        name: wasmux_wasmer::NAME,
+        create: || Ok(Box::new(wasmux_wasmer::WasmerEngine::new()?)),
+    },
 ];
 
 /// Builds the engine called `name`, or says which names would have worked.

@@ -32,64 +32,83 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The engines this build of the command contains, as `wasmux engines` lists them.
+fn engines() -> Vec<String> {
+    let out = wasmux(&["engines"]);
+    assert_eq!(out.status.code(), Some(0));
+    stdout(&out)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
 fn probe_bundle(args: &[&str]) -> BundleBuilder {
     BundleBuilder::with_module(&guests::core_module("probe"), args)
 }
 
 #[test]
-fn hello_example_bundle_greets_and_exits_zero() {
+fn hello_example_bundle_greets_and_exits_zero_on_every_engine() {
     let bundle = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello");
-    let out = run_bundle(&bundle, &[]);
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
-    assert_eq!(
-        stdout(&out),
-        "Hello from a Wasm container, run by wasmux!\n"
-    );
-}
-
-#[test]
-fn proc_exit_status_is_the_process_exit_code() {
-    let dir = tempfile::tempdir().unwrap();
-    for code in ["7", "255"] {
-        let bundle = probe_bundle(&["exit", code]).write(dir.path());
-        let out = run_bundle(&bundle, &[]);
+    for engine in engines() {
+        let out = run_bundle(&bundle, &["--engine", &engine]);
+        assert_eq!(out.status.code(), Some(0), "{engine}: {}", stderr(&out));
         assert_eq!(
-            out.status.code(),
-            Some(code.parse().unwrap()),
-            "stderr: {}",
-            stderr(&out)
+            stdout(&out),
+            "Hello from a Wasm container, run by wasmux!\n",
+            "{engine}"
         );
     }
 }
 
 #[test]
-fn trap_exits_134_with_the_trap_on_stderr_only() {
+fn proc_exit_status_is_the_process_exit_code_on_every_engine() {
     let dir = tempfile::tempdir().unwrap();
-    let bundle = probe_bundle(&["trap", "unreachable"]).write(dir.path());
-    let out = run_bundle(&bundle, &[]);
-    assert_eq!(out.status.code(), Some(134));
-    assert!(
-        stderr(&out).contains("wasm trap (unreachable)"),
-        "stderr: {}",
-        stderr(&out)
-    );
-    assert_eq!(stdout(&out), "");
+    for engine in engines() {
+        for code in ["7", "255"] {
+            let bundle = probe_bundle(&["exit", code]).write(dir.path());
+            let out = run_bundle(&bundle, &["--engine", &engine]);
+            assert_eq!(
+                out.status.code(),
+                Some(code.parse().unwrap()),
+                "{engine}: {}",
+                stderr(&out)
+            );
+        }
+    }
 }
 
 #[test]
-fn timeout_kills_an_infinite_loop_with_137() {
+fn trap_exits_134_with_the_trap_on_stderr_only_on_every_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = probe_bundle(&["trap", "unreachable"]).write(dir.path());
+    for engine in engines() {
+        let out = run_bundle(&bundle, &["--engine", &engine]);
+        assert_eq!(out.status.code(), Some(134), "{engine}");
+        assert!(
+            stderr(&out).contains("wasm trap (unreachable)"),
+            "{engine}: {}",
+            stderr(&out)
+        );
+        assert_eq!(stdout(&out), "", "{engine}");
+    }
+}
+
+#[test]
+fn timeout_kills_an_infinite_loop_with_137_on_every_engine() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = probe_bundle(&["spin"]).write(dir.path());
-    let started = Instant::now();
-    let out = run_bundle(&bundle, &["--timeout", "1"]);
-    let took = started.elapsed();
-    assert_eq!(out.status.code(), Some(137), "stderr: {}", stderr(&out));
-    assert!(
-        took >= Duration::from_secs(1),
-        "stopped before the deadline: {took:?}"
-    );
-    // Liveness bound, not a speed claim: the deadline must actually fire.
-    assert!(took < Duration::from_secs(3), "took {took:?}");
+    for engine in engines() {
+        let started = Instant::now();
+        let out = run_bundle(&bundle, &["--engine", &engine, "--timeout", "1"]);
+        let took = started.elapsed();
+        assert_eq!(out.status.code(), Some(137), "{engine}: {}", stderr(&out));
+        assert!(
+            took >= Duration::from_secs(1),
+            "{engine} stopped before the deadline: {took:?}"
+        );
+        // Liveness bound, not a speed claim: the deadline must actually fire.
+        assert!(took < Duration::from_secs(3), "{engine} took {took:?}");
+    }
 }
 
 #[test]
@@ -329,12 +348,21 @@ fn missing_entry_function_and_unknown_engine_are_clean_errors() {
 }
 
 #[test]
-fn engines_lists_the_default_engine() {
+fn engines_lists_every_engine_default_first() {
     let out = wasmux(&["engines"]);
     assert_eq!(out.status.code(), Some(0));
+    let listing = stdout(&out);
+    assert!(listing.starts_with("wasmtime 48.0.8 ("), "{listing}");
+    assert!(listing.contains("\nwasmer 7.4.2 ("), "{listing}");
     assert!(
-        stdout(&out).starts_with("wasmtime 48.0.8 ("),
-        "{}",
-        stdout(&out)
+        listing.contains("components: unsupported: wasmer 7 runs core modules only"),
+        "{listing}"
     );
+}
+
+#[test]
+fn a_component_on_a_core_only_engine_is_unsupported_126() {
+    let component = guests::component("hello");
+    let out = wasmux(&["run", "--engine", "wasmer", component.to_str().unwrap()]);
+    assert_clean_failure(&out, 126, "components");
 }

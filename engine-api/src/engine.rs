@@ -58,12 +58,23 @@ impl Capabilities {
         ]
     }
 
+    /// Refuses a kind of binary this engine cannot load, before it tries to compile it
+    /// (so a component on a core-only engine is `Unsupported`, not "invalid").
+    pub fn check_kind(&self, engine: &'static str, kind: WasmKind) -> Result<()> {
+        match (kind, self.components) {
+            (WasmKind::Component, Support::Unsupported(reason)) => Err(Error::Unsupported {
+                engine,
+                feature: "components",
+                reason,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Refuses a spec that needs something this engine cannot do, naming it.
     pub fn check(&self, engine: &'static str, spec: &RunSpec) -> Result<()> {
+        self.check_kind(engine, spec.wasm.kind)?;
         let mut needs = Vec::new();
-        if spec.wasm.kind == WasmKind::Component {
-            needs.push(("components", self.components));
-        }
         if spec.limits.memory_bytes.is_some() {
             needs.push(("a memory limit", self.memory_limit));
         }
@@ -83,14 +94,37 @@ impl Capabilities {
     }
 }
 
-/// Name, version and capabilities: what every engine says about itself.
-pub trait EngineInfo: Send + Sync {
+/// Name, version and capabilities: what an engine says about itself, declared once as a
+/// constant by each backend and shared by its engine and its modules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Descriptor {
     /// Short lowercase name, as used by `--engine` and `run.oci.handler`.
-    fn name(&self) -> &'static str;
+    pub name: &'static str,
     /// The engine's own version (not wasmux's).
-    fn version(&self) -> &'static str;
+    pub version: &'static str,
     /// What this engine can do.
-    fn capabilities(&self) -> Capabilities;
+    pub capabilities: Capabilities,
+}
+
+/// What every engine says about itself, through its [`Descriptor`].
+pub trait EngineInfo: Send + Sync {
+    /// The backend's constant descriptor.
+    fn descriptor(&self) -> &'static Descriptor;
+
+    /// Short lowercase name, as used by `--engine` and `run.oci.handler`.
+    fn name(&self) -> &'static str {
+        self.descriptor().name
+    }
+
+    /// The engine's own version (not wasmux's).
+    fn version(&self) -> &'static str {
+        self.descriptor().version
+    }
+
+    /// What this engine can do.
+    fn capabilities(&self) -> Capabilities {
+        self.descriptor().capabilities
+    }
 }
 
 /// A Wasm engine. Backends implement this; use it generically (`E: Engine`) for static
@@ -114,11 +148,9 @@ pub struct RawRun {
 
 /// A loaded module, runnable any number of times with different specs.
 pub trait Module: Send + Sync {
-    /// The engine's name, for errors and spans.
-    fn engine_name(&self) -> &'static str;
-
-    /// The engine's capabilities, checked against each spec before running.
-    fn capabilities(&self) -> Capabilities;
+    /// The engine's descriptor: its name for errors and spans, its capabilities
+    /// checked against each spec before running.
+    fn descriptor(&self) -> &'static Descriptor;
 
     /// Backend hook: run once, honouring `control` (it may already be killed).
     /// Call [`run`](Self::run) instead: it adds the deadline, the checks and the contract.
@@ -128,9 +160,10 @@ pub trait Module: Send + Sync {
     /// `spec.limits` is armed here; a trap's message is written to the guest's stderr
     /// stream and logged.
     fn run(&self, spec: RunSpec, control: &RunControl) -> Result<ExitStatus> {
-        let engine = self.engine_name();
+        let descriptor = self.descriptor();
+        let engine = descriptor.name;
         let _span = debug_span!("run", engine, module = %spec.wasm.origin).entered();
-        self.capabilities().check(engine, &spec)?;
+        descriptor.capabilities.check(engine, &spec)?;
         let stderr = spec.stdio.stderr.try_clone()?;
         let _deadline = spec.limits.timeout.map(|t| control.arm_deadline(t));
         let raw = self.execute(spec, control)?;
@@ -167,6 +200,7 @@ pub trait DynEngine: EngineInfo {
 impl<E: Engine> DynEngine for E {
     fn load_dyn(&self, wasm: &WasmBinary) -> Result<Box<dyn Module>> {
         let _span = debug_span!("load", engine = self.name(), module = %wasm.origin).entered();
+        self.capabilities().check_kind(self.name(), wasm.kind)?;
         Ok(Box::new(self.load(wasm)?))
     }
 }

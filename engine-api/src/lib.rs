@@ -22,7 +22,9 @@ pub mod status;
 pub use bundle::{Bundle, parse_env};
 pub use control::{Deadline, KillHook, RunControl};
 pub use detect::{HandlerMode, HandlerRequest, Sniffed, WasmBinary, WasmKind, sniff};
-pub use engine::{Capabilities, DynEngine, Engine, EngineInfo, Module, RawRun, Support, run_once};
+pub use engine::{
+    Capabilities, Descriptor, DynEngine, Engine, EngineInfo, Module, RawRun, Support, run_once,
+};
 pub use error::{EXIT_NOT_FOUND, EXIT_NOT_RUNNABLE, EXIT_RUNTIME_ERROR, Error, Result};
 pub use memory::MemoryBudget;
 pub use spec::{Limits, Preopen, RunSpec, Stdio, StdioStream};

@@ -188,7 +188,7 @@ impl RunSpec {
     /// directory instead (README, "Known limits").
     pub fn wasi_preopens(&self) -> Result<Vec<Preopen>> {
         if self.cwd.trim_end_matches('/').is_empty() {
-            return Ok(self.mounts.clone());
+            return Ok(shadowed(self.mounts.clone()));
         }
         let (cwd_host, cwd_ro) = self.resolve_guest_path(&self.cwd)?;
         if !cwd_host.is_dir() {
@@ -210,16 +210,29 @@ impl RunSpec {
             guest: ".".into(),
             read_only: cwd_ro,
         });
-        Ok(preopens)
+        Ok(shadowed(preopens))
     }
+}
+
+/// One preopen per guest path, the later one winning, as the mount table says. (Two
+/// preopens of one name would leave the choice to the guest's libc, which takes the first.)
+fn shadowed(preopens: Vec<Preopen>) -> Vec<Preopen> {
+    let mut kept: Vec<Preopen> = Vec::with_capacity(preopens.len());
+    for preopen in preopens {
+        let same =
+            |p: &Preopen| p.guest.trim_end_matches('/') == preopen.guest.trim_end_matches('/');
+        kept.retain(|p| !same(p));
+        kept.push(preopen);
+    }
+    kept
 }
 
 /// Finds the host path behind `guest` in a mount table (longest mount point wins,
 /// later mounts shadow earlier ones), resolving symlinks inside that mount.
 pub(crate) fn resolve_through_mounts(mounts: &[Preopen], guest: &str) -> Result<(PathBuf, bool)> {
+    // `max_by_key` keeps the last of equal keys: the later mount of one path wins.
     let mount = mounts
         .iter()
-        .rev()
         .filter(|m| guest_prefix(&m.guest, guest).is_some())
         .max_by_key(|m| m.guest.trim_end_matches('/').len())
         .ok_or_else(|| {
@@ -291,6 +304,27 @@ mod tests {
             guest: guest.into(),
             read_only,
         }
+    }
+
+    #[test]
+    fn a_later_mount_shadows_an_earlier_one_and_a_rootfs_dir() {
+        let root = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("data")).unwrap();
+        let mounts = vec![
+            mount(root.path(), "/", false),
+            mount(root.path(), "/data", false),
+            mount(data.path(), "/data/", true),
+        ];
+        let at_root = spec_with(mounts.clone(), "/").wasi_preopens().unwrap();
+        assert_eq!(at_root, vec![mounts[0].clone(), mounts[2].clone()]);
+        let in_data = spec_with(mounts.clone(), "/data").wasi_preopens().unwrap();
+        let data_preopens: Vec<_> = in_data
+            .iter()
+            .filter(|p| p.guest.starts_with("/data"))
+            .collect();
+        assert_eq!(data_preopens, [&mounts[2]]);
+        assert_eq!(in_data.last().unwrap().host, data.path());
     }
 
     #[test]

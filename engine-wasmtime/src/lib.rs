@@ -15,15 +15,24 @@ use wasmtime::component::{Component, Linker as ComponentLinker};
 use wasmtime::{Config, Linker, Module as CoreModule};
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use wasmux_engine_api::{
-    Capabilities, Engine, EngineInfo, Error, Result, Support, WasmBinary, WasmKind,
+    Capabilities, Descriptor, Engine, EngineInfo, Error, Result, Support, WasmBinary, WasmKind,
 };
 
 use crate::run::{ComponentState, CoreState};
 
 /// The engine's name, as used by `--engine` and `run.oci.handler`.
-pub const NAME: &str = "wasmtime";
-/// The wasmtime release this backend is built against.
-pub const VERSION: &str = "48.0.8";
+pub const NAME: &str = DESCRIPTOR.name;
+
+/// Name, wasmtime release built against, and capabilities.
+pub const DESCRIPTOR: Descriptor = Descriptor {
+    name: "wasmtime",
+    version: "48.0.8",
+    capabilities: Capabilities {
+        components: Support::Supported,
+        memory_limit: Support::Supported,
+        interrupt: Support::Supported,
+    },
+};
 
 /// A wasmtime engine with WASI linked once, shared by every module it loads.
 #[derive(Clone)]
@@ -50,24 +59,10 @@ impl WasmtimeEngine {
 }
 
 impl EngineInfo for WasmtimeEngine {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn version(&self) -> &'static str {
-        VERSION
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
     }
 }
-
-const CAPABILITIES: Capabilities = Capabilities {
-    components: Support::Supported,
-    memory_limit: Support::Supported,
-    interrupt: Support::Supported,
-};
 
 /// A compiled and pre-linked module or component, ready to instantiate many times.
 pub struct WasmtimeModule {

@@ -5,11 +5,11 @@ use wasmtime::{Linker, ResourceLimiter, Store, UpdateDeadline, Val};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 use wasmux_engine_api::{
-    Capabilities, Error, MemoryBudget, Module, RawOutcome, RawRun, Result, RunControl, RunSpec,
+    Descriptor, Error, MemoryBudget, Module, RawOutcome, RawRun, Result, RunControl, RunSpec,
 };
 
 use crate::outcome::outcome_of;
-use crate::{CAPABILITIES, Linked, NAME, WasmtimeModule, wasi};
+use crate::{DESCRIPTOR, Linked, NAME, WasmtimeModule, wasi};
 
 /// Store data: the WASI context plus what the limiter and the kill check need.
 pub(crate) struct HostState<W> {
@@ -216,12 +216,8 @@ fn instantiate_failure<W>(
 }
 
 impl Module for WasmtimeModule {
-    fn engine_name(&self) -> &'static str {
-        NAME
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
     }
 
     fn execute(&self, spec: RunSpec, control: &RunControl) -> Result<RawRun> {

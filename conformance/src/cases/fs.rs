@@ -96,6 +96,44 @@ pub fn ro_bind_mount(ctx: &Ctx) -> Check {
     Ok(())
 }
 
+/// A read-only mount reached with `..` from a writable one stays read-only (an engine
+/// whose `..` crosses preopens must not carry the writable one's rights along).
+pub fn ro_via_dotdot(ctx: &Ctx) -> Check {
+    let data = ctx.host_dir("dotdot", "data");
+    std::fs::write(data.join("existing.txt"), b"original").map_err(|e| e.to_string())?;
+    let before = snapshot(&data);
+    let bundle = ctx.write(
+        "dotdot",
+        &probe(&["mutate", "/scratch/../data"])
+            .tmpfs("/scratch")
+            .bind(Path::new("data"), "/data", true),
+    );
+    expect_ok_stdout(ctx, &bundle, ALL_REFUSED)?;
+    if snapshot(&data) != before {
+        return Err("the read-only host directory changed".into());
+    }
+    Ok(())
+}
+
+/// A bind mount over a directory the rootfs also has shows the mount, also when the
+/// working directory is not `/` (where the rootfs is offered directory by directory).
+pub fn mount_shadows_rootfs(ctx: &Ctx) -> Check {
+    let data = ctx.host_dir("shadow", "data");
+    std::fs::write(data.join("which.txt"), b"mount").map_err(|e| e.to_string())?;
+    for cwd in ["/", "/work"] {
+        let bundle = ctx.write(
+            &format!("shadow-cwd{}", cwd.replace('/', "-")),
+            &probe(&["read", "/data/which.txt"])
+                .file("/data/which.txt", "rootfs")
+                .file("/work/.keep", "")
+                .cwd(cwd)
+                .bind(&data, "/data", true),
+        );
+        expect_ok_stdout(ctx, &bundle, b"mount")?;
+    }
+    Ok(())
+}
+
 pub fn readonly_root(ctx: &Ctx) -> Check {
     let bundle = ctx.write(
         "ro-root",
@@ -201,7 +239,7 @@ pub fn default_devices(ctx: &Ctx) -> Check {
     expect_ok_stdout(
         ctx,
         &bundle,
-        b"null read: Ok(0)\nnull write: true\nzero: true\nfull: No space left on device (os error 51)\n\
+        b"null read: Ok(0)\nnull write: true\nzero: true\nfull: refused\n\
           random: true\nurandom: true\n/dev/sda: absent\n/dev/mem: absent\n/dev/tty: absent\n/dev/shm: absent\n",
     )
 }

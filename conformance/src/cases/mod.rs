@@ -69,6 +69,16 @@ pub const ALL: &[Case] = &[
         run: fs::ro_bind_mount,
     },
     Case {
+        name: "ro-via-dotdot",
+        needs: &[],
+        run: fs::ro_via_dotdot,
+    },
+    Case {
+        name: "mount-shadows-rootfs",
+        needs: &[],
+        run: fs::mount_shadows_rootfs,
+    },
+    Case {
         name: "readonly-root",
         needs: &[],
         run: fs::readonly_root,
@@ -82,6 +92,11 @@ pub const ALL: &[Case] = &[
         name: "dir-listing",
         needs: &[],
         run: fs::dir_listing,
+    },
+    Case {
+        name: "compute",
+        needs: &[],
+        run: process::compute,
     },
     Case {
         name: "clocks-random",

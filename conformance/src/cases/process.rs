@@ -19,6 +19,15 @@ pub fn hello(ctx: &Ctx) -> Check {
     crate::suite::expect_bytes("stderr", &ran.stderr, b"")
 }
 
+/// Compute-bound code (a prime sieve over 2 million numbers) gets the exact answer: a
+/// check on each engine's code generation (wasmer's singlepass, wasm3's interpreter...).
+pub fn compute(ctx: &Ctx) -> Check {
+    let bundle = ctx.write("primes", &probe(&["primes", "2000000"]));
+    let ran = ctx.run(&bundle);
+    ran.expect_status(&ExitStatus::Exited(0))?;
+    ran.expect_stdout(b"148933 2948372267021563838\n")
+}
+
 pub fn argv_verbatim(ctx: &Ctx) -> Check {
     let bundle = ctx.write(
         "argv",
