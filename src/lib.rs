@@ -45,6 +45,11 @@ pub const ENGINES: &[EngineEntry] = &[
         name: wasmux_wasmer::NAME,
         create: || Ok(Box::new(wasmux_wasmer::WasmerEngine::new()?)),
     },
+    #[cfg(feature = "wasm3")]
+    EngineEntry {
+        name: wasmux_wasm3::NAME,
+        create: || Ok(Box::new(wasmux_wasm3::Wasm3Engine::new()?)),
+    },
 ];
 
 /// Builds the engine called `name`, or says which names would have worked.

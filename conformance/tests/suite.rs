@@ -19,7 +19,16 @@ fn output_dir() -> PathBuf {
 #[test]
 fn every_engine_passes_the_conformance_suite() {
     assert!(!wasmux::ENGINES.is_empty(), "no engine compiled in");
-    let out = output_dir();
+    std::fs::create_dir_all(output_dir()).unwrap_or_else(|e| panic!("creating the output: {e}"));
+    let out = output_dir()
+        .canonicalize()
+        .unwrap_or_else(|e| panic!("resolving the output directory: {e}"));
+    // The `escapes` case also tries the host process's working directory (where an
+    // engine's own WASI, such as wasm3's, would resolve relative paths): give it a secret.
+    let host_cwd = tempfile::tempdir().unwrap_or_else(|e| panic!("a working directory: {e}"));
+    std::fs::write(host_cwd.path().join("secret"), b"host cwd secret")
+        .unwrap_or_else(|e| panic!("writing the cwd secret: {e}"));
+    std::env::set_current_dir(host_cwd.path()).unwrap_or_else(|e| panic!("chdir: {e}"));
     let mut matrix = Matrix::default();
     for entry in wasmux::ENGINES {
         let engine = (entry.create)().unwrap_or_else(|e| panic!("starting {}: {e}", entry.name));

@@ -1,0 +1,236 @@
+//! The backend's only unsafe code: a safe wrapper over wasm3's C API (through
+//! `wasm3x-sys`), covering exactly what the runner needs.
+//!
+//! Ownership follows wasm3's rules: an [`Instance`] owns one environment and one runtime;
+//! the runtime owns the module once loaded; the module's bytes are borrowed for the
+//! instance's lifetime (wasm3 keeps pointers into them). None of it is `Send`: an
+//! instance lives and dies on the thread that made it.
+//!
+//! Host functions all go through one trampoline. Each linked import gets a [`Slot`]
+//! (its number, arity and the [`HostCalls`] to run) whose address is wasm3's userdata
+//! for that import; the trampoline unpacks the argument slots, hands the guest's memory
+//! over as a byte slice, and writes the result back. A host call that must end the guest
+//! returns [`HOST_STOP`]; the reason stays with the `HostCalls`.
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, CString, c_void};
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr;
+
+use wasm3x_sys as sys;
+
+/// What a host function does; implemented by the run's state.
+pub(crate) trait HostCalls {
+    /// Runs import number `import` with its argument slots, against the guest's memory.
+    /// `Ok` carries the result slot, if the function has one; `Err` ends the guest.
+    fn call(&mut self, import: usize, memory: &mut [u8], args: &[u64]) -> Result<Option<u64>, ()>;
+}
+
+/// One host function to link: where it is imported from and its wasm3 signature.
+pub(crate) struct Import {
+    /// Import module name.
+    pub module: &'static str,
+    /// Import field name.
+    pub name: &'static str,
+    /// Parameter count (all i32/i64 slots).
+    pub params: usize,
+    /// Result count (0 or 1).
+    pub results: usize,
+    /// wasm3 signature, such as `i(iIi)`.
+    pub signature: String,
+}
+
+/// How a call into the guest ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// The function returned.
+    Returned,
+    /// A host function ended the guest ([`HostCalls`] knows why).
+    HostStopped,
+    /// wasm3 trapped with this message.
+    Trap(String),
+}
+
+/// Returned by the trampoline to make wasm3 unwind; recognised by its address.
+static HOST_STOP: &CStr = c"wasmux: a host call ended the guest";
+
+/// The most argument slots a preview1 function takes (path_open) is 9.
+const MAX_ARGS: usize = 16;
+
+struct Slot<'a> {
+    host: *mut (dyn HostCalls + 'a),
+    import: usize,
+    params: usize,
+    results: usize,
+}
+
+/// A module loaded, linked and compiled in a runtime of its own.
+pub(crate) struct Instance<'a> {
+    environment: sys::IM3Environment,
+    runtime: sys::IM3Runtime,
+    /// Userdata of the linked imports; wasm3 holds their addresses.
+    _slots: Vec<Box<Slot<'a>>>,
+    /// wasm3 keeps pointers into the bytes and calls into the host.
+    _borrows: PhantomData<(&'a [u8], &'a mut dyn HostCalls)>,
+}
+
+/// Turns a wasm3 result into `Err(message)`.
+fn check(result: sys::M3Result) -> Result<(), String> {
+    if result.is_null() {
+        return Ok(());
+    }
+    // SAFETY: a non-null M3Result is a NUL-terminated static string.
+    Err(unsafe { CStr::from_ptr(result) }
+        .to_string_lossy()
+        .into_owned())
+}
+
+fn c_string(s: &str) -> Result<CString, String> {
+    CString::new(s).map_err(|_| format!("{s:?} contains a NUL byte"))
+}
+
+impl<'a> Instance<'a> {
+    /// Parses, loads, links `imports` to `host` and compiles every function, so a
+    /// module wasm3 cannot run fails here and not halfway through a run.
+    pub(crate) fn new(
+        bytes: &'a [u8],
+        stack_bytes: u32,
+        imports: &[Import],
+        host: &'a mut dyn HostCalls,
+    ) -> Result<Self, String> {
+        let length = u32::try_from(bytes.len()).map_err(|_| "the module is over 4 GiB")?;
+        // SAFETY: plain constructors; null means allocation failed.
+        let environment = unsafe { sys::m3_NewEnvironment() };
+        if environment.is_null() {
+            return Err("wasm3 could not allocate an environment".into());
+        }
+        // SAFETY: the environment is valid; wasm3 copies nothing from the null userdata.
+        let runtime = unsafe { sys::m3_NewRuntime(environment, stack_bytes, ptr::null_mut()) };
+        let mut instance = Instance {
+            environment,
+            runtime,
+            _slots: Vec::new(),
+            _borrows: PhantomData,
+        };
+        if runtime.is_null() {
+            return Err("wasm3 could not allocate a runtime".into());
+        }
+        let mut module: sys::IM3Module = ptr::null_mut();
+        // SAFETY: `bytes` outlives the instance (lifetime 'a), as wasm3 requires.
+        check(unsafe { sys::m3_ParseModule(environment, &mut module, bytes.as_ptr(), length) })?;
+        // SAFETY: on success the runtime owns the module; on failure we still do.
+        if let Err(e) = check(unsafe { sys::m3_LoadModule(runtime, module) }) {
+            unsafe { sys::m3_FreeModule(module) };
+            return Err(e);
+        }
+        let host: *mut (dyn HostCalls + 'a) = host;
+        for (number, import) in imports.iter().enumerate() {
+            let slot = Box::new(Slot {
+                host,
+                import: number,
+                params: import.params,
+                results: import.results,
+            });
+            let (module_name, name) = (c_string(import.module)?, c_string(import.name)?);
+            let signature = c_string(&import.signature)?;
+            // SAFETY: the strings are copied or only read during the call (wasm3 keeps
+            // none of them); the slot's address stays valid as long as the instance.
+            let linked = unsafe {
+                sys::m3_LinkRawFunctionEx(
+                    module,
+                    module_name.as_ptr(),
+                    name.as_ptr(),
+                    signature.as_ptr(),
+                    Some(trampoline),
+                    &*slot as *const Slot<'a> as *const c_void,
+                )
+            };
+            instance._slots.push(slot);
+            // SAFETY: m3Err_functionLookupFailed is a static of the C library.
+            if linked != unsafe { sys::m3Err_functionLookupFailed } {
+                check(linked)
+                    .map_err(|e| format!("linking {}.{}: {e}", import.module, import.name))?;
+            }
+        }
+        // SAFETY: the module is loaded in this instance's runtime.
+        check(unsafe { sys::m3_CompileModule(module) })?;
+        Ok(instance)
+    }
+
+    /// Calls the exported function `name`, which must take no parameters.
+    pub(crate) fn call(&mut self, name: &str) -> Result<Ended, String> {
+        let c_name = c_string(name)?;
+        let mut function: sys::IM3Function = ptr::null_mut();
+        // SAFETY: the runtime is valid; `function` stays valid as long as it.
+        check(unsafe { sys::m3_FindFunction(&mut function, self.runtime, c_name.as_ptr()) })
+            .map_err(|_| "no such exported function".to_owned())?;
+        // SAFETY: `function` was just found in this runtime.
+        if unsafe { sys::m3_GetArgCount(function) } != 0 {
+            return Err("it takes parameters".into());
+        }
+        // SAFETY: no arguments are passed, as the function takes none.
+        let result = unsafe { sys::m3_Call(function, 0, ptr::null_mut()) };
+        if result.is_null() {
+            return Ok(Ended::Returned);
+        }
+        if ptr::eq(result, HOST_STOP.as_ptr()) {
+            return Ok(Ended::HostStopped);
+        }
+        Ok(Ended::Trap(check(result).err().unwrap_or_default()))
+    }
+}
+
+impl Drop for Instance<'_> {
+    fn drop(&mut self) {
+        // SAFETY: each was created by this instance and is freed once, runtime first
+        // (it owns the module and refers to the environment).
+        unsafe {
+            if !self.runtime.is_null() {
+                sys::m3_FreeRuntime(self.runtime);
+            }
+            sys::m3_FreeEnvironment(self.environment);
+        }
+    }
+}
+
+/// Every import's entry point: see the module docs.
+unsafe extern "C" fn trampoline(
+    runtime: sys::IM3Runtime,
+    context: sys::IM3ImportContext,
+    stack: *mut u64,
+    _memory: *mut c_void,
+) -> *const c_void {
+    let ran = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: wasm3 passes the userdata given at link time: a live `Slot`.
+        let slot = unsafe { &*((*context).userdata as *const Slot<'_>) };
+        let mut args = [0u64; MAX_ARGS];
+        let count = slot.params.min(MAX_ARGS);
+        // SAFETY: wasm3 lays out `results` result slots, then `params` argument slots.
+        let slots = unsafe { std::slice::from_raw_parts(stack.add(slot.results), count) };
+        args[..count].copy_from_slice(slots);
+        let mut size = 0u32;
+        // SAFETY: the runtime is the one running this call; the memory may move on
+        // `memory.grow`, so it is fetched on every call and not kept.
+        let base = unsafe { sys::m3_GetMemory(runtime, &mut size, 0) };
+        let memory: &mut [u8] = if base.is_null() {
+            &mut []
+        } else {
+            // SAFETY: `size` bytes at `base` are the guest's memory, and nothing else
+            // touches them while the guest waits for this call.
+            unsafe { std::slice::from_raw_parts_mut(base, size as usize) }
+        };
+        // SAFETY: the host outlives the instance, and wasm3 runs one call at a time.
+        let host = unsafe { &mut *slot.host };
+        let result = host.call(slot.import, memory, &args[..count])?;
+        if let (Some(value), 1) = (result, slot.results) {
+            // SAFETY: the first slot is the result slot; arguments were read above.
+            unsafe { *stack = value };
+        }
+        Ok::<(), ()>(())
+    }));
+    match ran {
+        Ok(Ok(())) => ptr::null(),
+        _ => HOST_STOP.as_ptr().cast(),
+    }
+}

@@ -1,0 +1,120 @@
+//! The wasm3 backend of wasmux: core modules on wasm3's interpreter, with wasmux's own
+//! sandboxed WASI preview1 (`wasmux-wasi-preview1`). wasm3's bundled WASI is never
+//! built: it preopens the host's working directory and hands out real host paths.
+//!
+//! - validation: every module goes through wasmparser's validator before wasm3 sees
+//!   it, since wasm3 itself is not a validator;
+//! - kill, deadline and memory limit: wasm3 has none, so modules are rewritten to poll
+//!   the run on every loop iteration's fuel and to ask before each `memory.grow`
+//!   ([`instrument`]);
+//! - each run gets its own wasm3 environment on its own thread, with a native stack
+//!   large enough for wasm3's recursive interpreter;
+//! - components: not supported by wasm3; refused as `Unsupported`.
+
+mod ffi;
+mod instrument;
+mod outcome;
+mod run;
+
+use std::sync::Arc;
+
+use wasmux_engine_api::{
+    Capabilities, Descriptor, Engine, EngineInfo, Error, Result, Support, WasmBinary,
+};
+use wasmux_wasi_preview1::{FUNCTIONS, MODULE as WASI_MODULE};
+
+/// The engine's name, as used by `--engine` and `run.oci.handler`.
+pub const NAME: &str = DESCRIPTOR.name;
+
+/// Name, wasm3 release (as bundled by wasm3x-sys 0.2.1), and capabilities.
+pub const DESCRIPTOR: Descriptor = Descriptor {
+    name: "wasm3",
+    version: "0.5.0",
+    capabilities: Capabilities {
+        components: Support::Unsupported(
+            "wasm3 runs core modules only; run components on wasmtime",
+        ),
+        memory_limit: Support::Supported,
+        interrupt: Support::Supported,
+    },
+};
+
+/// The wasm3 interpreter. It holds nothing: wasm3's environments cannot move between
+/// threads, so each run makes its own.
+#[derive(Debug, Clone, Default)]
+pub struct Wasm3Engine;
+
+impl Wasm3Engine {
+    /// The engine; infallible, but shaped like the other backends' constructors.
+    pub fn new() -> Result<Self> {
+        Ok(Wasm3Engine)
+    }
+}
+
+impl EngineInfo for Wasm3Engine {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+}
+
+/// A validated, instrumented module that wasm3 has compiled once (and will again per
+/// run, in that run's own environment).
+pub struct Wasm3Module {
+    bytes: Arc<[u8]>,
+    initial_memory: u64,
+    origin: String,
+}
+
+impl Engine for Wasm3Engine {
+    type Module = Wasm3Module;
+
+    fn load(&self, wasm: &WasmBinary) -> Result<Wasm3Module> {
+        DESCRIPTOR.capabilities.check_kind(NAME, wasm.kind)?;
+        let invalid = |message: String| Error::InvalidModule {
+            path: wasm.origin.clone(),
+            message,
+        };
+        wasmparser::Validator::new()
+            .validate_all(&wasm.bytes)
+            .map_err(|e| invalid(e.to_string()))?;
+        check_imports(&wasm.bytes).map_err(|message| Error::Link {
+            path: wasm.origin.clone(),
+            message,
+        })?;
+        let instrumented = instrument::instrument(&wasm.bytes).map_err(invalid)?;
+        run::compile_check(&instrumented.bytes)
+            .map_err(|e| invalid(format!("wasm3 cannot run this module: {e}")))?;
+        Ok(Wasm3Module {
+            bytes: instrumented.bytes.into(),
+            initial_memory: instrumented.initial_memory,
+            origin: wasm.origin.clone(),
+        })
+    }
+}
+
+/// Refuses imports nothing here provides, as the other engines do at link time (wasm3
+/// itself would only trap once the guest called one).
+fn check_imports(bytes: &[u8]) -> std::result::Result<(), String> {
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let wasmparser::Payload::ImportSection(section) = payload.map_err(|e| e.to_string())?
+        else {
+            continue;
+        };
+        for import in section.into_imports() {
+            let import = import.map_err(|e| e.to_string())?;
+            let known = import.module == WASI_MODULE
+                && matches!(import.ty, wasmparser::TypeRef::Func(_))
+                && FUNCTIONS.iter().any(|f| f.name == import.name);
+            if !known {
+                return Err(format!(
+                    "unknown import {}::{} (wasm3 provides WASI preview1 functions only)",
+                    import.module, import.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

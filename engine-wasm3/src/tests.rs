@@ -1,0 +1,118 @@
+//! Loading and instrumentation, without running a guest (the conformance suite and
+//! `tests/` run them).
+
+use std::sync::Arc;
+
+use wasmux_engine_api::{Engine, Error, WasmBinary, WasmKind};
+
+use super::*;
+
+fn binary(wat: &str) -> WasmBinary {
+    WasmBinary {
+        bytes: Arc::from(wat::parse_str(wat).unwrap()),
+        kind: WasmKind::CoreModule,
+        origin: "test.wasm".into(),
+    }
+}
+
+fn imports_of(bytes: &[u8]) -> Vec<String> {
+    let mut names = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        if let wasmparser::Payload::ImportSection(s) = payload.unwrap() {
+            for import in s.into_imports() {
+                let import = import.unwrap();
+                names.push(format!("{}::{}", import.module, import.name));
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn instrumented_modules_stay_valid_and_keep_their_references() {
+    let wat = r#"(module
+        (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+        (memory 1)
+        (table 1 funcref)
+        (elem (i32.const 0) $grow)
+        (global $g (mut i32) (i32.const 0))
+        (func $grow (result i32) (memory.grow (i32.const 1)))
+        (func $start (export "_start")
+            (loop $l (br_if $l (i32.eqz (call_indirect (result i32) (i32.const 0)))))
+            (call $exit (call $grow)))
+        (start $start))"#;
+    let out = instrument::instrument(&wat::parse_str(wat).unwrap()).unwrap();
+    wasmparser::Validator::new()
+        .validate_all(&out.bytes)
+        .unwrap();
+    assert_eq!(
+        imports_of(&out.bytes),
+        [
+            "wasi_snapshot_preview1::proc_exit",
+            "wasmux_guard::poll",
+            "wasmux_guard::grow"
+        ]
+    );
+    assert_eq!(out.initial_memory, 65536);
+}
+
+#[test]
+fn a_module_without_imports_or_globals_gets_them() {
+    let wat = r#"(module (func (export "_start") (loop (br 0))))"#;
+    let out = instrument::instrument(&wat::parse_str(wat).unwrap()).unwrap();
+    wasmparser::Validator::new()
+        .validate_all(&out.bytes)
+        .unwrap();
+    assert_eq!(
+        imports_of(&out.bytes),
+        ["wasmux_guard::poll", "wasmux_guard::grow"]
+    );
+}
+
+#[test]
+fn an_import_nothing_provides_is_a_link_error() {
+    let wat = r#"(module (import "env" "host_secret" (func)) (func (export "_start")))"#;
+    let error = Wasm3Engine.load(&binary(wat)).err().unwrap();
+    assert!(matches!(error, Error::Link { .. }), "{error}");
+    assert!(error.to_string().contains("env::host_secret"), "{error}");
+}
+
+#[test]
+fn malformed_and_truncated_modules_are_invalid_not_a_crash() {
+    let valid =
+        wat::parse_str(r#"(module (func (export "_start") (drop (i32.const 1))))"#).unwrap();
+    for bytes in [&b"\0asm\x01\0\0\0\x01\xff"[..], &valid[..valid.len() - 3]] {
+        let wasm = WasmBinary {
+            bytes: Arc::from(bytes),
+            kind: WasmKind::CoreModule,
+            origin: "bad.wasm".into(),
+        };
+        let error = Wasm3Engine.load(&wasm).err().unwrap();
+        assert!(matches!(error, Error::InvalidModule { .. }), "{error}");
+    }
+}
+
+#[test]
+fn a_component_is_unsupported() {
+    let wasm = WasmBinary {
+        bytes: Arc::from(&b"\0asm\x0d\0\x01\0"[..]),
+        kind: WasmKind::Component,
+        origin: "c.wasm".into(),
+    };
+    let error = Wasm3Engine.load(&wasm).err().unwrap();
+    assert!(matches!(error, Error::Unsupported { .. }), "{error}");
+}
+
+#[test]
+fn trap_messages_map_to_kinds() {
+    use wasmux_engine_api::TrapKind;
+    assert_eq!(
+        outcome::trap_kind("[trap] stack overflow"),
+        TrapKind::StackOverflow
+    );
+    assert_eq!(
+        outcome::trap_kind("[trap] out of bounds memory access"),
+        TrapKind::MemoryOutOfBounds
+    );
+    assert_eq!(outcome::trap_kind("something new"), TrapKind::Other);
+}
