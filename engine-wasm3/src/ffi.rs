@@ -69,7 +69,9 @@ struct Slot<'a> {
 pub(crate) struct Instance<'a> {
     environment: sys::IM3Environment,
     runtime: sys::IM3Runtime,
-    /// Userdata of the linked imports; wasm3 holds their addresses.
+    /// Userdata of the linked imports; wasm3 holds their addresses, so each is boxed
+    /// and never moves when the vector grows.
+    #[allow(clippy::vec_box)]
     _slots: Vec<Box<Slot<'a>>>,
     /// wasm3 keeps pointers into the bytes and calls into the host.
     _borrows: PhantomData<(&'a [u8], &'a mut dyn HostCalls)>,

@@ -16,6 +16,7 @@ mod fs;
 mod memory;
 mod outcome;
 mod run;
+mod signal;
 
 use std::sync::Arc;
 
@@ -58,6 +59,12 @@ impl WasmerEngine {
         // (bulk memory, multi-value, reference types, sign extension); the
         // conformance guests, built by the toolchain in use, prove it on every run.
         let engine: wasmer::Engine = EngineBuilder::new(Singlepass::default()).engine().into();
+        // A first store installs wasmer's signal handlers; ours goes in front of them.
+        drop(wasmer::Store::new(engine.clone()));
+        signal::install().map_err(|e| Error::Engine {
+            engine: NAME,
+            message: format!("installing the interrupt signal filter: {e}"),
+        })?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("wasmux-wasmer")
