@@ -31,6 +31,12 @@ impl MemoryBudget {
         true
     }
 
+    /// Sets the accounted total to what the engine reports, for an engine that can still
+    /// refuse a grow the budget allowed (so the refused one is not counted).
+    pub fn observe(&mut self, total: u64) {
+        self.used = total;
+    }
+
     /// Whether any grow was refused during the run.
     pub fn denied(&self) -> bool {
         self.denied
@@ -40,6 +46,15 @@ impl MemoryBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_observed_size_replaces_a_grow_that_did_not_happen() {
+        let mut budget = MemoryBudget::new(Some(100));
+        assert!(budget.request_grow(10, 90));
+        budget.observe(10);
+        assert!(budget.request_grow(10, 60));
+        assert!(!budget.denied());
+    }
 
     #[test]
     fn counts_all_memories_and_remembers_denials() {

@@ -3,10 +3,11 @@
 //! on calls, never on loop back-edges) and enforces no memory cap but the module's own.
 //!
 //! Two host imports are appended (module [`GUARD_MODULE`]):
-//! - `poll() -> i32`: every loop iteration spends one unit of fuel from a new global;
-//!   when it runs out, `poll` is called: it traps if the run was killed and otherwise
-//!   returns fresh fuel. A guest spinning in a loop is thus stopped within [`FUEL`]
-//!   iterations, at the cost of a few interpreted instructions per iteration.
+//! - `poll() -> i32`: every loop iteration and every function entry spends one unit of
+//!   fuel from a new global; when it runs out, `poll` is called: it traps if the run
+//!   was killed and otherwise returns fresh fuel. A guest spinning in a loop, in
+//!   recursion or in tail calls is thus stopped within [`FUEL`] iterations or calls, at
+//!   the cost of a few interpreted instructions each.
 //! - `grow(delta) -> delta'`: placed before each `memory.grow`; it returns the delta
 //!   when the run's memory budget allows it, else a delta no memory can take, so the
 //!   grow itself fails with -1 as the guest expects (and the denial is recorded).
@@ -30,7 +31,7 @@ pub(crate) const GUARD_MODULE: &str = "wasmux_guard";
 pub(crate) const POLL: &str = "poll";
 /// Import name of the grow check.
 pub(crate) const GROW: &str = "grow";
-/// Loop iterations between two polls.
+/// Loop iterations and calls between two polls.
 pub(crate) const FUEL: i32 = 10_000;
 /// A `memory.grow` delta no 32-bit memory can take (> 65536 pages).
 pub(crate) const DENIED_DELTA: u32 = u32::MAX;
@@ -146,7 +147,8 @@ impl Guard {
         self.emitted.globals = true;
     }
 
-    /// After `loop`: spend one unit of fuel, or poll the host when none is left.
+    /// At function entry and after `loop`: spend one unit of fuel, or poll the host
+    /// when none is left.
     fn loop_check(&self, f: &mut wasm_encoder::Function) {
         f.instructions()
             .global_get(self.fuel)
@@ -268,6 +270,8 @@ impl Reencode for Guard {
         body: wasmparser::FunctionBody<'_>,
     ) -> Result<(), ReencodeError> {
         let mut f = self.new_function_with_parsed_locals(&body)?;
+        // On entry too: recursion and tail calls spin without any loop.
+        self.loop_check(&mut f);
         let mut reader = body.get_operators_reader()?;
         while !reader.eof() {
             let operator = reader.read()?;

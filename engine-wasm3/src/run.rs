@@ -20,23 +20,6 @@ const VALUE_STACK: u32 = 8 << 20;
 const NATIVE_STACK: usize = 32 << 20;
 const WASM_PAGE: u64 = 65536;
 
-/// Compiles `bytes` once in a throwaway environment: what wasm3 cannot run is refused
-/// when the module is loaded, not when it is first run.
-pub(crate) fn compile_check(bytes: &[u8]) -> std::result::Result<(), String> {
-    struct NoHost;
-    impl HostCalls for NoHost {
-        fn call(
-            &mut self,
-            _: usize,
-            _: &mut [u8],
-            _: &[u64],
-        ) -> std::result::Result<Option<u64>, ()> {
-            Err(())
-        }
-    }
-    Instance::new(bytes, VALUE_STACK, &[], &mut NoHost).map(drop)
-}
-
 /// Every import the runner links: the WASI functions, then the two guards.
 fn imports() -> Vec<Import> {
     let letter = |t: &ValType| match t {
@@ -115,6 +98,9 @@ impl HostCalls for RunState<'_> {
                 let delta = args.first().copied().unwrap_or_default() as u32;
                 let current = memory.len() as u64;
                 let desired = current + u64::from(delta) * WASM_PAGE;
+                // wasm3 may have refused a grow the budget allowed (the module's own
+                // maximum): start from the size it really has.
+                self.budget.observe(current);
                 let allowed = self.budget.request_grow(current, desired);
                 Ok(Some(u64::from(if allowed { delta } else { DENIED_DELTA })))
             }
@@ -144,9 +130,9 @@ impl Wasm3Module {
         let ended = {
             let _span = tracing::debug_span!("instantiate", engine = NAME).entered();
             let mut instance = Instance::new(&self.bytes, VALUE_STACK, &imports(), &mut state)
-                .map_err(|message| Error::Link {
+                .map_err(|e| Error::Link {
                     path: self.origin.clone(),
-                    message,
+                    message: format!("wasm3 cannot run this module: {e}"),
                 })?;
             drop(_span);
             let _span = tracing::debug_span!("call", engine = NAME, entry).entered();

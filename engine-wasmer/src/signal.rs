@@ -16,7 +16,7 @@
 #![allow(unsafe_code)]
 
 use std::mem::MaybeUninit;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 /// Executable mappings of files (the program, its libraries, the vDSO): host code.
 static HOST_CODE: OnceLock<Vec<(usize, usize)>> = OnceLock::new();
@@ -26,6 +26,10 @@ static WASMER_HANDLER: OnceLock<libc::sigaction> = OnceLock::new();
 /// Installs the front handler once. wasmer's own must already be installed (any
 /// `Store::new` does it).
 pub(crate) fn install() -> std::io::Result<()> {
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = INSTALLING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if WASMER_HANDLER.get().is_some() {
         return Ok(());
     }
@@ -33,7 +37,8 @@ pub(crate) fn install() -> std::io::Result<()> {
     let _ = HOST_CODE.set(host_code(&maps));
     let mut ours: libc::sigaction = unsafe { MaybeUninit::zeroed().assume_init() };
     ours.sa_sigaction = front as *const () as usize;
-    ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+    // As wasmer's own: SIGUSR1 stays blocked while its handler runs.
+    ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
     let mut previous = MaybeUninit::<libc::sigaction>::zeroed();
     // SAFETY: plain sigaction calls with valid structures.
     unsafe {
@@ -41,7 +46,15 @@ pub(crate) fn install() -> std::io::Result<()> {
         if libc::sigaction(libc::SIGUSR1, &ours, previous.as_mut_ptr()) != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        let _ = WASMER_HANDLER.set(previous.assume_init());
+        let previous = previous.assume_init();
+        if previous.sa_flags & libc::SA_SIGINFO == 0 {
+            // Not wasmer's handler: put it back rather than forward to it.
+            libc::sigaction(libc::SIGUSR1, &previous, std::ptr::null_mut());
+            return Err(std::io::Error::other(
+                "wasmer's SIGUSR1 handler is not installed",
+            ));
+        }
+        let _ = WASMER_HANDLER.set(previous);
     }
     Ok(())
 }
