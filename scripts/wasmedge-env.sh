@@ -48,9 +48,19 @@ if [ ! -e "$sysroot/.complete" ]; then
     touch "$sysroot/.complete"
 fi
 
+# wasmedge-sys's build script puts its library directory on LD_LIBRARY_PATH while
+# compiling: that directory must hold libwasmedge alone, or rustc would load trixie's
+# libc with this machine's loader.
+mkdir -p "$root/lib"
+for lib in "$sysroot"/usr/lib/x86_64-linux-gnu/libwasmedge.so*; do
+    ln -sf "$lib" "$root/lib/"
+done
+
+# Binaries linked to libwasmedge run with trixie's own loader and libraries; cargo runs
+# test binaries through this runner.
 libdirs="$sysroot/usr/lib/x86_64-linux-gnu:$sysroot/lib/x86_64-linux-gnu"
-echo "export WASMEDGE_DIR=$sysroot/usr"
+loader="$sysroot/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
 echo "export WASMEDGE_INCLUDE_DIR=$sysroot/usr/include"
-echo "export WASMEDGE_LIB_DIR=$sysroot/usr/lib/x86_64-linux-gnu"
-echo "export WASMEDGE_LD_LINUX=$sysroot/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
-echo "export WASMEDGE_LIBRARY_PATH=$libdirs"
+echo "export WASMEDGE_LIB_DIR=$root/lib"
+echo "export WASMEDGE_RUN=\"$loader --library-path $libdirs\""
+echo "export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER=\"$loader --library-path $libdirs\""

@@ -50,6 +50,16 @@ pub const ENGINES: &[EngineEntry] = &[
         name: wasmux_wasm3::NAME,
         create: || Ok(Box::new(wasmux_wasm3::Wasm3Engine::new()?)),
     },
+    #[cfg(feature = "wasmedge")]
+    EngineEntry {
+        name: wasmux_wasmedge::NAME,
+        create: || Ok(Box::new(wasmux_wasmedge::WasmEdgeEngine::new()?)),
+    },
+    #[cfg(feature = "wasmedge")]
+    EngineEntry {
+        name: wasmux_wasmedge::AOT_NAME,
+        create: || Ok(Box::new(wasmux_wasmedge::WasmEdgeEngine::aot()?)),
+    },
 ];
 
 /// Builds the engine called `name`, or says which names would have worked.

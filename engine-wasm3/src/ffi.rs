@@ -7,10 +7,10 @@
 //! instance lives and dies on the thread that made it.
 //!
 //! Host functions all go through one trampoline. Each linked import gets a [`Slot`]
-//! (its number, arity and the [`HostCalls`] to run) whose address is wasm3's userdata
+//! (its number, arity and the [`GuardedHost`] to run) whose address is wasm3's userdata
 //! for that import; the trampoline unpacks the argument slots, hands the guest's memory
 //! over as a byte slice, and writes the result back. A host call that must end the guest
-//! returns [`HOST_STOP`]; the reason stays with the `HostCalls`.
+//! returns [`HOST_STOP`]; the reason stays with the [`GuardedHost`].
 #![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString, c_void};
@@ -19,34 +19,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
 use wasm3x_sys as sys;
+use wasmux_guard::{GuardedHost, Import, ValType};
 
-/// What a host function does; implemented by the run's state.
-pub(crate) trait HostCalls {
-    /// Runs import number `import` with its argument slots, against the guest's memory.
-    /// `Ok` carries the result slot, if the function has one; `Err` ends the guest.
-    fn call(&mut self, import: usize, memory: &mut [u8], args: &[u64]) -> Result<Option<u64>, ()>;
-}
-
-/// One host function to link: where it is imported from and its wasm3 signature.
-pub(crate) struct Import {
-    /// Import module name.
-    pub module: &'static str,
-    /// Import field name.
-    pub name: &'static str,
-    /// Parameter count (all i32/i64 slots).
-    pub params: usize,
-    /// Result count (0 or 1).
-    pub results: usize,
-    /// wasm3 signature, such as `i(iIi)`.
-    pub signature: String,
-}
-
-/// How a call into the guest ended.
+/// How a call into the guest ended, as wasm3 tells it.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Ended {
+pub(crate) enum Call {
     /// The function returned.
     Returned,
-    /// A host function ended the guest ([`HostCalls`] knows why).
+    /// A host function ended the guest (the [`GuardedHost`] knows why).
     HostStopped,
     /// wasm3 trapped with this message.
     Trap(String),
@@ -58,23 +38,23 @@ static HOST_STOP: &CStr = c"wasmux: a host call ended the guest";
 /// The most argument slots a preview1 function takes (path_open) is 9.
 const MAX_ARGS: usize = 16;
 
-struct Slot<'a> {
-    host: *mut (dyn HostCalls + 'a),
+struct Slot<'h> {
+    host: *mut GuardedHost<'h>,
     import: usize,
     params: usize,
     results: usize,
 }
 
 /// A module loaded, linked and compiled in a runtime of its own.
-pub(crate) struct Instance<'a> {
+pub(crate) struct Instance<'a, 'h> {
     environment: sys::IM3Environment,
     runtime: sys::IM3Runtime,
     /// Userdata of the linked imports; wasm3 holds their addresses, so each is boxed
     /// and never moves when the vector grows.
     #[allow(clippy::vec_box)]
-    _slots: Vec<Box<Slot<'a>>>,
+    _slots: Vec<Box<Slot<'h>>>,
     /// wasm3 keeps pointers into the bytes and calls into the host.
-    _borrows: PhantomData<(&'a [u8], &'a mut dyn HostCalls)>,
+    _borrows: PhantomData<(&'a [u8], &'a mut GuardedHost<'h>)>,
 }
 
 /// Turns a wasm3 result into `Err(message)`.
@@ -88,18 +68,29 @@ fn check(result: sys::M3Result) -> Result<(), String> {
         .into_owned())
 }
 
+/// wasm3's signature string for an import, such as `i(iIi)`.
+fn signature(import: &Import) -> String {
+    let letter = |t: &ValType| match t {
+        ValType::I32 => 'i',
+        ValType::I64 => 'I',
+    };
+    let result = import.result.as_ref().map_or('v', letter);
+    let params: String = import.params.iter().map(letter).collect();
+    format!("{result}({params})")
+}
+
 fn c_string(s: &str) -> Result<CString, String> {
     CString::new(s).map_err(|_| format!("{s:?} contains a NUL byte"))
 }
 
-impl<'a> Instance<'a> {
+impl<'a, 'h> Instance<'a, 'h> {
     /// Parses, loads, links `imports` to `host` and compiles every function, so a
     /// module wasm3 cannot run fails here and not halfway through a run.
     pub(crate) fn new(
         bytes: &'a [u8],
         stack_bytes: u32,
         imports: &[Import],
-        host: &'a mut dyn HostCalls,
+        host: &'a mut GuardedHost<'h>,
     ) -> Result<Self, String> {
         let length = u32::try_from(bytes.len()).map_err(|_| "the module is over 4 GiB")?;
         // SAFETY: plain constructors; null means allocation failed.
@@ -126,16 +117,16 @@ impl<'a> Instance<'a> {
             unsafe { sys::m3_FreeModule(module) };
             return Err(e);
         }
-        let host: *mut (dyn HostCalls + 'a) = host;
+        let host: *mut GuardedHost<'h> = host;
         for (number, import) in imports.iter().enumerate() {
             let slot = Box::new(Slot {
                 host,
                 import: number,
-                params: import.params,
-                results: import.results,
+                params: import.params.len(),
+                results: usize::from(import.result.is_some()),
             });
             let (module_name, name) = (c_string(import.module)?, c_string(import.name)?);
-            let signature = c_string(&import.signature)?;
+            let signature = c_string(&signature(import))?;
             // SAFETY: the strings are copied or only read during the call (wasm3 keeps
             // none of them); the slot's address stays valid as long as the instance.
             let linked = unsafe {
@@ -145,7 +136,7 @@ impl<'a> Instance<'a> {
                     name.as_ptr(),
                     signature.as_ptr(),
                     Some(trampoline),
-                    &*slot as *const Slot<'a> as *const c_void,
+                    &*slot as *const Slot<'h> as *const c_void,
                 )
             };
             instance._slots.push(slot);
@@ -161,7 +152,7 @@ impl<'a> Instance<'a> {
     }
 
     /// Calls the exported function `name`, which must take no parameters.
-    pub(crate) fn call(&mut self, name: &str) -> Result<Ended, String> {
+    pub(crate) fn call(&mut self, name: &str) -> Result<Call, String> {
         let c_name = c_string(name)?;
         let mut function: sys::IM3Function = ptr::null_mut();
         // SAFETY: the runtime is valid; `function` stays valid as long as it.
@@ -174,16 +165,16 @@ impl<'a> Instance<'a> {
         // SAFETY: no arguments are passed, as the function takes none.
         let result = unsafe { sys::m3_Call(function, 0, ptr::null_mut()) };
         if result.is_null() {
-            return Ok(Ended::Returned);
+            return Ok(Call::Returned);
         }
         if ptr::eq(result, HOST_STOP.as_ptr()) {
-            return Ok(Ended::HostStopped);
+            return Ok(Call::HostStopped);
         }
-        Ok(Ended::Trap(check(result).err().unwrap_or_default()))
+        Ok(Call::Trap(check(result).err().unwrap_or_default()))
     }
 }
 
-impl Drop for Instance<'_> {
+impl Drop for Instance<'_, '_> {
     fn drop(&mut self) {
         // SAFETY: each was created by this instance and is freed once, runtime first
         // (it owns the module and refers to the environment).

@@ -12,7 +12,6 @@
 //! - components: not supported by wasm3; refused as `Unsupported`.
 
 mod ffi;
-mod instrument;
 mod outcome;
 mod run;
 
@@ -21,7 +20,7 @@ use std::sync::Arc;
 use wasmux_engine_api::{
     Capabilities, Descriptor, Engine, EngineInfo, Error, Result, Support, WasmBinary,
 };
-use wasmux_wasi_preview1::{FUNCTIONS, MODULE as WASI_MODULE};
+use wasmux_guard::{Guards, check_imports, instrument};
 
 /// The engine's name, as used by `--engine` and `run.oci.handler`.
 pub const NAME: &str = DESCRIPTOR.name;
@@ -76,44 +75,20 @@ impl Engine for Wasm3Engine {
         wasmparser::Validator::new()
             .validate_all(&wasm.bytes)
             .map_err(|e| invalid(e.to_string()))?;
-        check_imports(&wasm.bytes).map_err(|message| Error::Link {
+        check_imports(&wasm.bytes, NAME).map_err(|message| Error::Link {
             path: wasm.origin.clone(),
             message,
         })?;
         // No trial compile here: wasm3 compiles only inside a runtime that has allocated
         // the module's initial memory, which must wait for the run's memory limit. What
         // wasm3 cannot compile is a link error of the run.
-        let instrumented = instrument::instrument(&wasm.bytes).map_err(invalid)?;
+        let instrumented = instrument(&wasm.bytes, Guards::default()).map_err(invalid)?;
         Ok(Wasm3Module {
             bytes: instrumented.bytes.into(),
             initial_memory: instrumented.initial_memory,
             origin: wasm.origin.clone(),
         })
     }
-}
-
-/// Refuses imports nothing here provides, as the other engines do at link time (wasm3
-/// itself would only trap once the guest called one).
-fn check_imports(bytes: &[u8]) -> std::result::Result<(), String> {
-    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
-        let wasmparser::Payload::ImportSection(section) = payload.map_err(|e| e.to_string())?
-        else {
-            continue;
-        };
-        for import in section.into_imports() {
-            let import = import.map_err(|e| e.to_string())?;
-            let known = import.module == WASI_MODULE
-                && matches!(import.ty, wasmparser::TypeRef::Func(_))
-                && FUNCTIONS.iter().any(|f| f.name == import.name);
-            if !known {
-                return Err(format!(
-                    "unknown import {}::{} (wasm3 provides WASI preview1 functions only)",
-                    import.module, import.name
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

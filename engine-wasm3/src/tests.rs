@@ -1,4 +1,4 @@
-//! Loading and instrumentation, without running a guest (the conformance suite and
+//! Loading, without running a guest (the conformance suite and
 //! `tests/` run them).
 
 use std::sync::Arc;
@@ -13,60 +13,6 @@ fn binary(wat: &str) -> WasmBinary {
         kind: WasmKind::CoreModule,
         origin: "test.wasm".into(),
     }
-}
-
-fn imports_of(bytes: &[u8]) -> Vec<String> {
-    let mut names = Vec::new();
-    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
-        if let wasmparser::Payload::ImportSection(s) = payload.unwrap() {
-            for import in s.into_imports() {
-                let import = import.unwrap();
-                names.push(format!("{}::{}", import.module, import.name));
-            }
-        }
-    }
-    names
-}
-
-#[test]
-fn instrumented_modules_stay_valid_and_keep_their_references() {
-    let wat = r#"(module
-        (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
-        (memory 1)
-        (table 1 funcref)
-        (elem (i32.const 0) $grow)
-        (global $g (mut i32) (i32.const 0))
-        (func $grow (result i32) (memory.grow (i32.const 1)))
-        (func $start (export "_start")
-            (loop $l (br_if $l (i32.eqz (call_indirect (result i32) (i32.const 0)))))
-            (call $exit (call $grow)))
-        (start $start))"#;
-    let out = instrument::instrument(&wat::parse_str(wat).unwrap()).unwrap();
-    wasmparser::Validator::new()
-        .validate_all(&out.bytes)
-        .unwrap();
-    assert_eq!(
-        imports_of(&out.bytes),
-        [
-            "wasi_snapshot_preview1::proc_exit",
-            "wasmux_guard::poll",
-            "wasmux_guard::grow"
-        ]
-    );
-    assert_eq!(out.initial_memory, 65536);
-}
-
-#[test]
-fn a_module_without_imports_or_globals_gets_them() {
-    let wat = r#"(module (func (export "_start") (loop (br 0))))"#;
-    let out = instrument::instrument(&wat::parse_str(wat).unwrap()).unwrap();
-    wasmparser::Validator::new()
-        .validate_all(&out.bytes)
-        .unwrap();
-    assert_eq!(
-        imports_of(&out.bytes),
-        ["wasmux_guard::poll", "wasmux_guard::grow"]
-    );
 }
 
 #[test]

@@ -1,8 +1,10 @@
-//! Rewrites a module so wasm3 can be stopped and held to a memory limit, neither of
-//! which its interpreter offers: wasm3 has no interrupt (its only hook, `m3_Yield`, runs
-//! on calls, never on loop back-edges) and enforces no memory cap but the module's own.
+//! Rewrites a module so an engine that lacks them in-engine can stop the guest, hold it
+//! to a memory limit and bound its call depth: wasm3 has no interrupt (its only hook,
+//! `m3_Yield`, runs on calls, never on loop back-edges) and no memory cap but the
+//! module's own; WasmEdge's interpreter keeps its frames on the heap with no depth limit
+//! and its AOT code overflows the native stack into a crash.
 //!
-//! Two host imports are appended (module [`GUARD_MODULE`]):
+//! Three host imports are appended (module [`GUARD_MODULE`]):
 //! - `poll() -> i32`: every loop iteration and every function entry spends one unit of
 //!   fuel from a new global; when it runs out, `poll` is called: it traps if the run
 //!   was killed and otherwise returns fresh fuel. A guest spinning in a loop, in
@@ -11,10 +13,16 @@
 //! - `grow(delta) -> delta'`: placed before each `memory.grow`; it returns the delta
 //!   when the run's memory budget allows it, else a delta no memory can take, so the
 //!   grow itself fails with -1 as the guest expects (and the denial is recorded).
+//! - `deep()`, when asked for ([`Guards::max_depth`]): every function counts its
+//!   activations in a new global on entry and uncounts them on every way out (the body
+//!   is wrapped in a block, so a branch to the function's own label passes the
+//!   uncount too; `return` and tail calls uncount before leaving); past the maximum,
+//!   `deep` ends the guest as a stack overflow.
 //!
-//! Appended imports shift the indices of the module's own functions by two; every
-//! reference (calls, exports, elements, `ref.func`, start) is remapped. The `name`
-//! section, whose indices would be stale, is dropped.
+//! Appended imports shift the indices of the module's own functions by three; every
+//! reference (calls, exports, elements, `ref.func`, start) is remapped. Custom sections
+//! are dropped: the `name` section's indices would be stale, and an engine's own
+//! sections (WasmEdge's AOT native code) must never come from an image.
 
 use std::convert::Infallible;
 
@@ -31,15 +39,27 @@ pub(crate) const GUARD_MODULE: &str = "wasmux_guard";
 pub(crate) const POLL: &str = "poll";
 /// Import name of the grow check.
 pub(crate) const GROW: &str = "grow";
+/// Import name of the call-depth check.
+pub(crate) const DEEP: &str = "deep";
 /// Loop iterations and calls between two polls.
 pub(crate) const FUEL: i32 = 10_000;
 /// A `memory.grow` delta no 32-bit memory can take (> 65536 pages).
 pub(crate) const DENIED_DELTA: u32 = u32::MAX;
+/// How many imports the rewrite appends.
+const ADDED_IMPORTS: u32 = 3;
+
+/// Which guards an engine needs beyond fuel and memory, which every rewrite gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Guards {
+    /// Bound the guest's call depth at this many activations (for engines whose own
+    /// limit is missing or crashes the host); `None` leaves it to the engine.
+    pub max_depth: Option<u32>,
+}
 
 /// A rewritten module and what the runner needs to know about it.
 #[derive(Debug)]
-pub(crate) struct Instrumented {
-    /// The module to hand to wasm3.
+pub struct Instrumented {
+    /// The module to hand to the engine.
     pub bytes: Vec<u8>,
     /// Initial size of memory 0 in bytes (checked against the limit before running).
     pub initial_memory: u64,
@@ -53,13 +73,32 @@ struct Shape {
     imported_globals: u32,
     globals: u32,
     initial_memory: u64,
+    /// Result types of each type index (empty for non-function types).
+    results: Vec<Vec<wasmparser::ValType>>,
+    /// Type index of each function the module defines, in order.
+    defined: Vec<u32>,
 }
 
 fn shape(bytes: &[u8]) -> Result<Shape, wasmparser::BinaryReaderError> {
     let mut shape = Shape::default();
     for payload in wasmparser::Parser::new(0).parse_all(bytes) {
         match payload? {
-            Payload::TypeSection(s) => shape.types = s.count(),
+            Payload::TypeSection(s) => {
+                for group in s {
+                    for ty in group?.into_types() {
+                        let results = match ty.composite_type.inner {
+                            wasmparser::CompositeInnerType::Func(f) => f.results().to_vec(),
+                            _ => Vec::new(),
+                        };
+                        shape.results.push(results);
+                    }
+                }
+            }
+            Payload::FunctionSection(s) => {
+                for ty in s {
+                    shape.defined.push(ty?);
+                }
+            }
             Payload::ImportSection(s) => {
                 for import in s.into_imports() {
                     match import?.ty {
@@ -78,25 +117,45 @@ fn shape(bytes: &[u8]) -> Result<Shape, wasmparser::BinaryReaderError> {
             _ => {}
         }
     }
+    shape.types = shape.results.len() as u32;
     Ok(shape)
 }
 
 /// Rewrites `bytes` (already validated) as described in the module docs.
-pub(crate) fn instrument(bytes: &[u8]) -> Result<Instrumented, String> {
+pub fn instrument(bytes: &[u8], guards: Guards) -> Result<Instrumented, String> {
     let shape = shape(bytes).map_err(|e| e.to_string())?;
+    // Block types for wrapping bodies that return several values: `[] -> results`.
+    let mut multi_results = Vec::new();
+    let mut wrapper_types = vec![None; shape.results.len()];
+    if guards.max_depth.is_some() {
+        for (index, results) in shape.results.iter().enumerate() {
+            if results.len() > 1 {
+                wrapper_types[index] = Some(shape.types + 3 + multi_results.len() as u32);
+                multi_results.push(results.clone());
+            }
+        }
+    }
+    let globals = shape.imported_globals + shape.globals;
     let mut guard = Guard {
         poll_type: shape.types,
         grow_type: shape.types + 1,
+        deep_type: shape.types + 2,
         poll: shape.imported_functions,
         grow: shape.imported_functions + 1,
-        fuel: shape.imported_globals + shape.globals,
+        deep: shape.imported_functions + 2,
+        fuel: globals,
+        depth: globals + 1,
+        max_depth: guards.max_depth,
+        multi_results,
+        wrapper_types,
+        next_body: 0,
         shape,
         emitted: Emitted::default(),
     };
     let mut module = wasm_encoder::Module::new();
     guard
         .parse_core_module(&mut module, wasmparser::Parser::new(0), bytes)
-        .map_err(|e| format!("instrumenting the module for wasm3: {e}"))?;
+        .map_err(|e| format!("instrumenting the module: {e}"))?;
     Ok(Instrumented {
         bytes: module.finish(),
         initial_memory: guard.shape.initial_memory,
@@ -115,35 +174,58 @@ struct Guard {
     shape: Shape,
     poll_type: u32,
     grow_type: u32,
+    deep_type: u32,
     /// Function index of `poll`.
     poll: u32,
     /// Function index of `grow`.
     grow: u32,
+    /// Function index of `deep`.
+    deep: u32,
     /// Global index of the fuel counter.
     fuel: u32,
+    /// Global index of the call-depth counter.
+    depth: u32,
+    max_depth: Option<u32>,
+    /// Result lists that need a type of their own to type a wrapping block.
+    multi_results: Vec<Vec<wasmparser::ValType>>,
+    /// For each type index, the `[] -> results` type added for it, if any.
+    wrapper_types: Vec<Option<u32>>,
+    /// Index (among defined functions) of the next function body.
+    next_body: usize,
     emitted: Emitted,
 }
 
 impl Guard {
-    fn add_types(&mut self, types: &mut TypeSection) {
+    fn add_types(&mut self, types: &mut TypeSection) -> Result<(), ReencodeError> {
         types.ty().function([], [ValType::I32]);
         types.ty().function([ValType::I32], [ValType::I32]);
+        types.ty().function([], []);
+        for results in self.multi_results.clone() {
+            let results: Vec<ValType> = results
+                .into_iter()
+                .map(|t| self.val_type(t))
+                .collect::<Result<_, _>>()?;
+            types.ty().function([], results);
+        }
         self.emitted.types = true;
+        Ok(())
     }
 
     fn add_imports(&mut self, imports: &mut ImportSection) {
         imports.import(GUARD_MODULE, POLL, EntityType::Function(self.poll_type));
         imports.import(GUARD_MODULE, GROW, EntityType::Function(self.grow_type));
+        imports.import(GUARD_MODULE, DEEP, EntityType::Function(self.deep_type));
         self.emitted.imports = true;
     }
 
-    fn add_fuel(&mut self, globals: &mut wasm_encoder::GlobalSection) {
+    fn add_globals(&mut self, globals: &mut wasm_encoder::GlobalSection) {
         let ty = GlobalType {
             val_type: ValType::I32,
             mutable: true,
             shared: false,
         };
         globals.global(ty, &ConstExpr::i32_const(FUEL));
+        globals.global(ty, &ConstExpr::i32_const(0));
         self.emitted.globals = true;
     }
 
@@ -161,6 +243,51 @@ impl Guard {
             .call(self.poll)
             .global_set(self.fuel)
             .end();
+    }
+
+    /// At function entry: count the activation; past the maximum, call `deep`.
+    fn enter(&self, f: &mut wasm_encoder::Function, max_depth: u32) {
+        f.instructions()
+            .global_get(self.depth)
+            .i32_const(1)
+            .i32_add()
+            .global_set(self.depth)
+            .global_get(self.depth)
+            .i32_const(max_depth as i32)
+            .i32_gt_u()
+            .if_(BlockType::Empty)
+            .call(self.deep)
+            .end();
+    }
+
+    /// On every way out of a function: uncount the activation.
+    fn leave(&self, f: &mut wasm_encoder::Function) {
+        f.instructions()
+            .global_get(self.depth)
+            .i32_const(1)
+            .i32_sub()
+            .global_set(self.depth);
+    }
+
+    /// The block type wrapping the body of a function of type `ty`.
+    fn body_block(&mut self, ty: u32) -> Result<BlockType, ReencodeError> {
+        let results = self
+            .shape
+            .results
+            .get(ty as usize)
+            .cloned()
+            .unwrap_or_default();
+        Ok(match results.as_slice() {
+            [] => BlockType::Empty,
+            [one] => BlockType::Result(self.val_type(*one)?),
+            _ => BlockType::FunctionType(
+                self.wrapper_types
+                    .get(ty as usize)
+                    .copied()
+                    .flatten()
+                    .unwrap_or_default(),
+            ),
+        })
     }
 }
 
@@ -193,7 +320,7 @@ impl Reencode for Guard {
         Ok(if func < self.shape.imported_functions {
             func
         } else {
-            func + 2
+            func + ADDED_IMPORTS
         })
     }
 
@@ -203,8 +330,7 @@ impl Reencode for Guard {
         section: wasmparser::TypeSectionReader<'_>,
     ) -> Result<(), ReencodeError> {
         reencode::utils::parse_type_section(self, types, section)?;
-        self.add_types(types);
-        Ok(())
+        self.add_types(types)
     }
 
     fn parse_import_section(
@@ -223,7 +349,7 @@ impl Reencode for Guard {
         section: wasmparser::GlobalSectionReader<'_>,
     ) -> Result<(), ReencodeError> {
         reencode::utils::parse_global_section(self, globals, section)?;
-        self.add_fuel(globals);
+        self.add_globals(globals);
         Ok(())
     }
 
@@ -237,7 +363,7 @@ impl Reencode for Guard {
         let due = |id: SectionId| before.is_none_or(|next| rank(next) > rank(id));
         if !self.emitted.types && due(SectionId::Type) {
             let mut types = TypeSection::new();
-            self.add_types(&mut types);
+            self.add_types(&mut types)?;
             module.section(&types);
         }
         if !self.emitted.imports && due(SectionId::Import) {
@@ -247,7 +373,7 @@ impl Reencode for Guard {
         }
         if !self.emitted.globals && due(SectionId::Global) {
             let mut globals = wasm_encoder::GlobalSection::new();
-            self.add_fuel(&mut globals);
+            self.add_globals(&mut globals);
             module.section(&globals);
         }
         Ok(())
@@ -258,10 +384,10 @@ impl Reencode for Guard {
         module: &mut wasm_encoder::Module,
         section: wasmparser::CustomSectionReader<'_>,
     ) -> Result<(), ReencodeError> {
-        if section.name() == "name" {
-            return Ok(());
-        }
-        reencode::utils::parse_custom_section(self, module, section)
+        // All dropped: the `name` section's indices would be stale, and an engine's own
+        // sections (WasmEdge keeps AOT native code in one) must never come from an image.
+        let _ = (module, section);
+        Ok(())
     }
 
     fn parse_function_body(
@@ -270,14 +396,42 @@ impl Reencode for Guard {
         body: wasmparser::FunctionBody<'_>,
     ) -> Result<(), ReencodeError> {
         let mut f = self.new_function_with_parsed_locals(&body)?;
+        let ty = self
+            .shape
+            .defined
+            .get(self.next_body)
+            .copied()
+            .unwrap_or_default();
+        self.next_body += 1;
         // On entry too: recursion and tail calls spin without any loop.
         self.loop_check(&mut f);
+        if let Some(max_depth) = self.max_depth {
+            self.enter(&mut f, max_depth);
+            let block = self.body_block(ty)?;
+            f.instruction(&Instruction::Block(block));
+        }
         let mut reader = body.get_operators_reader()?;
         while !reader.eof() {
             let operator = reader.read()?;
             let is_loop = matches!(operator, Operator::Loop { .. });
+            let leaves = matches!(
+                operator,
+                Operator::Return
+                    | Operator::ReturnCall { .. }
+                    | Operator::ReturnCallIndirect { .. }
+                    | Operator::ReturnCallRef { .. }
+            );
             if let Operator::MemoryGrow { mem: 0 } = operator {
                 f.instruction(&Instruction::Call(self.grow));
+            }
+            if self.max_depth.is_some() {
+                if leaves {
+                    self.leave(&mut f);
+                } else if reader.eof() {
+                    // The body's final `end`: close the wrapping block first.
+                    f.instruction(&Instruction::End);
+                    self.leave(&mut f);
+                }
             }
             f.instruction(&self.instruction(operator)?);
             if is_loop {

@@ -1,0 +1,166 @@
+//! The WasmEdge backend of wasmux: core modules on WasmEdge 0.14, interpreted or
+//! compiled ahead of time by its LLVM compiler, with wasmux's own sandboxed WASI
+//! preview1 linked as host functions (`wasmux-guard`).
+//!
+//! - WASI: WasmEdge's own cannot take stdio file descriptors in 0.14 and preopens by
+//!   host path strings; wasmux's gives every engine the same sandbox, read-only mounts
+//!   and exit codes;
+//! - kill and deadline: WasmEdge's only stop, `WasmEdge_AsyncCancel`, misses
+//!   recursion that LLVM turned into a loop, and its async thread has a fixed native
+//!   stack that AOT recursion overflows into a crash of the host. Modules are instead
+//!   rewritten to poll the run on loop fuel (as for wasm3) and run synchronously on a
+//!   thread of wasmux's with a large stack;
+//! - call depth: the interpreter keeps frames on the heap with no limit (unbounded
+//!   recursion would eat the host's memory) and AOT code has no stack check, so the
+//!   rewrite bounds depth at [`MAX_DEPTH`] and reports a stack overflow;
+//! - memory limit: the rewrite asks the run's budget before each `memory.grow`;
+//! - an AOT section in the image's module is never used: the interpreter is forced,
+//!   and the AOT engine compiles its own;
+//! - components: not supported by WasmEdge 0.14's C API; refused as `Unsupported`.
+
+mod ffi;
+mod outcome;
+mod run;
+
+use std::sync::Arc;
+
+use wasmux_engine_api::{
+    Capabilities, Descriptor, Engine, EngineInfo, Error, Result, Support, WasmBinary,
+};
+use wasmux_guard::{Guards, check_imports, instrument};
+
+use crate::ffi::{AstModule, Config, Execution};
+
+/// The interpreter's name, as used by `--engine` and `run.oci.handler`.
+pub const NAME: &str = INTERPRETER.name;
+/// The AOT engine's name.
+pub const AOT_NAME: &str = AOT.name;
+
+/// The WasmEdge release this backend is built and tested against (Debian's 0.14.1).
+const VERSION: &str = "0.14";
+
+const CAPABILITIES: Capabilities = Capabilities {
+    components: Support::Unsupported(
+        "WasmEdge 0.14's C API runs core modules only; run components on wasmtime",
+    ),
+    memory_limit: Support::Supported,
+    interrupt: Support::Supported,
+};
+
+/// WasmEdge's interpreter: no compile step, so the fastest start.
+pub const INTERPRETER: Descriptor = Descriptor {
+    name: "wasmedge",
+    version: VERSION,
+    capabilities: CAPABILITIES,
+};
+
+/// WasmEdge with its LLVM AOT compiler: a slow compile at load, then native speed.
+pub const AOT: Descriptor = Descriptor {
+    name: "wasmedge-aot",
+    version: VERSION,
+    capabilities: CAPABILITIES,
+};
+
+/// The deepest call nesting a guest may reach before it traps as a stack overflow.
+pub const MAX_DEPTH: u32 = 100_000;
+
+/// WasmEdge, interpreted or compiled ahead of time.
+#[derive(Debug, Clone)]
+pub struct WasmEdgeEngine {
+    execution: Execution,
+}
+
+impl WasmEdgeEngine {
+    /// The interpreter. Fails if the linked libwasmedge is not a 0.14 release.
+    pub fn new() -> Result<Self> {
+        Self::with(Execution::Interpreter)
+    }
+
+    /// The AOT compiler.
+    pub fn aot() -> Result<Self> {
+        Self::with(Execution::Aot)
+    }
+
+    fn with(execution: Execution) -> Result<Self> {
+        let version = ffi::library_version();
+        if !version.starts_with("0.14.") {
+            return Err(Error::Unsupported {
+                engine: NAME,
+                feature: "this libwasmedge",
+                reason: "wasmux's WasmEdge backend is built for WasmEdge 0.14",
+            });
+        }
+        ffi::silence_logging();
+        Ok(WasmEdgeEngine { execution })
+    }
+}
+
+impl EngineInfo for WasmEdgeEngine {
+    fn descriptor(&self) -> &'static Descriptor {
+        match self.execution {
+            Execution::Interpreter => &INTERPRETER,
+            Execution::Aot => &AOT,
+        }
+    }
+}
+
+/// A validated, instrumented module, parsed (and for AOT compiled) once and
+/// instantiated afresh by each run.
+pub struct WasmEdgeModule {
+    config: Arc<Config>,
+    ast: Arc<AstModule>,
+    initial_memory: u64,
+    descriptor: &'static Descriptor,
+}
+
+impl Engine for WasmEdgeEngine {
+    type Module = WasmEdgeModule;
+
+    fn load(&self, wasm: &WasmBinary) -> Result<WasmEdgeModule> {
+        let descriptor = self.descriptor();
+        descriptor
+            .capabilities
+            .check_kind(descriptor.name, wasm.kind)?;
+        let invalid = |message: String| Error::InvalidModule {
+            path: wasm.origin.clone(),
+            message,
+        };
+        let config = Config::new(self.execution)
+            .map_err(|e| Error::io(e, std::io::Error::from(std::io::ErrorKind::OutOfMemory)))?;
+        // WasmEdge's own validator, on the module as given, so errors name its code.
+        drop(config.load(&wasm.bytes).map_err(invalid)?);
+        check_imports(&wasm.bytes, descriptor.name).map_err(|message| Error::Link {
+            path: wasm.origin.clone(),
+            message,
+        })?;
+        let guards = Guards {
+            max_depth: Some(MAX_DEPTH),
+        };
+        let instrumented = instrument(&wasm.bytes, guards).map_err(invalid)?;
+        let ast = match self.execution {
+            Execution::Interpreter => config.load(&instrumented.bytes),
+            Execution::Aot => {
+                let _span = tracing::debug_span!("aot-compile", engine = descriptor.name).entered();
+                compile(&config, &instrumented.bytes).and_then(|native| config.load(&native))
+            }
+        }
+        .map_err(invalid)?;
+        Ok(WasmEdgeModule {
+            config: Arc::new(config),
+            ast: Arc::new(ast),
+            initial_memory: instrumented.initial_memory,
+            descriptor,
+        })
+    }
+}
+
+/// Compiles to a private temporary file and reads the universal module back.
+fn compile(config: &Config, wasm: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("a directory for AOT output: {e}"))?;
+    let output = dir.path().join("module.wasm");
+    config.compile(wasm, &output)?;
+    std::fs::read(&output).map_err(|e| format!("reading the AOT output: {e}"))
+}
+
+#[cfg(test)]
+mod tests;

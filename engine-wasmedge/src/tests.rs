@@ -1,0 +1,177 @@
+//! Loading, and runs of small hand-written modules in both execution modes (the
+//! conformance suite runs the real guests).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmux_engine_api::{
+    Engine, Error, ExitStatus, Module, RunControl, RunSpec, SIGKILL, TrapKind, WasmBinary, WasmKind,
+};
+
+use super::*;
+
+fn binary(wat: &str) -> WasmBinary {
+    WasmBinary {
+        bytes: Arc::from(wat::parse_str(wat).unwrap()),
+        kind: WasmKind::CoreModule,
+        origin: "test.wasm".into(),
+    }
+}
+
+fn engines() -> [WasmEdgeEngine; 2] {
+    [
+        WasmEdgeEngine::new().unwrap(),
+        WasmEdgeEngine::aot().unwrap(),
+    ]
+}
+
+/// Runs `wat` on `engine` with a deadline and returns how it ended.
+fn run(engine: &WasmEdgeEngine, wat: &str, timeout: Duration) -> ExitStatus {
+    let wasm = binary(wat);
+    let module = engine.load(&wasm).unwrap();
+    let mut spec = RunSpec::new(wasm);
+    spec.limits.timeout = Some(timeout);
+    let started = Instant::now();
+    let status = module.run(spec, &RunControl::new()).unwrap();
+    // Liveness only: the run must end at all.
+    assert!(started.elapsed() < Duration::from_secs(30));
+    status
+}
+
+#[test]
+fn both_modes_report_their_own_names() {
+    let [interpreter, aot] = engines();
+    assert_eq!(
+        (interpreter.name(), aot.name()),
+        ("wasmedge", "wasmedge-aot")
+    );
+}
+
+#[test]
+fn exit_codes_keep_all_their_bits() {
+    let wat = r#"(module
+        (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+        (memory (export "memory") 1)
+        (func (export "_start") (call $exit (i32.const 70000))))"#;
+    for engine in engines() {
+        let status = run(&engine, wat, Duration::from_secs(10));
+        assert_eq!(status, ExitStatus::Exited(70000), "{}", engine.name());
+    }
+}
+
+#[test]
+fn traps_are_mapped_to_their_kinds() {
+    let cases = [
+        ("(unreachable)", TrapKind::Unreachable),
+        (
+            "(drop (i32.div_u (i32.const 1) (i32.const 0)))",
+            TrapKind::IntegerDivideByZero,
+        ),
+        (
+            "(drop (i32.load (i32.const 70000)))",
+            TrapKind::MemoryOutOfBounds,
+        ),
+    ];
+    for engine in engines() {
+        for (body, expected) in &cases {
+            let wat = format!(r#"(module (memory 1) (func (export "_start") {body}))"#);
+            let status = run(&engine, &wat, Duration::from_secs(10));
+            let kind = match &status {
+                ExitStatus::Trapped { kind, .. } => *kind,
+                other => panic!("{}: {body}: {other:?}", engine.name()),
+            };
+            assert_eq!(kind, *expected, "{}: {body}", engine.name());
+        }
+    }
+}
+
+#[test]
+fn unbounded_recursion_is_a_stack_overflow_not_a_crash() {
+    // Through call_indirect, so LLVM cannot turn it into a loop: WasmEdge's AOT code
+    // alone would overflow the native stack and crash the process.
+    let wat = r#"(module
+        (type $t (func (param i32) (result i32)))
+        (table 1 funcref) (elem (i32.const 0) $f)
+        (func $f (type $t)
+            (i32.add (call_indirect (type $t) (local.get 0) (i32.const 0)) (local.get 0)))
+        (func (export "_start") (drop (call $f (i32.const 1)))))"#;
+    for engine in engines() {
+        let status = run(&engine, wat, Duration::from_secs(20));
+        assert!(
+            matches!(
+                &status,
+                ExitStatus::Trapped {
+                    kind: TrapKind::StackOverflow,
+                    ..
+                }
+            ),
+            "{}: {status:?}",
+            engine.name()
+        );
+    }
+}
+
+#[test]
+fn loops_and_looping_recursion_are_killed_by_the_deadline() {
+    // The second one is recursion LLVM turns into a loop, which WasmEdge's own
+    // cancellation never stops in AOT code.
+    let spinners = [
+        r#"(module (func (export "_start") (loop $l (br $l))))"#,
+        r#"(module (func $f (result i32) (i32.add (call $f) (i32.const 1)))
+                   (func (export "_start") (drop (call $f))))"#,
+    ];
+    for engine in engines() {
+        for wat in spinners {
+            let status = run(&engine, wat, Duration::from_millis(200));
+            let stopped = status == ExitStatus::Killed(SIGKILL)
+                || matches!(
+                    &status,
+                    ExitStatus::Trapped {
+                        kind: TrapKind::StackOverflow,
+                        ..
+                    }
+                );
+            assert!(stopped, "{}: {wat}: {status:?}", engine.name());
+        }
+    }
+}
+
+#[test]
+fn an_import_nothing_provides_is_a_link_error() {
+    let wat = r#"(module (import "env" "host_secret" (func)) (func (export "_start")))"#;
+    let error = WasmEdgeEngine::new()
+        .unwrap()
+        .load(&binary(wat))
+        .err()
+        .unwrap();
+    assert!(matches!(error, Error::Link { .. }), "{error}");
+    assert!(error.to_string().contains("env::host_secret"), "{error}");
+}
+
+#[test]
+fn malformed_and_truncated_modules_are_invalid_not_a_crash() {
+    let valid =
+        wat::parse_str(r#"(module (func (export "_start") (drop (i32.const 1))))"#).unwrap();
+    for engine in engines() {
+        for bytes in [&b"\0asm\x01\0\0\0\x01\xff"[..], &valid[..valid.len() - 3]] {
+            let wasm = WasmBinary {
+                bytes: Arc::from(bytes),
+                kind: WasmKind::CoreModule,
+                origin: "bad.wasm".into(),
+            };
+            let error = engine.load(&wasm).err().unwrap();
+            assert!(matches!(error, Error::InvalidModule { .. }), "{error}");
+        }
+    }
+}
+
+#[test]
+fn a_component_is_unsupported() {
+    let wasm = WasmBinary {
+        bytes: Arc::from(&b"\0asm\x0d\0\x01\0"[..]),
+        kind: WasmKind::Component,
+        origin: "c.wasm".into(),
+    };
+    let error = WasmEdgeEngine::new().unwrap().load(&wasm).err().unwrap();
+    assert!(matches!(error, Error::Unsupported { .. }), "{error}");
+}
