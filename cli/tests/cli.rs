@@ -9,8 +9,21 @@ use std::time::{Duration, Instant};
 
 use wasmux_conformance::{BundleBuilder, guests};
 
+/// The command, started the way cargo starts this test: through the target's runner
+/// when one is set (a WasmEdge build runs under the loader of its own C library, see
+/// scripts/wasmedge-env.sh).
 fn wasmux(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wasmux"))
+    let runner = std::env::var("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut command = Command::new(program);
+            command.args(words).arg(env!("CARGO_BIN_EXE_wasmux"));
+            command
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_wasmux")),
+    };
+    command
         .args(args)
         .env("WASMUX_TEST_HOST_SECRET", "must-not-leak")
         .output()
@@ -106,8 +119,10 @@ fn timeout_kills_an_infinite_loop_with_137_on_every_engine() {
             took >= Duration::from_secs(1),
             "{engine} stopped before the deadline: {took:?}"
         );
-        // Liveness bound, not a speed claim: the deadline must actually fire.
-        assert!(took < Duration::from_secs(3), "{engine} took {took:?}");
+        // Liveness bound, not a speed claim: the deadline must actually fire. It is
+        // generous because the whole process is timed, load included (an AOT compile
+        // of the probe takes seconds).
+        assert!(took < Duration::from_secs(20), "{engine} took {took:?}");
     }
 }
 

@@ -220,7 +220,7 @@ unsafe extern "C" fn trampoline(
             // SAFETY: the first slot is the result slot; arguments were read above.
             unsafe { *stack = value };
         }
-        Ok::<(), ()>(())
+        Ok::<(), wasmux_guard::GuestMustEnd>(())
     }));
     match ran {
         Ok(Ok(())) => ptr::null(),

@@ -117,8 +117,15 @@ impl Config {
     /// Compiles `wasm` to a universal module (the input plus a section of native
     /// code) at `output`.
     pub(crate) fn compile(&self, wasm: &[u8], output: &Path) -> Result<(), String> {
+        /// WasmEdge 0.14's compiler is not reentrant: two compiles at once on two
+        /// threads produced a corrupt object, and its in-process lld then ended the
+        /// whole process ("unsupported e_machine value: 0", exit 1). One at a time.
+        static ONE_COMPILE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let path = CString::new(output.as_os_str().as_encoded_bytes())
             .map_err(|_| "the output path contains a NUL byte")?;
+        let _one = ONE_COMPILE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // SAFETY: the configuration is valid; null means allocation failed.
         let compiler = unsafe { sys::WasmEdge_CompilerCreate(self.0) };
         if compiler.is_null() {
@@ -433,7 +440,7 @@ unsafe extern "C" fn trampoline(
                 }
             };
         }
-        Ok::<(), ()>(())
+        Ok::<(), wasmux_guard::GuestMustEnd>(())
     }));
     sys::WasmEdge_Result {
         Code: match ran {

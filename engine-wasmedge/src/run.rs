@@ -12,7 +12,7 @@ use crate::ffi::{Call, Instance};
 /// The run thread's native stack: AOT code runs on it (the interpreter keeps its frames
 /// on the heap). [`MAX_DEPTH`](crate::MAX_DEPTH) frames of up to 2 KiB fit; only what
 /// is touched is ever committed.
-const NATIVE_STACK: usize = 256 << 20;
+const NATIVE_STACK: usize = 64 << 20;
 
 fn ended(call: Call) -> Ended {
     match call {

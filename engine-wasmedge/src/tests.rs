@@ -137,6 +137,30 @@ fn loops_and_looping_recursion_are_killed_by_the_deadline() {
 }
 
 #[test]
+fn concurrent_aot_compiles_all_succeed() {
+    // Unserialised, WasmEdge's compiler corrupted concurrent outputs and its lld ended
+    // the process; distinct modules, so no compile can be shared.
+    let engine = Arc::new(WasmEdgeEngine::aot().unwrap());
+    let threads: Vec<_> = (0..8)
+        .map(|code| {
+            let engine = Arc::clone(&engine);
+            std::thread::spawn(move || {
+                let wat = format!(
+                    r#"(module
+                        (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+                        (memory (export "memory") 1)
+                        (func (export "_start") (call $exit (i32.const {code}))))"#
+                );
+                run(&engine, &wat, Duration::from_secs(10))
+            })
+        })
+        .collect();
+    for (code, thread) in threads.into_iter().enumerate() {
+        assert_eq!(thread.join().unwrap(), ExitStatus::Exited(code as u32));
+    }
+}
+
+#[test]
 fn an_import_nothing_provides_is_a_link_error() {
     let wat = r#"(module (import "env" "host_secret" (func)) (func (export "_start")))"#;
     let error = WasmEdgeEngine::new()

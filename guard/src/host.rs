@@ -87,6 +87,11 @@ enum Stopped {
     TooDeep,
 }
 
+/// An import call's answer that the guest must not resume: the engine unwinds it and
+/// then reports [`Ended::HostStopped`]; [`GuardedHost::finish`] knows why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestMustEnd;
+
 /// One run's host state: WASI, the memory budget and the kill switch.
 pub struct GuardedHost<'a> {
     wasi: WasiHost,
@@ -133,7 +138,7 @@ impl<'a> GuardedHost<'a> {
         import: usize,
         memory: &mut [u8],
         args: &[u64],
-    ) -> std::result::Result<Option<u64>, ()> {
+    ) -> std::result::Result<Option<u64>, GuestMustEnd> {
         let wasi = FUNCTIONS.len();
         match import.checked_sub(wasi) {
             None => match self.wasi.call(import, memory, args) {
@@ -160,9 +165,9 @@ impl<'a> GuardedHost<'a> {
         }
     }
 
-    fn stop(&mut self, why: Stopped) -> std::result::Result<Option<u64>, ()> {
+    fn stop(&mut self, why: Stopped) -> std::result::Result<Option<u64>, GuestMustEnd> {
         self.stopped = Some(why);
-        Err(())
+        Err(GuestMustEnd)
     }
 
     /// The run's outcome, from how the engine's call ended.

@@ -9,7 +9,7 @@
 mod host;
 pub mod instrument;
 
-pub use host::{Ended, GuardedHost, Import, check_imports, imports};
+pub use host::{Ended, GuardedHost, GuestMustEnd, Import, check_imports, imports};
 pub use instrument::{Guards, Instrumented, instrument};
 pub use wasmux_wasi_preview1::ValType;
 
