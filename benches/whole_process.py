@@ -3,11 +3,15 @@
 
 Usage: benches/whole_process.py WASMUX PROBE_WASM HELLO_WASM [RUNS]
 
+WASMUX is the command, split like a shell would: a build linked to the Debian-package
+WasmEdge runs as "$WASMEDGE_RUN target/release/wasmux" (see scripts/wasmedge-env.sh).
+
 Runs, interleaved so machine noise hits every engine alike: `probe primes 20000000`
 (compile + a compute-bound sieve), `probe primes 0` (compile + start only) and hello,
 on each engine `WASMUX engines` lists. Prints the median and minimum wall time of each.
 The guests are the conformance guests (see README, "Conformance").
 """
+import shlex
 import statistics
 import subprocess
 import sys
@@ -15,12 +19,12 @@ import time
 
 
 def engines(wasmux):
-    out = subprocess.run([wasmux, "engines"], check=True, capture_output=True, text=True)
+    out = subprocess.run(wasmux + ["engines"], check=True, capture_output=True, text=True)
     return [line.split()[0] for line in out.stdout.splitlines() if line.strip()]
 
 
 def main():
-    wasmux, probe, hello = sys.argv[1:4]
+    wasmux, probe, hello = shlex.split(sys.argv[1]), sys.argv[2], sys.argv[3]
     runs = int(sys.argv[4]) if len(sys.argv) > 4 else 10
     workloads = {
         "primes 20M": [probe, "primes", "20000000"],
@@ -28,7 +32,7 @@ def main():
         "hello": [hello],
     }
     commands = {
-        (engine, name): [wasmux, "run", "--engine", engine] + args
+        (engine, name): wasmux + ["run", "--engine", engine] + args
         for engine in engines(wasmux)
         for name, args in workloads.items()
     }
