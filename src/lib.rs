@@ -50,6 +50,11 @@ pub const ENGINES: &[EngineEntry] = &[
         name: wasmux_wasm3::NAME,
         create: || Ok(Box::new(wasmux_wasm3::Wasm3Engine::new()?)),
     },
+    #[cfg(feature = "wamr")]
+    EngineEntry {
+        name: wasmux_wamr::NAME,
+        create: || Ok(Box::new(wasmux_wamr::WamrEngine::new()?)),
+    },
     #[cfg(feature = "wasmedge")]
     EngineEntry {
         name: wasmux_wasmedge::NAME,

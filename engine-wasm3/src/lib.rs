@@ -18,9 +18,9 @@ mod run;
 use std::sync::Arc;
 
 use wasmux_engine_api::{
-    Capabilities, Descriptor, Engine, EngineInfo, Error, Result, Support, WasmBinary,
+    Capabilities, Descriptor, Engine, EngineInfo, Result, Support, WasmBinary,
 };
-use wasmux_guard::{Guards, check_imports, instrument};
+use wasmux_guard::{Guards, prepare};
 
 /// The engine's name, as used by `--engine` and `run.oci.handler`.
 pub const NAME: &str = DESCRIPTOR.name;
@@ -68,21 +68,10 @@ impl Engine for Wasm3Engine {
 
     fn load(&self, wasm: &WasmBinary) -> Result<Wasm3Module> {
         DESCRIPTOR.capabilities.check_kind(NAME, wasm.kind)?;
-        let invalid = |message: String| Error::InvalidModule {
-            path: wasm.origin.clone(),
-            message,
-        };
-        wasmparser::Validator::new()
-            .validate_all(&wasm.bytes)
-            .map_err(|e| invalid(e.to_string()))?;
-        check_imports(&wasm.bytes, NAME).map_err(|message| Error::Link {
-            path: wasm.origin.clone(),
-            message,
-        })?;
         // No trial compile here: wasm3 compiles only inside a runtime that has allocated
         // the module's initial memory, which must wait for the run's memory limit. What
         // wasm3 cannot compile is a link error of the run.
-        let instrumented = instrument(&wasm.bytes, Guards::default()).map_err(invalid)?;
+        let instrumented = prepare(wasm, NAME, Guards::default())?;
         Ok(Wasm3Module {
             bytes: instrumented.bytes.into(),
             initial_memory: instrumented.initial_memory,

@@ -2,10 +2,8 @@
 //! its environments cannot cross threads), a fresh wasm3 environment, wasmux's WASI and
 //! the guard imports the instrumented module calls.
 
-use wasmux_engine_api::{
-    Descriptor, Error, Module, RawOutcome, RawRun, Result, RunControl, RunSpec, TrapKind,
-};
-use wasmux_guard::{Ended, GuardedHost, imports};
+use wasmux_engine_api::{Descriptor, Error, Module, RawRun, Result, RunControl, RunSpec};
+use wasmux_guard::{Ended, GuardedHost, imports, on_own_thread};
 
 use crate::ffi::{Call, Instance};
 use crate::outcome::trap_kind;
@@ -54,21 +52,8 @@ impl Module for Wasm3Module {
     }
 
     fn execute(&self, spec: RunSpec, control: &RunControl) -> Result<RawRun> {
-        std::thread::scope(|scope| {
-            let runner = std::thread::Builder::new()
-                .name("wasmux-wasm3".into())
-                .stack_size(NATIVE_STACK)
-                .spawn_scoped(scope, || self.run_on_this_thread(spec, control))
-                .map_err(|e| Error::io("starting the wasm3 run thread", e))?;
-            runner.join().unwrap_or_else(|_| {
-                Ok(RawRun {
-                    outcome: RawOutcome::Trap(
-                        TrapKind::Other,
-                        "the wasm3 run thread panicked".into(),
-                    ),
-                    memory_denied: false,
-                })
-            })
+        on_own_thread(NAME, NATIVE_STACK, || {
+            self.run_on_this_thread(spec, control)
         })
     }
 }

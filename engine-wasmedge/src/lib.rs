@@ -61,11 +61,7 @@ pub const AOT: Descriptor = Descriptor {
     capabilities: CAPABILITIES,
 };
 
-/// The deepest call nesting a guest may reach before it traps as a stack overflow.
-/// Deep enough for real programs, and below what a Rust guest's 1 MiB shadow stack
-/// holds at 16 bytes a frame (65,536), so runaway recursion ends as a stack overflow,
-/// as on engines with a native stack limit, rather than as an out-of-bounds access.
-pub const MAX_DEPTH: u32 = 20_000;
+pub use wasmux_guard::MAX_DEPTH;
 
 /// WasmEdge, interpreted or compiled ahead of time.
 #[derive(Debug, Clone)]

@@ -1,10 +1,8 @@
 //! One run: a thread of its own with a native stack sized for AOT code, a fresh
 //! executor and store, wasmux's WASI and the guard imports linked as host functions.
 
-use wasmux_engine_api::{
-    Descriptor, Error, Module, RawOutcome, RawRun, Result, RunControl, RunSpec, TrapKind,
-};
-use wasmux_guard::{Ended, GuardedHost, imports};
+use wasmux_engine_api::{Descriptor, Error, Module, RawRun, Result, RunControl, RunSpec};
+use wasmux_guard::{Ended, GuardedHost, imports, on_own_thread};
 
 use crate::WasmEdgeModule;
 use crate::ffi::{Call, Instance};
@@ -61,21 +59,8 @@ impl Module for WasmEdgeModule {
     }
 
     fn execute(&self, spec: RunSpec, control: &RunControl) -> Result<RawRun> {
-        std::thread::scope(|scope| {
-            let runner = std::thread::Builder::new()
-                .name("wasmux-wasmedge".into())
-                .stack_size(NATIVE_STACK)
-                .spawn_scoped(scope, || self.run_on_this_thread(spec, control))
-                .map_err(|e| Error::io("starting the WasmEdge run thread", e))?;
-            runner.join().unwrap_or_else(|_| {
-                Ok(RawRun {
-                    outcome: RawOutcome::Trap(
-                        TrapKind::Other,
-                        "the WasmEdge run thread panicked".into(),
-                    ),
-                    memory_denied: false,
-                })
-            })
+        on_own_thread(self.descriptor.name, NATIVE_STACK, || {
+            self.run_on_this_thread(spec, control)
         })
     }
 }

@@ -1,0 +1,91 @@
+//! The WAMR (WebAssembly Micro Runtime) backend of wasmux: core modules on WAMR 2.4's
+//! fast interpreter, with wasmux's own sandboxed WASI preview1 (`wasmux-wasi-preview1`).
+//!
+//! - WASI: WAMR's `libc-wasi` is never built: its preopens cannot be read-only (every
+//!   preopened directory gets full rights). wasmux links its own WASI instead, as for
+//!   wasm3 and WasmEdge, with stdio from any file descriptor and exit statuses intact;
+//! - kill, deadline, memory limit and call depth: the module is rewritten once at load
+//!   ([`wasmux_guard`]): loop and function-entry fuel polls the run, `memory.grow` asks
+//!   the budget first, and calls nest at most [`MAX_DEPTH`](wasmux_guard::MAX_DEPTH)
+//!   deep. WAMR's own `wasm_runtime_terminate` stops a running loop only when WAMR is
+//!   built with its thread manager, which splits the guest's stack between threads;
+//! - each run gets a fresh instance on a thread of its own with a 64 MiB WAMR stack;
+//!   the loaded module is shared by every run;
+//! - components: not supported by WAMR; refused as `Unsupported`.
+
+mod ffi;
+mod outcome;
+mod run;
+
+use std::sync::Arc;
+
+use wasmux_engine_api::{
+    Capabilities, Descriptor, Engine, EngineInfo, Error, Result, Support, WasmBinary,
+};
+use wasmux_guard::{Guards, MAX_DEPTH, prepare};
+
+/// The engine's name, as used by `--engine` and `run.oci.handler`.
+pub const NAME: &str = DESCRIPTOR.name;
+
+/// Name, WAMR release (as bundled by wamrx-sys 0.3.0), and capabilities.
+pub const DESCRIPTOR: Descriptor = Descriptor {
+    name: "wamr",
+    version: "2.4.3",
+    capabilities: Capabilities {
+        components: Support::Unsupported("WAMR runs core modules only; run components on wasmtime"),
+        memory_limit: Support::Supported,
+        interrupt: Support::Supported,
+    },
+};
+
+/// WAMR's fast interpreter. The runtime itself is process-global and set up once, by
+/// the first engine made.
+#[derive(Debug, Clone)]
+pub struct WamrEngine(());
+
+impl WamrEngine {
+    /// The engine; fails only if WAMR cannot set up its runtime.
+    pub fn new() -> Result<Self> {
+        ffi::runtime().map_err(|e| Error::io("setting up WAMR", std::io::Error::other(e)))?;
+        Ok(WamrEngine(()))
+    }
+}
+
+impl EngineInfo for WamrEngine {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+}
+
+/// A validated, instrumented module, loaded into WAMR once and instantiated afresh by
+/// each run.
+pub struct WamrModule {
+    module: Arc<ffi::Module>,
+    initial_memory: u64,
+    origin: String,
+}
+
+impl Engine for WamrEngine {
+    type Module = WamrModule;
+
+    fn load(&self, wasm: &WasmBinary) -> Result<WamrModule> {
+        DESCRIPTOR.capabilities.check_kind(NAME, wasm.kind)?;
+        let guards = Guards {
+            max_depth: Some(MAX_DEPTH),
+        };
+        let instrumented = prepare(wasm, NAME, guards)?;
+        let module =
+            ffi::Module::load(&instrumented.bytes).map_err(|message| Error::InvalidModule {
+                path: wasm.origin.clone(),
+                message: format!("WAMR: {message}"),
+            })?;
+        Ok(WamrModule {
+            module: Arc::new(module),
+            initial_memory: instrumented.initial_memory,
+            origin: wasm.origin.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

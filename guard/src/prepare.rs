@@ -1,0 +1,31 @@
+//! The load step every guarded engine shares: validate, refuse unknown imports, rewrite.
+
+use wasmux_engine_api::{Error, Result, WasmBinary};
+
+use crate::host::check_imports;
+use crate::instrument::{Guards, Instrumented, instrument};
+
+/// The deepest call nesting a guest may reach, on engines whose own limit is missing
+/// or crashes the host, before it traps as a stack overflow. Deep enough for real
+/// programs, and below what a Rust guest's 1 MiB shadow stack holds at 16 bytes a
+/// frame (65,536), so runaway recursion ends as a stack overflow, as on engines with
+/// a native stack limit, rather than as an out-of-bounds access.
+pub const MAX_DEPTH: u32 = 20_000;
+
+/// Validates `wasm` with wasmparser (some engines are no validators, and the rewrite
+/// must only ever see valid modules), refuses imports no guarded host provides, and
+/// rewrites it with `guards`. Errors name the module: invalid, or a link error.
+pub fn prepare(wasm: &WasmBinary, engine: &str, guards: Guards) -> Result<Instrumented> {
+    let invalid = |message: String| Error::InvalidModule {
+        path: wasm.origin.clone(),
+        message,
+    };
+    wasmparser::Validator::new()
+        .validate_all(&wasm.bytes)
+        .map_err(|e| invalid(e.to_string()))?;
+    check_imports(&wasm.bytes, engine).map_err(|message| Error::Link {
+        path: wasm.origin.clone(),
+        message,
+    })?;
+    instrument(&wasm.bytes, guards).map_err(invalid)
+}
