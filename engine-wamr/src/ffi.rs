@@ -22,18 +22,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use wamrx_sys as sys;
-use wasmux_guard::{GuardedHost, GuestMustEnd, Import, ValType, imports};
+use wasmux_guard::{Ended, GuardedHost, GuestMustEnd, Import, ValType, imports};
 
-/// How a call into the guest ended, as WAMR tells it.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Call {
-    /// The function returned.
-    Returned,
-    /// A host function ended the guest (the [`GuardedHost`] knows why).
-    HostStopped,
-    /// WAMR trapped with this message.
-    Trap(String),
-}
+use crate::outcome::trap_kind;
 
 /// The exception a host call sets to end the guest; recognised by its text.
 const HOST_STOP: &CStr = c"wasmux: a host call ended the guest";
@@ -276,7 +267,7 @@ impl<'m, 'h> Instance<'m, 'h> {
     }
 
     /// Calls the exported function `entry`, which takes no arguments.
-    pub(crate) fn call(&mut self, entry: &str) -> Result<Call, String> {
+    pub(crate) fn call(&mut self, entry: &str) -> Result<Ended, String> {
         let name = CString::new(entry).map_err(|_| "the name contains a NUL byte")?;
         // SAFETY: a live instance and a NUL-terminated name.
         let function = unsafe { sys::wasm_runtime_lookup_function(self.raw, name.as_ptr()) };
@@ -302,7 +293,7 @@ impl<'m, 'h> Instance<'m, 'h> {
         let returned =
             unsafe { sys::wasm_runtime_call_wasm(self.exec_env, function, 0, cells.as_mut_ptr()) };
         if returned {
-            return Ok(Call::Returned);
+            return Ok(Ended::Returned);
         }
         // SAFETY: a live instance; the exception is a NUL-terminated string it owns.
         let exception = unsafe { sys::wasm_runtime_get_exception(self.raw) };
@@ -316,9 +307,9 @@ impl<'m, 'h> Instance<'m, 'h> {
         };
         let text = text.strip_prefix("Exception: ").unwrap_or(&text);
         Ok(if text.as_bytes() == HOST_STOP.to_bytes() {
-            Call::HostStopped
+            Ended::HostStopped
         } else {
-            Call::Trap(text.to_owned())
+            Ended::Trap(trap_kind(text), text.to_owned())
         })
     }
 }

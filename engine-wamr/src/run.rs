@@ -3,10 +3,11 @@
 //! imports the instrumented module calls.
 
 use wasmux_engine_api::{Descriptor, Error, Module, RawRun, Result, RunControl, RunSpec};
-use wasmux_guard::{Ended, GuardedHost, MAX_DEPTH, on_own_thread};
+use wasmux_guard::{
+    MAX_DEPTH, Prepared, entry_failed, instantiate_failed, on_own_thread, run_guarded,
+};
 
-use crate::ffi::{Call, Instance, ThreadEnv};
-use crate::outcome::trap_kind;
+use crate::ffi::{Instance, ThreadEnv};
 use crate::{DESCRIPTOR, NAME, WamrModule};
 
 /// WAMR's stack per run, for the interpreter's frames and operands: [`MAX_DEPTH`]
@@ -17,36 +18,23 @@ const WAMR_STACK: u32 = 64 << 20;
 const NATIVE_STACK: usize = 8 << 20;
 
 impl WamrModule {
-    fn run_on_this_thread(&self, mut spec: RunSpec, control: &RunControl) -> Result<RawRun> {
+    fn run_on_this_thread(&self, spec: RunSpec, control: &RunControl) -> Result<RawRun> {
         let _thread = ThreadEnv::new()
             .map_err(|e| Error::io("preparing the run thread", std::io::Error::other(e)))?;
-        let mut host =
-            match GuardedHost::new(&mut spec, control, self.initial_memory, Some(MAX_DEPTH))? {
-                Ok(host) => host,
-                Err(refused) => return Ok(refused),
-            };
-        let entry = spec.entry.as_deref().unwrap_or("_start");
-        let ended = {
-            let _span = tracing::debug_span!("instantiate", engine = NAME).entered();
-            let mut instance =
-                Instance::new(&self.module, WAMR_STACK, &mut host).map_err(|e| Error::Link {
-                    path: self.origin.clone(),
-                    message: format!("WAMR cannot instantiate this module: {e}"),
-                })?;
-            drop(_span);
-            let _span = tracing::debug_span!("call", engine = NAME, entry).entered();
-            match instance
-                .call(entry)
-                .map_err(|reason| Error::EntryFunction {
-                    name: entry.to_owned(),
-                    reason,
-                })? {
-                Call::Returned => Ended::Returned,
-                Call::HostStopped => Ended::HostStopped,
-                Call::Trap(message) => Ended::Trap(trap_kind(&message), message),
-            }
+        let prepared = Prepared {
+            engine: NAME,
+            origin: &self.origin,
+            initial_memory: self.initial_memory,
+            max_depth: Some(MAX_DEPTH),
         };
-        Ok(host.finish(ended))
+        run_guarded(prepared, spec, control, |host, entry| {
+            let span = tracing::debug_span!("instantiate", engine = NAME).entered();
+            let mut instance = Instance::new(&self.module, WAMR_STACK, host)
+                .map_err(|e| instantiate_failed(prepared, e))?;
+            drop(span);
+            let _span = tracing::debug_span!("call", engine = NAME, entry).entered();
+            instance.call(entry).map_err(|e| entry_failed(entry, e))
+        })
     }
 }
 

@@ -19,18 +19,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
 use wasm3x_sys as sys;
-use wasmux_guard::{GuardedHost, Import, ValType};
+use wasmux_guard::{Ended, GuardedHost, Import, ValType};
 
-/// How a call into the guest ended, as wasm3 tells it.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Call {
-    /// The function returned.
-    Returned,
-    /// A host function ended the guest (the [`GuardedHost`] knows why).
-    HostStopped,
-    /// wasm3 trapped with this message.
-    Trap(String),
-}
+use crate::outcome::trap_kind;
 
 /// Returned by the trampoline to make wasm3 unwind; recognised by its address.
 static HOST_STOP: &CStr = c"wasmux: a host call ended the guest";
@@ -152,7 +143,7 @@ impl<'a, 'h> Instance<'a, 'h> {
     }
 
     /// Calls the exported function `name`, which must take no parameters.
-    pub(crate) fn call(&mut self, name: &str) -> Result<Call, String> {
+    pub(crate) fn call(&mut self, name: &str) -> Result<Ended, String> {
         let c_name = c_string(name)?;
         let mut function: sys::IM3Function = ptr::null_mut();
         // SAFETY: the runtime is valid; `function` stays valid as long as it.
@@ -165,12 +156,13 @@ impl<'a, 'h> Instance<'a, 'h> {
         // SAFETY: no arguments are passed, as the function takes none.
         let result = unsafe { sys::m3_Call(function, 0, ptr::null_mut()) };
         if result.is_null() {
-            return Ok(Call::Returned);
+            return Ok(Ended::Returned);
         }
         if ptr::eq(result, HOST_STOP.as_ptr()) {
-            return Ok(Call::HostStopped);
+            return Ok(Ended::HostStopped);
         }
-        Ok(Call::Trap(check(result).err().unwrap_or_default()))
+        let message = check(result).err().unwrap_or_default();
+        Ok(Ended::Trap(trap_kind(&message), message))
     }
 }
 

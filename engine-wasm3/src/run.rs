@@ -2,11 +2,12 @@
 //! its environments cannot cross threads), a fresh wasm3 environment, wasmux's WASI and
 //! the guard imports the instrumented module calls.
 
-use wasmux_engine_api::{Descriptor, Error, Module, RawRun, Result, RunControl, RunSpec};
-use wasmux_guard::{Ended, GuardedHost, imports, on_own_thread};
+use wasmux_engine_api::{Descriptor, Module, RawRun, Result, RunControl, RunSpec};
+use wasmux_guard::{
+    Prepared, entry_failed, imports, instantiate_failed, on_own_thread, run_guarded,
+};
 
-use crate::ffi::{Call, Instance};
-use crate::outcome::trap_kind;
+use crate::ffi::Instance;
 use crate::{DESCRIPTOR, NAME, Wasm3Module};
 
 /// wasm3's value stack per run, in bytes: 8-byte slots, about a million of them.
@@ -16,33 +17,21 @@ const VALUE_STACK: u32 = 8 << 20;
 const NATIVE_STACK: usize = 32 << 20;
 
 impl Wasm3Module {
-    fn run_on_this_thread(&self, mut spec: RunSpec, control: &RunControl) -> Result<RawRun> {
-        let mut host = match GuardedHost::new(&mut spec, control, self.initial_memory, None)? {
-            Ok(host) => host,
-            Err(refused) => return Ok(refused),
+    fn run_on_this_thread(&self, spec: RunSpec, control: &RunControl) -> Result<RawRun> {
+        let prepared = Prepared {
+            engine: NAME,
+            origin: &self.origin,
+            initial_memory: self.initial_memory,
+            max_depth: None,
         };
-        let entry = spec.entry.as_deref().unwrap_or("_start");
-        let ended = {
-            let _span = tracing::debug_span!("instantiate", engine = NAME).entered();
-            let mut instance = Instance::new(&self.bytes, VALUE_STACK, &imports(), &mut host)
-                .map_err(|e| Error::Link {
-                    path: self.origin.clone(),
-                    message: format!("wasm3 cannot run this module: {e}"),
-                })?;
-            drop(_span);
+        run_guarded(prepared, spec, control, |host, entry| {
+            let span = tracing::debug_span!("instantiate", engine = NAME).entered();
+            let mut instance = Instance::new(&self.bytes, VALUE_STACK, &imports(), host)
+                .map_err(|e| instantiate_failed(prepared, e))?;
+            drop(span);
             let _span = tracing::debug_span!("call", engine = NAME, entry).entered();
-            match instance
-                .call(entry)
-                .map_err(|reason| Error::EntryFunction {
-                    name: entry.to_owned(),
-                    reason,
-                })? {
-                Call::Returned => Ended::Returned,
-                Call::HostStopped => Ended::HostStopped,
-                Call::Trap(message) => Ended::Trap(trap_kind(&message), message),
-            }
-        };
-        Ok(host.finish(ended))
+            instance.call(entry).map_err(|e| entry_failed(entry, e))
+        })
     }
 }
 

@@ -22,7 +22,7 @@ use std::ptr;
 
 use wasmedge_sys::ffi as sys;
 use wasmux_engine_api::TrapKind;
-use wasmux_guard::{GuardedHost, Import, ValType};
+use wasmux_guard::{Ended, GuardedHost, Import, ValType};
 
 /// WasmEdge's result code for a host function that ended the guest.
 const TERMINATED: u32 = 0x01;
@@ -186,17 +186,6 @@ impl Drop for AstModule {
     }
 }
 
-/// How a call into the guest ended, as WasmEdge tells it.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Call {
-    /// The function returned.
-    Returned,
-    /// A host function ended the guest (the [`GuardedHost`] knows why).
-    HostStopped,
-    /// WasmEdge trapped.
-    Trap(TrapKind, String),
-}
-
 struct Slot<'h> {
     host: *mut GuardedHost<'h>,
     import: usize,
@@ -234,8 +223,8 @@ impl<'a, 'h> Instance<'a, 'h> {
         module: &'a AstModule,
         imports: &[Import],
         host: &'a mut GuardedHost<'h>,
-    ) -> Result<Self, Call> {
-        let error = |message: &str| Call::Trap(TrapKind::Other, message.to_owned());
+    ) -> Result<Self, Ended> {
+        let error = |message: &str| Ended::Trap(TrapKind::Other, message.to_owned());
         // SAFETY: plain constructors; checked for null below.
         let (executor, store) = unsafe {
             (
@@ -318,7 +307,7 @@ impl<'a, 'h> Instance<'a, 'h> {
     }
 
     /// Calls the exported function `name`, which must take no parameters.
-    pub(crate) fn call(&mut self, name: &str) -> Result<Call, String> {
+    pub(crate) fn call(&mut self, name: &str) -> Result<Ended, String> {
         // SAFETY: the instance is valid; the function lives as long as it.
         let function =
             unsafe { sys::WasmEdge_ModuleInstanceFindFunction(self.instance, wasmedge_str(name)) };
@@ -348,17 +337,17 @@ impl<'a, 'h> Instance<'a, 'h> {
                 results,
             )
         };
-        Ok(ended(result).unwrap_or(Call::Returned))
+        Ok(ended(result).unwrap_or(Ended::Returned))
     }
 }
 
 /// How a call or instantiation that did not simply succeed ended.
-fn ended(result: sys::WasmEdge_Result) -> Option<Call> {
+fn ended(result: sys::WasmEdge_Result) -> Option<Ended> {
     // SAFETY: a plain accessor of a value type.
     if unsafe { sys::WasmEdge_ResultGetCode(result) } == TERMINATED {
-        return Some(Call::HostStopped);
+        return Some(Ended::HostStopped);
     }
-    failure(result).map(|(code, message)| Call::Trap(crate::outcome::trap_kind(code), message))
+    failure(result).map(|(code, message)| Ended::Trap(crate::outcome::trap_kind(code), message))
 }
 
 impl Drop for Instance<'_, '_> {

@@ -109,6 +109,7 @@ pub struct WasmEdgeModule {
     config: Arc<Config>,
     ast: Arc<AstModule>,
     initial_memory: u64,
+    origin: String,
     descriptor: &'static Descriptor,
 }
 
@@ -148,6 +149,7 @@ impl Engine for WasmEdgeEngine {
             config: Arc::new(config),
             ast: Arc::new(ast),
             initial_memory: instrumented.initial_memory,
+            origin: wasm.origin.clone(),
             descriptor,
         })
     }

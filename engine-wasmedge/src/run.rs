@@ -1,55 +1,40 @@
 //! One run: a thread of its own with a native stack sized for AOT code, a fresh
 //! executor and store, wasmux's WASI and the guard imports linked as host functions.
 
-use wasmux_engine_api::{Descriptor, Error, Module, RawRun, Result, RunControl, RunSpec};
-use wasmux_guard::{Ended, GuardedHost, imports, on_own_thread};
+use wasmux_engine_api::{Descriptor, Module, RawRun, Result, RunControl, RunSpec};
+use wasmux_guard::{MAX_DEPTH, Prepared, entry_failed, imports, on_own_thread, run_guarded};
 
 use crate::WasmEdgeModule;
-use crate::ffi::{Call, Instance};
+use crate::ffi::Instance;
 
 /// The run thread's native stack: AOT code runs on it (the interpreter keeps its frames
 /// on the heap). [`MAX_DEPTH`](crate::MAX_DEPTH) frames of up to 2 KiB fit; only what
 /// is touched is ever committed.
 const NATIVE_STACK: usize = 64 << 20;
 
-fn ended(call: Call) -> Ended {
-    match call {
-        Call::Returned => Ended::Returned,
-        Call::HostStopped => Ended::HostStopped,
-        Call::Trap(kind, message) => Ended::Trap(kind, message),
-    }
-}
-
 impl WasmEdgeModule {
-    fn run_on_this_thread(&self, mut spec: RunSpec, control: &RunControl) -> Result<RawRun> {
-        let depth = Some(crate::MAX_DEPTH);
-        let mut host = match GuardedHost::new(&mut spec, control, self.initial_memory, depth)? {
-            Ok(host) => host,
-            Err(refused) => return Ok(refused),
+    fn run_on_this_thread(&self, spec: RunSpec, control: &RunControl) -> Result<RawRun> {
+        let engine = self.descriptor.name;
+        let prepared = Prepared {
+            engine,
+            origin: &self.origin,
+            initial_memory: self.initial_memory,
+            max_depth: Some(MAX_DEPTH),
         };
-        let entry = spec.entry.as_deref().unwrap_or("_start");
-        let call = {
-            let _span =
-                tracing::debug_span!("instantiate", engine = self.descriptor.name).entered();
-            let instance = Instance::new(&self.config, &self.ast, &imports(), &mut host);
-            drop(_span);
+        run_guarded(prepared, spec, control, |host, entry| {
+            let span = tracing::debug_span!("instantiate", engine).entered();
+            let instance = Instance::new(&self.config, &self.ast, &imports(), host);
+            drop(span);
             match instance {
                 Ok(mut instance) => {
-                    let _span = tracing::debug_span!("call", engine = self.descriptor.name, entry)
-                        .entered();
-                    instance
-                        .call(entry)
-                        .map_err(|reason| Error::EntryFunction {
-                            name: entry.to_owned(),
-                            reason,
-                        })?
+                    let _span = tracing::debug_span!("call", engine, entry).entered();
+                    instance.call(entry).map_err(|e| entry_failed(entry, e))
                 }
                 // Unknown imports were refused at load; what fails here is the start
                 // function, which is part of the run.
-                Err(call) => call,
+                Err(ended) => Ok(ended),
             }
-        };
-        Ok(host.finish(ended(call)))
+        })
     }
 }
 

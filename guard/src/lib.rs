@@ -9,11 +9,13 @@
 mod host;
 pub mod instrument;
 mod prepare;
+mod run;
 mod thread;
 
 pub use host::{Ended, GuardedHost, GuestMustEnd, Import, check_imports, imports};
 pub use instrument::{Guards, Instrumented, instrument};
 pub use prepare::{MAX_DEPTH, prepare};
+pub use run::{Prepared, entry_failed, instantiate_failed, run_guarded};
 pub use thread::on_own_thread;
 pub use wasmux_wasi_preview1::ValType;
 
