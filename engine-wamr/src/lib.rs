@@ -9,7 +9,7 @@
 //!   the budget first, and calls nest at most [`MAX_DEPTH`](wasmux_guard::MAX_DEPTH)
 //!   deep. WAMR's own `wasm_runtime_terminate` stops a running loop only when WAMR is
 //!   built with its thread manager, which splits the guest's stack between threads;
-//! - each run gets a fresh instance on a thread of its own with a 64 MiB WAMR stack;
+//! - each run gets a fresh instance on a thread of its own with a 2 MiB WAMR stack;
 //!   the loaded module is shared by every run;
 //! - components: not supported by WAMR; refused as `Unsupported`.
 
