@@ -1,4 +1,4 @@
-//! What wasmux adds to an engine that lacks it in-engine (wasm3, WasmEdge): a module
+//! What wasmux adds to an engine that lacks it in-engine (wasm3, WasmEdge, WAMR): a module
 //! rewrite with fuel, memory-grow and call-depth guards ([`instrument`]), and the host
 //! side every such engine links the same way ([`GuardedHost`]): wasmux's sandboxed WASI
 //! preview1 and the answers to the guards, from one table of [`imports`].
