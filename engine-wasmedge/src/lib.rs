@@ -27,7 +27,7 @@ use std::sync::Arc;
 use wasmux_engine_api::{
     Capabilities, Descriptor, Engine, EngineInfo, Error, Result, Support, WasmBinary,
 };
-use wasmux_guard::{Guards, check_imports, instrument};
+use wasmux_guard::{Guards, prepare_validated};
 
 use crate::ffi::{AstModule, Config, Execution};
 
@@ -129,14 +129,10 @@ impl Engine for WasmEdgeEngine {
             .map_err(|e| Error::io(e, std::io::Error::from(std::io::ErrorKind::OutOfMemory)))?;
         // WasmEdge's own validator, on the module as given, so errors name its code.
         drop(config.load(&wasm.bytes).map_err(invalid)?);
-        check_imports(&wasm.bytes, descriptor.name).map_err(|message| Error::Link {
-            path: wasm.origin.clone(),
-            message,
-        })?;
         let guards = Guards {
             max_depth: Some(MAX_DEPTH),
         };
-        let instrumented = instrument(&wasm.bytes, guards).map_err(invalid)?;
+        let instrumented = prepare_validated(wasm, descriptor.name, guards)?;
         let ast = match self.execution {
             Execution::Interpreter => config.load(&instrumented.bytes),
             Execution::Aot => {

@@ -14,7 +14,7 @@ mod thread;
 
 pub use host::{Ended, GuardedHost, GuestMustEnd, Import, check_imports, imports};
 pub use instrument::{Guards, Instrumented, instrument};
-pub use prepare::{MAX_DEPTH, prepare};
+pub use prepare::{MAX_DEPTH, prepare, prepare_validated};
 pub use run::{Prepared, entry_failed, instantiate_failed, run_guarded};
 pub use thread::on_own_thread;
 pub use wasmux_wasi_preview1::ValType;

@@ -13,19 +13,26 @@ use crate::instrument::{Guards, Instrumented, instrument};
 pub const MAX_DEPTH: u32 = 20_000;
 
 /// Validates `wasm` with wasmparser (some engines are no validators, and the rewrite
-/// must only ever see valid modules), refuses imports no guarded host provides, and
-/// rewrites it with `guards`. Errors name the module: invalid, or a link error.
+/// must only ever see valid modules), then [`prepare_validated`].
 pub fn prepare(wasm: &WasmBinary, engine: &str, guards: Guards) -> Result<Instrumented> {
-    let invalid = |message: String| Error::InvalidModule {
-        path: wasm.origin.clone(),
-        message,
-    };
     wasmparser::Validator::new()
         .validate_all(&wasm.bytes)
-        .map_err(|e| invalid(e.to_string()))?;
+        .map_err(|e| Error::InvalidModule {
+            path: wasm.origin.clone(),
+            message: e.to_string(),
+        })?;
+    prepare_validated(wasm, engine, guards)
+}
+
+/// For a module the engine has validated itself: refuses imports no guarded host
+/// provides (a link error naming them) and rewrites it with `guards`.
+pub fn prepare_validated(wasm: &WasmBinary, engine: &str, guards: Guards) -> Result<Instrumented> {
     check_imports(&wasm.bytes, engine).map_err(|message| Error::Link {
         path: wasm.origin.clone(),
         message,
     })?;
-    instrument(&wasm.bytes, guards).map_err(invalid)
+    instrument(&wasm.bytes, guards).map_err(|message| Error::InvalidModule {
+        path: wasm.origin.clone(),
+        message,
+    })
 }
