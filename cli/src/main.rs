@@ -43,7 +43,12 @@ fn main() -> ExitCode {
 fn run(args: target::RunArgs) -> u8 {
     let result = args.prepare().and_then(|(spec, requested)| {
         let engine = wasmux::select_engine(args.engine.as_deref(), requested.as_deref())?;
-        wasmux::run_once(engine.as_ref(), spec, &RunControl::new())
+        let cache = args.cache();
+        let (module, event) = engine.load_cached_dyn(&spec.wasm, cache.as_ref())?;
+        if event.is_warning() {
+            eprintln!("wasmux: warning: {event}");
+        }
+        module.run(spec, &RunControl::new())
     });
     match result {
         Ok(status) => status.exit_code(),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use wasmux::{Bundle, Error, Preopen, Result, RunSpec, Sniffed};
+use wasmux::{Bundle, CacheSetting, Error, PrecompileCache, Preopen, Result, RunSpec, Sniffed};
 
 /// Arguments of `wasmux run`.
 #[derive(Args)]
@@ -27,6 +27,13 @@ pub struct RunArgs {
     /// Kill the guest (exit 137) after this many seconds.
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     timeout: Option<Duration>,
+    /// Do not use the precompile cache (same as WASMUX_CACHE=off).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Keep precompiled modules here (default: WASMUX_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/wasmux/modules).
+    #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
+    pub cache_dir: Option<PathBuf>,
     /// A bundle directory (with config.json), or a .wasm/.wat module or component.
     target: PathBuf,
     /// Module only: arguments after the module (argv[0] is the module path as given).
@@ -34,6 +41,29 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// The precompile cache to use: the flags first, then the environment. A cache
+    /// that cannot be used is a warning, and the run goes on uncached.
+    pub fn cache(&self) -> Option<PrecompileCache> {
+        let setting = match (&self.cache_dir, self.no_cache) {
+            (_, true) => CacheSetting::Off,
+            (Some(dir), false) => CacheSetting::Dir(dir.clone()),
+            (None, false) => CacheSetting::from_env(),
+        };
+        let CacheSetting::Dir(dir) = setting else {
+            return None;
+        };
+        match PrecompileCache::open(&dir) {
+            Ok(cache) => Some(cache),
+            Err(e) => {
+                eprintln!(
+                    "wasmux: warning: precompile cache {} unusable ({e}); running uncached",
+                    dir.display()
+                );
+                None
+            }
+        }
+    }
+
     /// Builds the spec and returns it with the engine the bundle asks for, if any.
     pub fn prepare(&self) -> Result<(RunSpec, Option<String>)> {
         let (mut spec, requested) = if self.target.is_dir() {

@@ -3,57 +3,14 @@
 // Test code: a failed expectation should panic.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
+use support::{engines, run_bundle, stderr, stdout, wasmux};
 use wasmux_conformance::{BundleBuilder, guests};
-
-/// The command, started the way cargo starts this test: through the target's runner
-/// when one is set (a WasmEdge build runs under the loader of its own C library, see
-/// scripts/wasmedge-env.sh).
-fn wasmux(args: &[&str]) -> Output {
-    let runner = std::env::var("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER").unwrap_or_default();
-    let mut words = runner.split_whitespace();
-    let mut command = match words.next() {
-        Some(program) => {
-            let mut command = Command::new(program);
-            command.args(words).arg(env!("CARGO_BIN_EXE_wasmux"));
-            command
-        }
-        None => Command::new(env!("CARGO_BIN_EXE_wasmux")),
-    };
-    command
-        .args(args)
-        .env("WASMUX_TEST_HOST_SECRET", "must-not-leak")
-        .output()
-        .expect("running wasmux")
-}
-
-fn run_bundle(bundle: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["run"];
-    args.extend_from_slice(extra);
-    args.push(bundle.to_str().expect("utf-8 temp path"));
-    wasmux(&args)
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// The engines this build of the command contains, as `wasmux engines` lists them.
-fn engines() -> Vec<String> {
-    let out = wasmux(&["engines"]);
-    assert_eq!(out.status.code(), Some(0));
-    stdout(&out)
-        .lines()
-        .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
-        .collect()
-}
 
 fn probe_bundle(args: &[&str]) -> BundleBuilder {
     BundleBuilder::with_module(&guests::core_module("probe"), args)

@@ -8,7 +8,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use wasmux::{
-    Bundle, DynEngine, Error, ExitStatus, RunControl, RunSpec, StdioStream, Support, TrapKind,
+    Bundle, CacheEvent, DynEngine, Error, ExitStatus, PrecompileCache, RunControl, RunSpec,
+    StdioStream, Support, TrapKind,
 };
 
 use crate::BundleBuilder;
@@ -25,6 +26,8 @@ pub enum Need {
     MemoryLimit,
     /// Stopping a running guest.
     Interrupt,
+    /// Saving compiled code in the precompile cache.
+    Precompile,
 }
 
 /// One conformance case: a name for the matrix, what it needs, and its check.
@@ -65,6 +68,8 @@ pub struct Ran {
     pub stdout: Vec<u8>,
     /// Everything written to the guest's stderr (including wasmux's exit reports).
     pub stderr: Vec<u8>,
+    /// What the precompile cache did, when the run went through one.
+    pub cache_event: Option<CacheEvent>,
 }
 
 /// Extra inputs for a run.
@@ -74,6 +79,8 @@ pub struct RunOptions {
     pub stdin: Option<Vec<u8>>,
     /// The control to run under (a fresh one when `None`).
     pub control: Option<RunControl>,
+    /// Load through this precompile cache (no cache when `None`).
+    pub cache: Option<PrecompileCache>,
 }
 
 impl Ctx<'_> {
@@ -108,6 +115,7 @@ impl Ctx<'_> {
                 status: Err(e),
                 stdout: Vec::new(),
                 stderr: Vec::new(),
+                cache_event: None,
             },
         }
     }
@@ -128,13 +136,24 @@ impl Ctx<'_> {
         spec.stdio.stdout = StdioStream::File(create(&capture("stdout")));
         spec.stdio.stderr = StdioStream::File(create(&capture("stderr")));
         let control = options.control.unwrap_or_default();
-        let status = wasmux::run_once(self.engine, spec, &control);
+        let mut cache_event = None;
+        let status = match &options.cache {
+            None => wasmux::run_once(self.engine, spec, &control),
+            Some(cache) => self
+                .engine
+                .load_cached_dyn(&spec.wasm, Some(cache))
+                .and_then(|(module, event)| {
+                    cache_event = Some(event);
+                    module.run(spec, &control)
+                }),
+        };
         let read =
             |path: &Path| std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         Ran {
             status,
             stdout: read(&capture("stdout")),
             stderr: read(&capture("stderr")),
+            cache_event,
         }
     }
 }
@@ -291,6 +310,7 @@ fn unsupported(engine: &dyn DynEngine, needs: &[Need]) -> Option<String> {
             Need::Components => ("components", caps.components),
             Need::MemoryLimit => ("memory limit", caps.memory_limit),
             Need::Interrupt => ("interrupt", caps.interrupt),
+            Need::Precompile => ("precompile", caps.precompile),
         };
         match support {
             Support::Supported => None,

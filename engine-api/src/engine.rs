@@ -5,6 +5,7 @@ use std::io::Write;
 
 use tracing::{debug_span, warn};
 
+use crate::cache::{Artifact, CacheEvent, PrecompileCache, load_cached};
 use crate::control::RunControl;
 use crate::detect::{WasmBinary, WasmKind};
 use crate::error::{Error, Result};
@@ -46,15 +47,18 @@ pub struct Capabilities {
     pub memory_limit: Support,
     /// Stopping a running guest (kill, deadline).
     pub interrupt: Support,
+    /// Saving compiled native code for the precompile cache.
+    pub precompile: Support,
 }
 
 impl Capabilities {
     /// The capabilities as `(name, support)` pairs, for listings.
-    pub fn entries(&self) -> [(&'static str, Support); 3] {
+    pub fn entries(&self) -> [(&'static str, Support); 4] {
         [
             ("components", self.components),
             ("memory-limit", self.memory_limit),
             ("interrupt", self.interrupt),
+            ("precompile", self.precompile),
         ]
     }
 
@@ -135,6 +139,39 @@ pub trait Engine: EngineInfo {
 
     /// Validates and compiles; invalid input is an [`Error::InvalidModule`], never a panic.
     fn load(&self, wasm: &WasmBinary) -> Result<Self::Module>;
+
+    /// Everything besides name, version and module bytes that decides whether this
+    /// engine's compiled code may be reused (its configuration): part of the cache key.
+    fn precompile_fingerprint(&self) -> String {
+        String::new()
+    }
+
+    /// [`load`](Self::load), also returning the compiled form to store in the cache.
+    /// Engines whose `precompile` capability is supported override it.
+    fn compile_for_cache(&self, wasm: &WasmBinary) -> Result<(Self::Module, Vec<u8>)> {
+        let _ = wasm;
+        Err(self.precompile_unsupported())
+    }
+
+    /// Loads a module from what [`compile_for_cache`](Self::compile_for_cache) stored.
+    /// Only the cache makes an [`Artifact`], after verifying the hash it wrote with it.
+    fn load_precompiled(&self, wasm: &WasmBinary, artifact: &Artifact) -> Result<Self::Module> {
+        let _ = (wasm, artifact);
+        Err(self.precompile_unsupported())
+    }
+
+    /// The error of the two precompile hooks on an engine that has none.
+    fn precompile_unsupported(&self) -> Error {
+        let reason = match self.capabilities().precompile {
+            Support::Unsupported(reason) => reason,
+            Support::Supported => "this backend does not implement it",
+        };
+        Error::Unsupported {
+            engine: self.name(),
+            feature: "precompile",
+            reason,
+        }
+    }
 }
 
 /// What a backend observed: the raw outcome and whether a memory grow was denied.
@@ -194,14 +231,27 @@ fn report(status: &ExitStatus, stderr: StdioStream) {
 /// An engine behind `dyn`, for choosing one by name at run time.
 pub trait DynEngine: EngineInfo {
     /// [`Engine::load`], boxed.
-    fn load_dyn(&self, wasm: &WasmBinary) -> Result<Box<dyn Module>>;
+    fn load_dyn(&self, wasm: &WasmBinary) -> Result<Box<dyn Module>> {
+        Ok(self.load_cached_dyn(wasm, None)?.0)
+    }
+
+    /// [`load_cached`], boxed: through the precompile cache when one is given.
+    fn load_cached_dyn(
+        &self,
+        wasm: &WasmBinary,
+        cache: Option<&PrecompileCache>,
+    ) -> Result<(Box<dyn Module>, CacheEvent)>;
 }
 
 impl<E: Engine> DynEngine for E {
-    fn load_dyn(&self, wasm: &WasmBinary) -> Result<Box<dyn Module>> {
+    fn load_cached_dyn(
+        &self,
+        wasm: &WasmBinary,
+        cache: Option<&PrecompileCache>,
+    ) -> Result<(Box<dyn Module>, CacheEvent)> {
         let _span = debug_span!("load", engine = self.name(), module = %wasm.origin).entered();
-        self.capabilities().check_kind(self.name(), wasm.kind)?;
-        Ok(Box::new(self.load(wasm)?))
+        let (module, event) = load_cached(self, wasm, cache)?;
+        Ok((Box::new(module), event))
     }
 }
 

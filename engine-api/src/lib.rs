@@ -9,6 +9,7 @@
 //! `ExitStatus` → `ExitStatus::exit_code`.
 
 pub mod bundle;
+pub mod cache;
 pub mod control;
 pub mod detect;
 mod devices;
@@ -20,6 +21,7 @@ pub mod spec;
 pub mod status;
 
 pub use bundle::{Bundle, parse_env};
+pub use cache::{Artifact, CacheEvent, CacheSetting, PrecompileCache, load_cached};
 pub use control::{Deadline, KillHook, RunControl};
 pub use detect::{HandlerMode, HandlerRequest, Sniffed, WasmBinary, WasmKind, sniff};
 pub use engine::{

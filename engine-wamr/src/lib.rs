@@ -35,6 +35,9 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
         components: Support::Unsupported("WAMR runs core modules only; run components on wasmtime"),
         memory_limit: Support::Supported,
         interrupt: Support::Supported,
+        precompile: Support::Unsupported(
+            "this WAMR build is its fast interpreter only; there is no native code to keep",
+        ),
     },
 };
 

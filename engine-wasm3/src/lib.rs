@@ -35,6 +35,9 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
         ),
         memory_limit: Support::Supported,
         interrupt: Support::Supported,
+        precompile: Support::Unsupported(
+            "wasm3 interprets the module as loaded; there is no native code to keep",
+        ),
     },
 };
 

@@ -25,9 +25,9 @@ mod run;
 use std::sync::Arc;
 
 use wasmux_engine_api::{
-    Capabilities, Descriptor, Engine, EngineInfo, Error, Result, Support, WasmBinary,
+    Artifact, Capabilities, Descriptor, Engine, EngineInfo, Error, Result, Support, WasmBinary,
 };
-use wasmux_guard::{Guards, prepare_validated};
+use wasmux_guard::{Guards, REWRITE_VERSION, prepare_validated};
 
 use crate::ffi::{AstModule, Config, Execution};
 
@@ -45,6 +45,9 @@ const CAPABILITIES: Capabilities = Capabilities {
     ),
     memory_limit: Support::Supported,
     interrupt: Support::Supported,
+    precompile: Support::Unsupported(
+        "the interpreter runs the module as loaded; use wasmedge-aot for native code",
+    ),
 };
 
 /// WasmEdge's interpreter: no compile step, so the fastest start.
@@ -58,7 +61,10 @@ pub const INTERPRETER: Descriptor = Descriptor {
 pub const AOT: Descriptor = Descriptor {
     name: "wasmedge-aot",
     version: VERSION,
-    capabilities: CAPABILITIES,
+    capabilities: Capabilities {
+        precompile: Support::Supported,
+        ..CAPABILITIES
+    },
 };
 
 pub use wasmux_guard::MAX_DEPTH;
@@ -113,41 +119,106 @@ pub struct WasmEdgeModule {
     descriptor: &'static Descriptor,
 }
 
-impl Engine for WasmEdgeEngine {
-    type Module = WasmEdgeModule;
-
-    fn load(&self, wasm: &WasmBinary) -> Result<WasmEdgeModule> {
+impl WasmEdgeEngine {
+    /// Validates, rewrites and (for AOT) compiles: the module, and for AOT the
+    /// universal module holding its native code.
+    fn load_native(&self, wasm: &WasmBinary) -> Result<(WasmEdgeModule, Option<Vec<u8>>)> {
         let descriptor = self.descriptor();
         descriptor
             .capabilities
             .check_kind(descriptor.name, wasm.kind)?;
-        let invalid = |message: String| Error::InvalidModule {
-            path: wasm.origin.clone(),
-            message,
-        };
-        let config = Config::new(self.execution)
-            .map_err(|e| Error::io(e, std::io::Error::from(std::io::ErrorKind::OutOfMemory)))?;
+        let config = self.config()?;
         // WasmEdge's own validator, on the module as given, so errors name its code.
-        drop(config.load(&wasm.bytes).map_err(invalid)?);
+        drop(config.load(&wasm.bytes).map_err(|e| invalid(wasm, e))?);
         let guards = Guards {
             max_depth: Some(MAX_DEPTH),
         };
         let instrumented = prepare_validated(wasm, descriptor.name, guards)?;
-        let ast = match self.execution {
-            Execution::Interpreter => config.load(&instrumented.bytes),
+        let (ast, native) = match self.execution {
+            Execution::Interpreter => (config.load(&instrumented.bytes), None),
             Execution::Aot => {
                 let _span = tracing::debug_span!("aot-compile", engine = descriptor.name).entered();
-                compile(&config, &instrumented.bytes).and_then(|native| config.load(&native))
+                let native = compile(&config, &instrumented.bytes).map_err(|e| invalid(wasm, e))?;
+                (config.load(&native), Some(native))
             }
-        }
-        .map_err(invalid)?;
-        Ok(WasmEdgeModule {
+        };
+        let ast = ast.map_err(|e| invalid(wasm, e))?;
+        let module = self.module(config, ast, instrumented.initial_memory, wasm);
+        Ok((module, native))
+    }
+
+    fn config(&self) -> Result<Config> {
+        Config::new(self.execution)
+            .map_err(|e| Error::io(e, std::io::Error::from(std::io::ErrorKind::OutOfMemory)))
+    }
+
+    fn module(
+        &self,
+        config: Config,
+        ast: AstModule,
+        initial_memory: u64,
+        wasm: &WasmBinary,
+    ) -> WasmEdgeModule {
+        WasmEdgeModule {
             config: Arc::new(config),
             ast: Arc::new(ast),
-            initial_memory: instrumented.initial_memory,
+            initial_memory,
             origin: wasm.origin.clone(),
-            descriptor,
-        })
+            descriptor: self.descriptor(),
+        }
+    }
+}
+
+fn invalid(wasm: &WasmBinary, message: String) -> Error {
+    Error::InvalidModule {
+        path: wasm.origin.clone(),
+        message,
+    }
+}
+
+impl Engine for WasmEdgeEngine {
+    type Module = WasmEdgeModule;
+
+    fn load(&self, wasm: &WasmBinary) -> Result<WasmEdgeModule> {
+        Ok(self.load_native(wasm)?.0)
+    }
+
+    /// The library's exact version, the compile options and the rewrite's version
+    /// (the native code is compiled from the rewritten module).
+    fn precompile_fingerprint(&self) -> String {
+        format!(
+            "libwasmedge {} O2 rewrite {REWRITE_VERSION} depth {MAX_DEPTH}",
+            ffi::library_version()
+        )
+    }
+
+    /// The artifact: the initial memory size (8 bytes, little-endian), then the
+    /// universal module with WasmEdge's native code.
+    fn compile_for_cache(&self, wasm: &WasmBinary) -> Result<(WasmEdgeModule, Vec<u8>)> {
+        let (module, native) = self.load_native(wasm)?;
+        let native = native.ok_or_else(|| self.precompile_unsupported())?;
+        let mut artifact = module.initial_memory.to_le_bytes().to_vec();
+        artifact.extend_from_slice(&native);
+        Ok((module, artifact))
+    }
+
+    fn load_precompiled(&self, wasm: &WasmBinary, artifact: &Artifact) -> Result<WasmEdgeModule> {
+        if self.execution != Execution::Aot {
+            return Err(self.precompile_unsupported());
+        }
+        let engine_error = |message: String| Error::Engine {
+            engine: self.name(),
+            message,
+        };
+        let (memory, native) = artifact
+            .bytes()
+            .split_first_chunk::<8>()
+            .ok_or_else(|| engine_error("precompiled artifact too short".into()))?;
+        let config = self.config()?;
+        // The artifact's hash was verified by the cache: it is what compile_for_cache
+        // produced for these module bytes on this configuration.
+        let ast = config.load(native).map_err(engine_error)?;
+        Ok(self.module(config, ast, u64::from_le_bytes(*memory), wasm))
     }
 }
 

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use wasmer::sys::{EngineBuilder, Singlepass};
 use wasmer_wasix::runtime::task_manager::tokio::TokioTaskManager;
 use wasmux_engine_api::{
-    Capabilities, Descriptor, Engine, EngineInfo, Error, Result, Support, WasmBinary,
+    Artifact, Capabilities, Descriptor, Engine, EngineInfo, Error, Result, Support, WasmBinary,
 };
 
 /// The engine's name, as used by `--engine` and `run.oci.handler`.
@@ -39,6 +39,7 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
         ),
         memory_limit: Support::Supported,
         interrupt: Support::Supported,
+        precompile: Support::Supported,
     },
 };
 
@@ -95,6 +96,15 @@ pub struct WasmerModule {
     engine: WasmerEngine,
 }
 
+impl WasmerEngine {
+    fn module(&self, module: wasmer::Module) -> WasmerModule {
+        WasmerModule {
+            module,
+            engine: self.clone(),
+        }
+    }
+}
+
 impl Engine for WasmerEngine {
     type Module = WasmerModule;
 
@@ -106,9 +116,39 @@ impl Engine for WasmerEngine {
                 message: e.to_string(),
             }
         })?;
-        Ok(WasmerModule {
-            module,
-            engine: self.clone(),
-        })
+        Ok(self.module(module))
+    }
+
+    /// The compiler's identity and wasmer's artifact format.
+    fn precompile_fingerprint(&self) -> String {
+        format!(
+            "{} {}",
+            self.engine.deterministic_id(),
+            self.engine.artifact_format()
+        )
+    }
+
+    fn compile_for_cache(&self, wasm: &WasmBinary) -> Result<(WasmerModule, Vec<u8>)> {
+        let module = self.load(wasm)?;
+        let serialized = module.module.serialize().map_err(|e| Error::Engine {
+            engine: NAME,
+            message: format!("serialising a compiled module: {e}"),
+        })?;
+        Ok((module, serialized.to_vec()))
+    }
+
+    fn load_precompiled(&self, _wasm: &WasmBinary, artifact: &Artifact) -> Result<WasmerModule> {
+        // SAFETY: wasmer maps deserialized bytes as executable code. An `Artifact` only
+        // comes from the precompile cache, after the SHA-256 written with it matched,
+        // under a key covering this engine's compiler and artifact format: the bytes
+        // are what `compile_for_cache` serialised.
+        #[allow(unsafe_code)]
+        let module =
+            unsafe { wasmer::Module::deserialize(&self.engine, artifact.bytes().to_vec()) }
+                .map_err(|e| Error::Engine {
+                    engine: NAME,
+                    message: format!("loading a precompiled module: {e}"),
+                })?;
+        Ok(self.module(module))
     }
 }

@@ -5,17 +5,27 @@
 //! - read-only preopens: enforced by wasmtime-wasi's `FsPerms::ReadOnly`, not host modes;
 //! - memory limit: the store's `ResourceLimiter`, accounting through `MemoryBudget`;
 //! - kill and deadline: epoch interruption; the epoch only advances when some run is
-//!   killed, and each store then checks its own `RunControl`, so other runs go on.
+//!   killed, and each store then checks its own `RunControl`, so other runs go on;
+//! - fast paths: a loaded module is an `InstancePre` (imports resolved once, so each
+//!   run only instantiates); [`WasmtimeEngine::pooled`] adds the pooling allocator for
+//!   a shim running the same images many times; compiled code goes to the precompile
+//!   cache through `Module::serialize` and comes back through `Module::deserialize`.
 
 mod outcome;
 mod run;
 mod wasi;
 
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, OnceLock};
+
 use wasmtime::component::{Component, Linker as ComponentLinker};
-use wasmtime::{Config, Linker, Module as CoreModule};
+use wasmtime::{
+    Config, InstanceAllocationStrategy, Linker, Module as CoreModule, PoolingAllocationConfig,
+};
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use wasmux_engine_api::{
-    Capabilities, Descriptor, Engine, EngineInfo, Error, Result, Support, WasmBinary, WasmKind,
+    Artifact, Capabilities, Descriptor, Engine, EngineInfo, Error, Result, Support, WasmBinary,
+    WasmKind,
 };
 
 use crate::run::{ComponentState, CoreState};
@@ -31,6 +41,7 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
         components: Support::Supported,
         memory_limit: Support::Supported,
         interrupt: Support::Supported,
+        precompile: Support::Supported,
     },
 };
 
@@ -39,23 +50,96 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
 pub struct WasmtimeEngine {
     engine: wasmtime::Engine,
     core_linker: Linker<CoreState>,
-    component_linker: ComponentLinker<ComponentState>,
+    /// Built on the first component: most runs are core modules, and linking all of
+    /// WASI preview2 would cost every start.
+    component_linker: Arc<OnceLock<ComponentLinker<ComponentState>>>,
 }
 
 impl WasmtimeEngine {
-    /// Builds the engine: Cranelift, components and epoch interruption on.
+    /// Builds the engine: Cranelift, components and epoch interruption on, instances
+    /// allocated on demand (the cheapest start for a process that runs once).
     pub fn new() -> Result<Self> {
+        Self::with_config(Config::new())
+    }
+
+    /// The same engine with wasmtime's pooling allocator: memories and instances come
+    /// from a pool reserved up front for `max_instances` live instances, so a shim
+    /// starting the same images again and again skips most `mmap` work per run.
+    /// More live instances than that fail to instantiate, with a link error.
+    pub fn pooled(max_instances: u32) -> Result<Self> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_core_instances(max_instances)
+            .total_memories(max_instances)
+            .total_tables(max_instances)
+            .total_component_instances(max_instances);
         let mut config = Config::new();
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        Self::with_config(config)
+    }
+
+    fn with_config(mut config: Config) -> Result<Self> {
         config.wasm_component_model(true).epoch_interruption(true);
         let engine = wasmtime::Engine::new(&config).map_err(engine_error)?;
         let core_linker = run::core_linker(&engine).map_err(engine_error)?;
-        let component_linker = run::component_linker(&engine).map_err(engine_error)?;
         Ok(WasmtimeEngine {
             engine,
             core_linker,
-            component_linker,
+            component_linker: Arc::default(),
         })
     }
+
+    fn component_linker(&self) -> Result<&ComponentLinker<ComponentState>> {
+        if let Some(linker) = self.component_linker.get() {
+            return Ok(linker);
+        }
+        let linker = run::component_linker(&self.engine).map_err(engine_error)?;
+        Ok(self.component_linker.get_or_init(|| linker))
+    }
+
+    /// Resolves a compiled module's or component's imports once, for every run.
+    fn link(&self, wasm: &WasmBinary, compiled: Compiled) -> Result<WasmtimeModule> {
+        let link = |e: wasmtime::Error| Error::Link {
+            path: wasm.origin.clone(),
+            message: format!("{e:#}"),
+        };
+        let linked = match compiled {
+            Compiled::Core(module) => {
+                Linked::Core(self.core_linker.instantiate_pre(&module).map_err(link)?)
+            }
+            Compiled::Component(component) => {
+                let pre = self
+                    .component_linker()?
+                    .instantiate_pre(&component)
+                    .map_err(link)?;
+                Linked::Component(CommandPre::new(pre).map_err(link)?)
+            }
+        };
+        Ok(WasmtimeModule {
+            engine: self.engine.clone(),
+            linked,
+        })
+    }
+
+    fn compile(&self, wasm: &WasmBinary) -> Result<Compiled> {
+        let invalid = |e: wasmtime::Error| Error::InvalidModule {
+            path: wasm.origin.clone(),
+            message: format!("{e:#}"),
+        };
+        Ok(match wasm.kind {
+            WasmKind::CoreModule => {
+                Compiled::Core(CoreModule::new(&self.engine, &wasm.bytes).map_err(invalid)?)
+            }
+            WasmKind::Component => {
+                Compiled::Component(Component::new(&self.engine, &wasm.bytes).map_err(invalid)?)
+            }
+        })
+    }
+}
+
+/// Compiled, not yet linked.
+enum Compiled {
+    Core(CoreModule),
+    Component(Component),
 }
 
 impl EngineInfo for WasmtimeEngine {
@@ -79,32 +163,48 @@ impl Engine for WasmtimeEngine {
     type Module = WasmtimeModule;
 
     fn load(&self, wasm: &WasmBinary) -> Result<WasmtimeModule> {
-        let invalid = |e: wasmtime::Error| Error::InvalidModule {
-            path: wasm.origin.clone(),
-            message: format!("{e:#}"),
-        };
-        let link = |e: wasmtime::Error| Error::Link {
-            path: wasm.origin.clone(),
-            message: format!("{e:#}"),
-        };
-        let linked = match wasm.kind {
-            WasmKind::CoreModule => {
-                let module = CoreModule::new(&self.engine, &wasm.bytes).map_err(invalid)?;
-                Linked::Core(self.core_linker.instantiate_pre(&module).map_err(link)?)
+        let compiled = self.compile(wasm)?;
+        self.link(wasm, compiled)
+    }
+
+    /// wasmtime's own hash of its version, configuration and target features.
+    fn precompile_fingerprint(&self) -> String {
+        let mut hasher = DefaultHasher::new();
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
+        format!("{:016x}", hasher.finish())
+    }
+
+    fn compile_for_cache(&self, wasm: &WasmBinary) -> Result<(WasmtimeModule, Vec<u8>)> {
+        let compiled = self.compile(wasm)?;
+        let serialized = match &compiled {
+            Compiled::Core(module) => module.serialize(),
+            Compiled::Component(component) => component.serialize(),
+        }
+        .map_err(engine_error)?;
+        Ok((self.link(wasm, compiled)?, serialized))
+    }
+
+    fn load_precompiled(&self, wasm: &WasmBinary, artifact: &Artifact) -> Result<WasmtimeModule> {
+        let bytes = artifact.bytes();
+        // SAFETY: wasmtime runs deserialized bytes as native code without checking them.
+        // An `Artifact` only comes from the precompile cache, which hands it out after
+        // the SHA-256 it wrote with the bytes matched, under a key that covers this
+        // engine's configuration; the bytes are what `compile_for_cache` serialised.
+        #[allow(unsafe_code)]
+        let compiled = unsafe {
+            match wasm.kind {
+                WasmKind::CoreModule => {
+                    CoreModule::deserialize(&self.engine, bytes).map(Compiled::Core)
+                }
+                WasmKind::Component => {
+                    Component::deserialize(&self.engine, bytes).map(Compiled::Component)
+                }
             }
-            WasmKind::Component => {
-                let component = Component::new(&self.engine, &wasm.bytes).map_err(invalid)?;
-                let pre = self
-                    .component_linker
-                    .instantiate_pre(&component)
-                    .map_err(link)?;
-                Linked::Component(CommandPre::new(pre).map_err(link)?)
-            }
-        };
-        Ok(WasmtimeModule {
-            engine: self.engine.clone(),
-            linked,
-        })
+        }
+        .map_err(engine_error)?;
+        self.link(wasm, compiled)
     }
 }
 

@@ -48,6 +48,11 @@ pub(crate) const DENIED_DELTA: u32 = u32::MAX;
 /// How many imports the rewrite appends.
 const ADDED_IMPORTS: u32 = 3;
 
+/// The version of the rewrite's output: part of the precompile cache key of engines
+/// that compile the rewritten module (WasmEdge AOT). Bump it on any change to what
+/// [`instrument`] emits, so no cached native code of an older rewrite is reused.
+pub const REWRITE_VERSION: u32 = 1;
+
 /// Which guards an engine needs beyond fuel and memory, which every rewrite gets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Guards {

@@ -13,7 +13,7 @@ mod run;
 mod thread;
 
 pub use host::{Ended, GuardedHost, GuestMustEnd, Import, check_imports, imports};
-pub use instrument::{Guards, Instrumented, instrument};
+pub use instrument::{Guards, Instrumented, REWRITE_VERSION, instrument};
 pub use prepare::{MAX_DEPTH, prepare, prepare_validated};
 pub use run::{Prepared, entry_failed, instantiate_failed, run_guarded};
 pub use thread::on_own_thread;

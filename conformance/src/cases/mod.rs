@@ -4,6 +4,7 @@
 mod errors;
 mod fs;
 mod limits;
+mod precompile;
 mod process;
 mod stdio;
 
@@ -157,6 +158,11 @@ pub const ALL: &[Case] = &[
         name: "default-devices",
         needs: &[],
         run: fs::default_devices,
+    },
+    Case {
+        name: "precompile-cache",
+        needs: &[Need::Precompile],
+        run: precompile::cache_round_trip,
     },
 ];
 

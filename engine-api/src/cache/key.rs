@@ -1,0 +1,127 @@
+//! The content address of a compiled artifact: everything that decides whether native
+//! code compiled once may be run again.
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+use crate::engine::Descriptor;
+
+/// Bumped whenever the key's inputs or the entry layout change, so old entries miss.
+const KEY_FORMAT: &str = "wasmux-precompile-v1";
+
+/// A SHA-256 over the module bytes, the engine's name, version and configuration
+/// fingerprint, and the host's CPU features.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct CacheKey(pub(crate) [u8; 32]);
+
+impl CacheKey {
+    /// The key of `module` compiled by the engine `descriptor` names, configured as
+    /// `fingerprint` says, on this host.
+    pub fn new(descriptor: &Descriptor, fingerprint: &str, module: &[u8]) -> Self {
+        let mut hasher = Sha256::new();
+        for part in [
+            KEY_FORMAT,
+            env!("CARGO_PKG_VERSION"),
+            descriptor.name,
+            descriptor.version,
+            fingerprint,
+            &host_cpu_features(),
+        ] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+        hasher.update(module);
+        CacheKey(hasher.finalize().into())
+    }
+}
+
+impl fmt::Display for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CacheKey({self})")
+    }
+}
+
+/// The CPU features compiled code may depend on, as detected on this host: code
+/// compiled on a machine with AVX-512 must not run on one without.
+pub fn host_cpu_features() -> String {
+    let mut found: Vec<&str> = Vec::new();
+    macro_rules! detect {
+        ($check:ident, $($feature:tt),+) => {
+            $(if std::arch::$check!($feature) { found.push($feature); })+
+        };
+    }
+    #[cfg(target_arch = "x86_64")]
+    detect!(
+        is_x86_feature_detected,
+        "sse3",
+        "ssse3",
+        "sse4.1",
+        "sse4.2",
+        "popcnt",
+        "avx",
+        "avx2",
+        "fma",
+        "bmi1",
+        "bmi2",
+        "lzcnt",
+        "avx512f",
+        "avx512vl",
+        "avx512dq",
+        "avx512bw",
+        "avx512vbmi"
+    );
+    #[cfg(target_arch = "aarch64")]
+    detect!(
+        is_aarch64_feature_detected,
+        "neon",
+        "lse",
+        "fp16",
+        "pauth",
+        "bti"
+    );
+    format!("{}:{}", std::env::consts::ARCH, found.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::tests::TEST_ENGINE as ENGINE;
+
+    #[test]
+    fn every_input_changes_the_key() {
+        let base = CacheKey::new(&ENGINE, "cfg", b"module");
+        let renamed = Descriptor {
+            name: "other",
+            ..ENGINE
+        };
+        let newer = Descriptor {
+            version: "2",
+            ..ENGINE
+        };
+        assert_eq!(base, CacheKey::new(&ENGINE, "cfg", b"module"));
+        assert_ne!(base, CacheKey::new(&renamed, "cfg", b"module"));
+        assert_ne!(base, CacheKey::new(&newer, "cfg", b"module"));
+        assert_ne!(base, CacheKey::new(&ENGINE, "cfg2", b"module"));
+        assert_ne!(base, CacheKey::new(&ENGINE, "cfg", b"module2"));
+        // Length-prefixed parts: moving a byte between two parts is another key.
+        let shifted = Descriptor {
+            name: "tes",
+            version: "t1",
+            ..ENGINE
+        };
+        assert_ne!(base, CacheKey::new(&shifted, "cfg", b"module"));
+    }
+
+    #[test]
+    fn cpu_features_name_the_architecture() {
+        assert!(host_cpu_features().starts_with(std::env::consts::ARCH));
+        assert_eq!(format!("{}", CacheKey([0xab; 32])).len(), 64);
+    }
+}

@@ -1,0 +1,95 @@
+//! Loading through the cache: a verified hit skips the compiler; a miss compiles once
+//! and stores the result; any cache fault falls back to compiling, never to failing.
+
+use std::fmt;
+
+use tracing::{debug, warn};
+
+use super::key::CacheKey;
+use super::{Lookup, PrecompileCache};
+use crate::detect::WasmBinary;
+use crate::engine::{Engine, Support};
+use crate::error::Result;
+
+/// What the cache did for one load, so embedders and tests can see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheEvent {
+    /// No cache was given.
+    Off,
+    /// The engine has nothing to precompile (an interpreter); loaded directly.
+    Uncacheable(&'static str),
+    /// Loaded from a verified entry: no compile.
+    Hit,
+    /// Compiled and stored for next time.
+    Stored,
+    /// An existing entry was refused (damaged, foreign, or refused by the engine),
+    /// never loaded, and replaced by a fresh compile.
+    Replaced(String),
+    /// Compiled, but the entry could not be written (read-only or full disk): this run
+    /// is unaffected.
+    NotStored(String),
+}
+
+impl fmt::Display for CacheEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CacheEvent::Off => f.write_str("cache off"),
+            CacheEvent::Uncacheable(reason) => write!(f, "not cached: {reason}"),
+            CacheEvent::Hit => f.write_str("cache hit"),
+            CacheEvent::Stored => f.write_str("compiled and cached"),
+            CacheEvent::Replaced(reason) => write!(f, "replaced a refused cache entry: {reason}"),
+            CacheEvent::NotStored(reason) => write!(f, "compiled, not cached: {reason}"),
+        }
+    }
+}
+
+impl CacheEvent {
+    /// The cache misbehaved in a way a user should hear about (the run is unaffected).
+    pub fn is_warning(&self) -> bool {
+        matches!(self, CacheEvent::Replaced(_) | CacheEvent::NotStored(_))
+    }
+}
+
+/// Loads `wasm` on `engine`, through `cache` when there is one and the engine can
+/// precompile. Only the engine's own load errors (an invalid module) fail the call.
+pub fn load_cached<E: Engine>(
+    engine: &E,
+    wasm: &WasmBinary,
+    cache: Option<&PrecompileCache>,
+) -> Result<(E::Module, CacheEvent)> {
+    let descriptor = engine.descriptor();
+    descriptor
+        .capabilities
+        .check_kind(descriptor.name, wasm.kind)?;
+    let Some(cache) = cache else {
+        return Ok((engine.load(wasm)?, CacheEvent::Off));
+    };
+    if let Support::Unsupported(reason) = descriptor.capabilities.precompile {
+        return Ok((engine.load(wasm)?, CacheEvent::Uncacheable(reason)));
+    }
+    let key = CacheKey::new(descriptor, &engine.precompile_fingerprint(), &wasm.bytes);
+    let refused = match cache.read(&key) {
+        Lookup::Found(artifact) => match engine.load_precompiled(wasm, &artifact) {
+            Ok(module) => {
+                debug!(%key, "precompile cache hit");
+                return Ok((module, CacheEvent::Hit));
+            }
+            Err(e) => Some(format!("the engine refused it: {e}")),
+        },
+        Lookup::Missing => None,
+        Lookup::Rejected(reason) => Some(reason),
+    };
+    let (module, artifact) = engine.compile_for_cache(wasm)?;
+    let event = match (cache.write(&key, &artifact), refused) {
+        (Ok(()), None) => CacheEvent::Stored,
+        (Ok(()), Some(reason)) => CacheEvent::Replaced(reason),
+        (Err(e), refused) => CacheEvent::NotStored(match refused {
+            None => format!("writing to {}: {e}", cache.dir().display()),
+            Some(r) => format!("{r}; then writing to {}: {e}", cache.dir().display()),
+        }),
+    };
+    if event.is_warning() {
+        warn!(%key, %event, "precompile cache");
+    }
+    Ok((module, event))
+}

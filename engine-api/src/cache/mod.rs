@@ -1,0 +1,160 @@
+//! The precompile cache: compiled native code of a module, stored once per module,
+//! engine, engine configuration and host, so later starts skip the compiler.
+//!
+//! - content-addressed ([`CacheKey`]): any change of module bytes, engine, version,
+//!   configuration or CPU features is another entry;
+//! - atomic: an entry is written to a temporary file in the same directory and renamed
+//!   into place, so readers see a whole entry or none, and processes filling the same
+//!   entry at once each rename a complete copy;
+//! - private: the directory is created (or tightened) to mode 0700 and must belong to
+//!   this user;
+//! - verified: an entry is native code, so it is loaded only after its header, key and
+//!   the SHA-256 written with it match ([`entry`]); anything else is removed and
+//!   recompiled. A write that fails (read-only or full disk) costs the cache, not the run.
+
+mod entry;
+mod key;
+mod load;
+mod setting;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+pub use entry::Rejection;
+pub use key::{CacheKey, host_cpu_features};
+pub use load::{CacheEvent, load_cached};
+pub use setting::{CACHE_DIR_VAR, CACHE_SWITCH_VAR, CacheSetting};
+
+/// A compiled artifact read from the cache whose integrity hash matched. Only the cache
+/// makes these, so a backend handed one knows it holds bytes its own engine serialised.
+#[derive(Debug)]
+pub struct Artifact {
+    bytes: Vec<u8>,
+}
+
+impl Artifact {
+    /// The engine's serialised module.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// What looking a key up found.
+#[derive(Debug)]
+enum Lookup {
+    Missing,
+    Found(Artifact),
+    Rejected(String),
+}
+
+/// A directory of precompiled modules. Cheap to clone; safe to share between threads
+/// and processes.
+#[derive(Debug, Clone)]
+pub struct PrecompileCache {
+    dir: PathBuf,
+}
+
+impl PrecompileCache {
+    /// Uses `dir`, creating it with mode 0700. An existing directory must belong to
+    /// this user; group or world access is removed.
+    pub fn open(dir: impl Into<PathBuf>) -> io::Result<Self> {
+        let dir = dir.into();
+        ensure_private_dir(&dir)?;
+        Ok(PrecompileCache { dir })
+    }
+
+    /// The cache the environment asks for ([`CacheSetting::from_env`]), or `None` when
+    /// it is switched off. A directory that cannot be used is an error, so the caller
+    /// can warn and run uncached.
+    pub fn from_env() -> io::Result<Option<Self>> {
+        match CacheSetting::from_env() {
+            CacheSetting::Off => Ok(None),
+            CacheSetting::Dir(dir) => Self::open(dir).map(Some),
+        }
+    }
+
+    /// The directory entries live in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the entry for `key` lives (whether or not it exists).
+    pub fn entry_path(&self, key: &CacheKey) -> PathBuf {
+        self.dir.join(format!("{key}.bin"))
+    }
+
+    /// Reads and verifies the entry for `key`. A rejected entry is removed.
+    fn read(&self, key: &CacheKey) -> Lookup {
+        let path = self.entry_path(key);
+        let bytes = match read_regular_file(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Lookup::Missing,
+            Err(e) => return Lookup::Rejected(format!("cannot read {}: {e}", path.display())),
+        };
+        match entry::verify(key, bytes) {
+            Ok(bytes) => Lookup::Found(Artifact { bytes }),
+            Err(rejection) => {
+                // Best effort: the fresh compile's rename replaces it anyway.
+                let _ = fs::remove_file(&path);
+                Lookup::Rejected(format!("{}: {rejection}", path.display()))
+            }
+        }
+    }
+
+    /// Stores `payload` as the entry for `key`, atomically.
+    fn write(&self, key: &CacheKey, payload: &[u8]) -> io::Result<()> {
+        let mut temp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .suffix(".partial")
+            .tempfile_in(&self.dir)?;
+        temp.write_all(&entry::encode(key, payload))?;
+        temp.persist(self.entry_path(key)).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+/// Opens without following a symlink and reads only a regular file, so an entry
+/// replaced by a link to a device or a FIFO cannot hang or flood the reader.
+fn read_regular_file(path: &Path) -> io::Result<Vec<u8>> {
+    let mut file: File = OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+fn ensure_private_dir(dir: &Path) -> io::Result<()> {
+    match fs::metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir),
+        Err(e) => Err(e),
+        Ok(metadata) if !metadata.is_dir() => Err(io::Error::other(format!(
+            "{} is not a directory",
+            dir.display()
+        ))),
+        Ok(metadata) if metadata.uid() != rustix::process::geteuid().as_raw() => {
+            Err(io::Error::other(format!(
+                "{} belongs to another user (uid {}); it must be this user's own",
+                dir.display(),
+                metadata.uid()
+            )))
+        }
+        Ok(metadata) if metadata.mode() & 0o077 != 0 => {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,99 @@
+//! Where the cache lives, from the environment: one switch to turn it off, one
+//! variable to move it, the XDG base directory otherwise.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Turns the cache off when set to `off`, `0`, `false` or `no`.
+pub const CACHE_SWITCH_VAR: &str = "WASMUX_CACHE";
+/// Puts the cache in this directory instead of the XDG default.
+pub const CACHE_DIR_VAR: &str = "WASMUX_CACHE_DIR";
+
+/// Whether and where to cache precompiled modules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheSetting {
+    /// No caching: every load compiles.
+    Off,
+    /// Cache in this directory.
+    Dir(PathBuf),
+}
+
+impl CacheSetting {
+    /// `WASMUX_CACHE=off` turns it off; else `WASMUX_CACHE_DIR`; else
+    /// `$XDG_CACHE_HOME/wasmux/modules`; else `$HOME/.cache/wasmux/modules`; else off.
+    pub fn from_env() -> Self {
+        Self::from_vars(|name| std::env::var_os(name))
+    }
+
+    /// [`from_env`](Self::from_env) over any source of variables (tests, embedders).
+    pub fn from_vars(var: impl Fn(&str) -> Option<OsString>) -> Self {
+        let set = |name: &str| var(name).filter(|v| !v.is_empty());
+        if let Some(switch) = set(CACHE_SWITCH_VAR)
+            && ["off", "0", "false", "no"].contains(&switch.to_string_lossy().as_ref())
+        {
+            return CacheSetting::Off;
+        }
+        if let Some(dir) = set(CACHE_DIR_VAR) {
+            return CacheSetting::Dir(dir.into());
+        }
+        // XDG: a relative XDG_CACHE_HOME is invalid and must be ignored.
+        let base = set("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| set("HOME").map(|home| PathBuf::from(home).join(".cache")));
+        match base {
+            Some(base) => CacheSetting::Dir(base.join("wasmux").join("modules")),
+            None => CacheSetting::Off,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setting(vars: &[(&str, &str)]) -> CacheSetting {
+        CacheSetting::from_vars(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| OsString::from(v))
+        })
+    }
+
+    #[test]
+    fn follows_xdg_then_home() {
+        let dir = |p: &str| CacheSetting::Dir(PathBuf::from(p));
+        assert_eq!(
+            setting(&[("XDG_CACHE_HOME", "/x"), ("HOME", "/h")]),
+            dir("/x/wasmux/modules")
+        );
+        assert_eq!(
+            setting(&[("XDG_CACHE_HOME", "relative"), ("HOME", "/h")]),
+            dir("/h/.cache/wasmux/modules")
+        );
+        assert_eq!(setting(&[("HOME", "/h")]), dir("/h/.cache/wasmux/modules"));
+        assert_eq!(setting(&[]), CacheSetting::Off);
+    }
+
+    #[test]
+    fn one_switch_turns_it_off_and_one_variable_moves_it() {
+        for off in ["off", "0", "false", "no"] {
+            assert_eq!(
+                setting(&[
+                    (CACHE_SWITCH_VAR, off),
+                    (CACHE_DIR_VAR, "/c"),
+                    ("HOME", "/h")
+                ]),
+                CacheSetting::Off
+            );
+        }
+        assert_eq!(
+            setting(&[
+                (CACHE_SWITCH_VAR, "on"),
+                (CACHE_DIR_VAR, "/c"),
+                ("HOME", "/h")
+            ]),
+            CacheSetting::Dir("/c".into())
+        );
+    }
+}

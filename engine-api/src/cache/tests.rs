@@ -1,0 +1,285 @@
+//! The cache's fault handling, against a test engine whose "native code" is the module
+//! bytes reversed, so every load says whether it came from the cache and from what.
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+use crate::control::RunControl;
+use crate::detect::{WasmBinary, WasmKind};
+use crate::engine::{Capabilities, Descriptor, Engine, EngineInfo, Module, RawRun, Support};
+use crate::error::{Error, Result};
+use crate::spec::RunSpec;
+
+/// A compiling engine, as far as the cache can tell.
+pub(crate) const TEST_ENGINE: Descriptor = Descriptor {
+    name: "reverser",
+    version: "1",
+    capabilities: Capabilities {
+        components: Support::Supported,
+        memory_limit: Support::Supported,
+        interrupt: Support::Supported,
+        precompile: Support::Supported,
+    },
+};
+
+/// Counts how modules were made; refuses artifacts that start with `refuse`.
+#[derive(Default)]
+struct Reverser {
+    compiles: AtomicUsize,
+    precompiled_loads: AtomicUsize,
+}
+
+#[derive(Debug, PartialEq)]
+struct Loaded(Vec<u8>);
+
+impl Module for Loaded {
+    fn descriptor(&self) -> &'static Descriptor {
+        &TEST_ENGINE
+    }
+    fn execute(&self, _: RunSpec, _: &RunControl) -> Result<RawRun> {
+        Err(Error::InvalidBundle(
+            "a cache test module does not run".into(),
+        ))
+    }
+}
+
+impl EngineInfo for Reverser {
+    fn descriptor(&self) -> &'static Descriptor {
+        &TEST_ENGINE
+    }
+}
+
+impl Engine for Reverser {
+    type Module = Loaded;
+
+    fn load(&self, wasm: &WasmBinary) -> Result<Loaded> {
+        self.compiles.fetch_add(1, Ordering::SeqCst);
+        Ok(Loaded(wasm.bytes.to_vec()))
+    }
+
+    fn compile_for_cache(&self, wasm: &WasmBinary) -> Result<(Loaded, Vec<u8>)> {
+        let module = self.load(wasm)?;
+        let native = module.0.iter().rev().copied().collect();
+        Ok((module, native))
+    }
+
+    fn load_precompiled(&self, _: &WasmBinary, artifact: &Artifact) -> Result<Loaded> {
+        self.precompiled_loads.fetch_add(1, Ordering::SeqCst);
+        if artifact.bytes().starts_with(b"refuse") {
+            return Err(Error::InvalidBundle("refused".into()));
+        }
+        Ok(Loaded(artifact.bytes().iter().rev().copied().collect()))
+    }
+}
+
+fn wasm(bytes: &[u8]) -> WasmBinary {
+    WasmBinary {
+        bytes: Arc::from(bytes),
+        kind: WasmKind::CoreModule,
+        origin: "test.wasm".into(),
+    }
+}
+
+fn key_of(bytes: &[u8]) -> CacheKey {
+    CacheKey::new(&TEST_ENGINE, "", bytes)
+}
+
+fn fresh() -> (tempfile::TempDir, PrecompileCache) {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = PrecompileCache::open(dir.path().join("cache")).unwrap();
+    (dir, cache)
+}
+
+#[test]
+fn a_miss_stores_and_the_next_load_hits_without_compiling() {
+    let (_dir, cache) = fresh();
+    let engine = Reverser::default();
+    let module = wasm(b"module bytes");
+    let (first, event) = load_cached(&engine, &module, Some(&cache)).unwrap();
+    assert_eq!(event, CacheEvent::Stored);
+    let (second, event) = load_cached(&engine, &module, Some(&cache)).unwrap();
+    assert_eq!(event, CacheEvent::Hit);
+    assert_eq!(first, second);
+    assert_eq!(engine.compiles.load(Ordering::SeqCst), 1);
+    assert_eq!(engine.precompiled_loads.load(Ordering::SeqCst), 1);
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(cache.dir()), 0o700);
+    assert_eq!(mode(&cache.entry_path(&key_of(b"module bytes"))), 0o600);
+}
+
+#[test]
+fn no_cache_or_an_interpreter_compiles_every_time() {
+    let (_dir, cache) = fresh();
+    let engine = Reverser::default();
+    let (_, event) = load_cached(&engine, &wasm(b"m"), None).unwrap();
+    assert_eq!(event, CacheEvent::Off);
+    struct Interpreter;
+    impl EngineInfo for Interpreter {
+        fn descriptor(&self) -> &'static Descriptor {
+            const INTERPRETER: Descriptor = Descriptor {
+                capabilities: Capabilities {
+                    precompile: Support::Unsupported("interpreter"),
+                    ..TEST_ENGINE.capabilities
+                },
+                ..TEST_ENGINE
+            };
+            &INTERPRETER
+        }
+    }
+    impl Engine for Interpreter {
+        type Module = Loaded;
+        fn load(&self, wasm: &WasmBinary) -> Result<Loaded> {
+            Ok(Loaded(wasm.bytes.to_vec()))
+        }
+    }
+    let (_, event) = load_cached(&Interpreter, &wasm(b"m"), Some(&cache)).unwrap();
+    assert_eq!(event, CacheEvent::Uncacheable("interpreter"));
+    assert_eq!(fs::read_dir(cache.dir()).unwrap().count(), 0);
+    let err = Interpreter.compile_for_cache(&wasm(b"m")).unwrap_err();
+    assert!(err.to_string().contains("interpreter"), "{err}");
+}
+
+/// Damages the stored entry of `module`, then checks the next load never hands the
+/// damaged bytes to the engine, compiles afresh and leaves a good entry behind.
+fn assert_refused_and_replaced(damage: impl FnOnce(&Path), expected: &str) {
+    let (_dir, cache) = fresh();
+    let engine = Reverser::default();
+    let module = wasm(b"module bytes");
+    load_cached(&engine, &module, Some(&cache)).unwrap();
+    damage(&cache.entry_path(&key_of(b"module bytes")));
+    let (loaded, event) = load_cached(&engine, &module, Some(&cache)).unwrap();
+    assert_eq!(loaded, Loaded(b"module bytes".to_vec()));
+    match &event {
+        CacheEvent::Replaced(reason) => assert!(reason.contains(expected), "{reason}"),
+        other => panic!("expected a replaced entry, got {other:?}"),
+    }
+    assert_eq!(engine.precompiled_loads.load(Ordering::SeqCst), 0);
+    assert_eq!(engine.compiles.load(Ordering::SeqCst), 2);
+    let (_, event) = load_cached(&engine, &module, Some(&cache)).unwrap();
+    assert_eq!(event, CacheEvent::Hit);
+}
+
+#[test]
+fn a_corrupt_entry_is_never_loaded() {
+    assert_refused_and_replaced(
+        |path| {
+            let mut bytes = fs::read(path).unwrap();
+            *bytes.last_mut().unwrap() ^= 0x40;
+            fs::write(path, bytes).unwrap();
+        },
+        "integrity hash mismatch",
+    );
+}
+
+#[test]
+fn a_truncated_entry_is_never_loaded() {
+    assert_refused_and_replaced(
+        |path| {
+            let bytes = fs::read(path).unwrap();
+            fs::write(path, &bytes[..bytes.len() - 3]).unwrap();
+        },
+        "truncated",
+    );
+    assert_refused_and_replaced(|path| fs::write(path, b"").unwrap(), "truncated");
+}
+
+#[test]
+fn a_foreign_entry_is_never_loaded() {
+    assert_refused_and_replaced(
+        |path| {
+            let other = entry::encode(&key_of(b"another module"), b"seludom rehtona");
+            fs::write(path, other).unwrap();
+        },
+        "another module or engine",
+    );
+    assert_refused_and_replaced(
+        |path| fs::write(path, [b"\x7fELF".as_slice(), &[0; 200]].concat()).unwrap(),
+        "not a wasmux cache entry",
+    );
+}
+
+#[test]
+fn an_entry_replaced_by_a_link_to_a_device_does_not_hang() {
+    assert_refused_and_replaced(
+        |path| {
+            fs::remove_file(path).unwrap();
+            std::os::unix::fs::symlink("/dev/zero", path).unwrap();
+        },
+        "cannot read",
+    );
+}
+
+#[test]
+fn an_artifact_the_engine_refuses_is_recompiled() {
+    let (_dir, cache) = fresh();
+    let engine = Reverser::default();
+    // The reversed bytes start with "refuse": a valid entry the engine will not load.
+    let module = wasm(b"esufer");
+    load_cached(&engine, &module, Some(&cache)).unwrap();
+    let (_, event) = load_cached(&engine, &module, Some(&cache)).unwrap();
+    assert!(
+        matches!(&event, CacheEvent::Replaced(r) if r.contains("engine refused")),
+        "{event:?}"
+    );
+    assert_eq!(engine.compiles.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_vanished_directory_costs_the_cache_not_the_run() {
+    let (_dir, cache) = fresh();
+    fs::remove_dir(cache.dir()).unwrap();
+    let (loaded, event) = load_cached(&Reverser::default(), &wasm(b"m"), Some(&cache)).unwrap();
+    assert_eq!(loaded, Loaded(b"m".to_vec()));
+    assert!(
+        matches!(&event, CacheEvent::NotStored(r) if r.contains("writing to")),
+        "{event:?}"
+    );
+    assert!(event.is_warning());
+}
+
+#[test]
+fn the_directory_is_made_private_and_must_be_ours() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = dir.path().join("open");
+    fs::create_dir(&open).unwrap();
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o755)).unwrap();
+    PrecompileCache::open(&open).unwrap();
+    assert_eq!(
+        fs::metadata(&open).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+
+    let nested = dir.path().join("a/b/c");
+    PrecompileCache::open(&nested).unwrap();
+    assert!(nested.is_dir());
+
+    let file = dir.path().join("file");
+    fs::write(&file, b"").unwrap();
+    let err = PrecompileCache::open(&file).unwrap_err();
+    assert!(err.to_string().contains("not a directory"), "{err}");
+}
+
+#[test]
+fn processes_filling_one_entry_at_once_leave_a_whole_entry() {
+    let (_dir, cache) = fresh();
+    let module = wasm(&[42u8; 256 * 1024]);
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                let engine = Reverser::default();
+                for _ in 0..20 {
+                    let (loaded, event) = load_cached(&engine, &module, Some(&cache)).unwrap();
+                    assert_eq!(loaded.0.len(), 256 * 1024);
+                    assert!(!event.is_warning(), "{event:?}");
+                }
+            });
+        }
+    });
+    let names: Vec<_> = fs::read_dir(cache.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "temporary files left behind: {names:?}");
+}
