@@ -139,7 +139,7 @@ impl Engine for WasmerEngine {
 
     fn load_precompiled(&self, _wasm: &WasmBinary, artifact: &Artifact) -> Result<WasmerModule> {
         // SAFETY: wasmer maps deserialized bytes as executable code. An `Artifact` only
-        // comes from the precompile cache, after the SHA-256 written with it matched,
+        // comes from the precompile cache, after the BLAKE3 hash written with it matched,
         // under a key covering this engine's compiler and artifact format: the bytes
         // are what `compile_for_cache` serialised.
         #[allow(unsafe_code)]

@@ -190,7 +190,7 @@ impl Engine for WasmtimeEngine {
         let bytes = artifact.bytes();
         // SAFETY: wasmtime runs deserialized bytes as native code without checking them.
         // An `Artifact` only comes from the precompile cache, which hands it out after
-        // the SHA-256 it wrote with the bytes matched, under a key that covers this
+        // the BLAKE3 hash it wrote with the bytes matched, under a key that covers this
         // engine's configuration; the bytes are what `compile_for_cache` serialised.
         #[allow(unsafe_code)]
         let compiled = unsafe {

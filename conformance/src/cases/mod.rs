@@ -2,6 +2,7 @@
 //! (written under the case's directory) and a comparison of what the guest did.
 
 mod errors;
+mod faults;
 mod fs;
 mod limits;
 mod precompile;
@@ -158,6 +159,26 @@ pub const ALL: &[Case] = &[
         name: "default-devices",
         needs: &[],
         run: fs::default_devices,
+    },
+    Case {
+        name: "stdout-reader-goes-away",
+        needs: &[],
+        run: faults::stdout_reader_goes_away,
+    },
+    Case {
+        name: "mount-source-vanishes",
+        needs: &[],
+        run: faults::mount_source_vanishes,
+    },
+    Case {
+        name: "10000-exports",
+        needs: &[],
+        run: faults::many_exports,
+    },
+    Case {
+        name: "64mib-data-segment",
+        needs: &[],
+        run: faults::huge_data_segment,
     },
     Case {
         name: "precompile-cache",

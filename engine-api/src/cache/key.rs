@@ -3,14 +3,13 @@
 
 use std::fmt;
 
-use sha2::{Digest, Sha256};
-
 use crate::engine::Descriptor;
 
 /// Bumped whenever the key's inputs or the entry layout change, so old entries miss.
 const KEY_FORMAT: &str = "wasmux-precompile-v1";
 
-/// A SHA-256 over the module bytes, the engine's name, version and configuration
+/// A BLAKE3 hash (cryptographic, so no image can be crafted to collide with another's
+/// entry) over the module bytes, the engine's name, version and configuration
 /// fingerprint, and the host's CPU features.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct CacheKey(pub(crate) [u8; 32]);
@@ -19,7 +18,7 @@ impl CacheKey {
     /// The key of `module` compiled by the engine `descriptor` names, configured as
     /// `fingerprint` says, on this host.
     pub fn new(descriptor: &Descriptor, fingerprint: &str, module: &[u8]) -> Self {
-        let mut hasher = Sha256::new();
+        let mut hasher = blake3::Hasher::new();
         for part in [
             KEY_FORMAT,
             env!("CARGO_PKG_VERSION"),
@@ -28,11 +27,11 @@ impl CacheKey {
             fingerprint,
             &host_cpu_features(),
         ] {
-            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(&(part.len() as u64).to_le_bytes());
             hasher.update(part.as_bytes());
         }
         hasher.update(module);
-        CacheKey(hasher.finalize().into())
+        CacheKey(*hasher.finalize().as_bytes())
     }
 }
 

@@ -9,7 +9,7 @@
 //! - private: the directory is created (or tightened) to mode 0700 and must belong to
 //!   this user;
 //! - verified: an entry is native code, so it is loaded only after its header, key and
-//!   the SHA-256 written with it match ([`entry`]); anything else is removed and
+//!   the BLAKE3 hash written with it match ([`entry`]); anything else is removed and
 //!   recompiled. A write that fails (read-only or full disk) costs the cache, not the run.
 
 mod entry;
@@ -31,13 +31,14 @@ pub use setting::{CACHE_DIR_VAR, CACHE_SWITCH_VAR, CacheSetting};
 /// makes these, so a backend handed one knows it holds bytes its own engine serialised.
 #[derive(Debug)]
 pub struct Artifact {
-    bytes: Vec<u8>,
+    /// The whole entry as read; the payload starts at `entry::PAYLOAD_OFFSET`.
+    entry: Vec<u8>,
 }
 
 impl Artifact {
     /// The engine's serialised module.
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        &self.entry[entry::PAYLOAD_OFFSET..]
     }
 }
 
@@ -93,8 +94,8 @@ impl PrecompileCache {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Lookup::Missing,
             Err(e) => return Lookup::Rejected(format!("cannot read {}: {e}", path.display())),
         };
-        match entry::verify(key, bytes) {
-            Ok(bytes) => Lookup::Found(Artifact { bytes }),
+        match entry::verify(key, &bytes) {
+            Ok(()) => Lookup::Found(Artifact { entry: bytes }),
             Err(rejection) => {
                 // Best effort: the fresh compile's rename replaces it anyway.
                 let _ = fs::remove_file(&path);

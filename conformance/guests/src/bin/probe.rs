@@ -66,6 +66,24 @@ fn main() {
             black_box(&v);
             println!("allocated {mib} MiB");
         }
+        // Says it is running, then waits for stdin to close: a live instance to count.
+        "hold" => {
+            println!("ready");
+            std::io::stdout().flush().unwrap();
+            let mut buf = Vec::new();
+            std::io::stdin().read_to_end(&mut buf).unwrap();
+        }
+        // Writes to stdout until a write fails, then names the error on stderr.
+        "write-until-error" => {
+            let chunk = vec![b'x'; 64 * 1024];
+            let mut stdout = std::io::stdout();
+            loop {
+                if let Err(e) = stdout.write_all(&chunk).and_then(|()| stdout.flush()) {
+                    eprintln!("stdout error: {:?}", e.kind());
+                    return;
+                }
+            }
+        }
         "echo" => {
             let mut buf = Vec::new();
             std::io::stdin().read_to_end(&mut buf).unwrap();

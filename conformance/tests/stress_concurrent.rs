@@ -1,0 +1,62 @@
+//! 64 concurrent runs of one loaded module on every engine, each echoing its own
+//! 64 KiB of stdin: every output must be exactly its own input, with no crosstalk.
+
+// Test code: a failed expectation should panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Seek, Write};
+
+use wasmux::{RunControl, RunSpec, Sniffed, StdioStream};
+
+const RUNS: usize = 64;
+
+fn input(i: usize) -> Vec<u8> {
+    (0..64 * 1024)
+        .map(|n: usize| (n.wrapping_mul(31) ^ i.wrapping_mul(131)) as u8)
+        .collect()
+}
+
+#[test]
+fn concurrent_runs_each_get_exactly_their_own_output_on_every_engine() {
+    let path = wasmux_conformance::guests::core_module("probe");
+    let Sniffed::Wasm(wasm) = wasmux::sniff(std::fs::read(&path).unwrap(), "probe.wasm").unwrap()
+    else {
+        panic!("the probe guest is not Wasm");
+    };
+    for entry in wasmux::ENGINES {
+        let engine = (entry.create)().unwrap();
+        let module = engine.load_dyn(&wasm).unwrap();
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = (0..RUNS)
+                .map(|i| {
+                    let module = module.as_ref();
+                    let wasm = wasm.clone();
+                    scope.spawn(move || {
+                        let mut stdin = tempfile::tempfile().unwrap();
+                        stdin.write_all(&input(i)).unwrap();
+                        stdin.rewind().unwrap();
+                        let mut stdout = tempfile::tempfile().unwrap();
+                        let mut spec = RunSpec::new(wasm);
+                        spec.args = vec!["probe.wasm".into(), "echo".into()];
+                        spec.stdio.stdin = StdioStream::File(stdin);
+                        spec.stdio.stdout = StdioStream::File(stdout.try_clone().unwrap());
+                        let status = module.run(spec, &RunControl::new()).unwrap();
+                        let mut got = Vec::new();
+                        stdout.rewind().unwrap();
+                        stdout.read_to_end(&mut got).unwrap();
+                        (status, got)
+                    })
+                })
+                .collect();
+            for (i, run) in runs.into_iter().enumerate() {
+                let (status, got) = run.join().unwrap();
+                assert!(status.success(), "{} run {i}: {status}", entry.name);
+                assert!(
+                    got == input(i),
+                    "{} run {i}: output is not its own input",
+                    entry.name
+                );
+            }
+        });
+    }
+}

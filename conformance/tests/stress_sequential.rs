@@ -1,0 +1,96 @@
+//! 2,000 sequential runs of one loaded hello module on every engine: the process's
+//! resident set and open file descriptors at the end must be within 10% of what they
+//! were after the first 100 runs (a leak per run would show as steady growth).
+//! `WASMUX_STRESS_RUNS=N` runs N instead (the long version).
+
+// Test code: a failed expectation should panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Seek};
+
+use wasmux::{Bundle, Module, RunControl, RunSpec, StdioStream};
+
+const GREETING: &[u8] = b"Hello from a Wasm container, run by wasmux!\n";
+
+fn resident_kib() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn hello() -> RunSpec {
+    let bundle = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello");
+    Bundle::load(bundle).unwrap().run_spec().unwrap()
+}
+
+/// One run; every `check`-th run captures stdout and compares it exactly.
+fn run_once(module: &dyn Module, template: &RunSpec, check: bool) {
+    let mut spec = RunSpec::new(template.wasm.clone());
+    spec.args.clone_from(&template.args);
+    spec.mounts.clone_from(&template.mounts);
+    spec.stdio.stdin = StdioStream::Null;
+    spec.stdio.stderr = StdioStream::Null;
+    let mut out = check.then(|| tempfile::tempfile().unwrap());
+    spec.stdio.stdout = match &out {
+        Some(file) => StdioStream::File(file.try_clone().unwrap()),
+        None => StdioStream::Null,
+    };
+    let status = module.run(spec, &RunControl::new()).unwrap();
+    assert!(status.success(), "{status}");
+    if let Some(file) = &mut out {
+        let mut got = Vec::new();
+        file.rewind().unwrap();
+        file.read_to_end(&mut got).unwrap();
+        assert_eq!(got, GREETING);
+    }
+}
+
+#[test]
+fn sequential_runs_keep_memory_and_descriptors_flat_on_every_engine() {
+    let runs: usize = std::env::var("WASMUX_STRESS_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2_000)
+        .max(200);
+    let template = hello();
+    for entry in wasmux::ENGINES {
+        let engine = (entry.create)().unwrap();
+        let module = engine.load_dyn(&template.wasm).unwrap();
+        let started = std::time::Instant::now();
+        let mut after_100 = (0, 0);
+        for i in 1..=runs {
+            run_once(module.as_ref(), &template, i % 100 == 0);
+            if i == 100 {
+                after_100 = (resident_kib(), open_fds());
+            }
+        }
+        let end = (resident_kib(), open_fds());
+        eprintln!(
+            "{}: {runs} runs in {:.1?}; RSS {} KiB after 100, {} KiB after {runs}; fds {} then {}",
+            entry.name,
+            started.elapsed(),
+            after_100.0,
+            end.0,
+            after_100.1,
+            end.1
+        );
+        assert!(
+            end.0 * 10 <= after_100.0 * 11,
+            "{}: RSS grew from {} to {} KiB",
+            entry.name,
+            after_100.0,
+            end.0
+        );
+        assert!(
+            end.1 * 10 <= after_100.1 * 11,
+            "{}: open descriptors grew from {} to {}",
+            entry.name,
+            after_100.1,
+            end.1
+        );
+    }
+}
