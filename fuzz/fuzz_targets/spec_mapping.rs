@@ -68,7 +68,12 @@ fn config_json(config: &Config) -> Vec<u8> {
     let mut spec = json!({
         "ociVersion": "1.0.2",
         "root": { "path": pick(ROOTS, config.root_path), "readonly": config.root_readonly },
-        "process": { "args": config.args, "env": config.env, "cwd": config.cwd },
+        "process": {
+            "user": { "uid": 0, "gid": 0 },
+            "args": config.args,
+            "env": config.env,
+            "cwd": config.cwd,
+        },
         "mounts": mounts,
         "annotations": annotations,
     });

@@ -1,0 +1,56 @@
+//! Inputs the fuzz targets (`fuzz/`) found interesting or that once failed, replayed on
+//! every test run: `fuzz-regressions/spec_mapping/*` as a bundle's `config.json` (in the
+//! layout the target builds), `fuzz-regressions/module_load/*` loaded on every engine
+//! (the first byte, which picks the engine in the target, is skipped: all engines load
+//! every input here). Each must end in `Ok` or an error: a panic fails the test.
+
+// Test code: a failed expectation should panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+fn inputs(target: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz-regressions")
+        .join(target);
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no regression inputs for {target}");
+    files
+}
+
+#[test]
+fn spec_mapping_inputs_map_or_fail_cleanly() {
+    for input in inputs("spec_mapping") {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("rootfs/dir")).unwrap();
+        std::fs::create_dir_all(root.join("data")).unwrap();
+        std::fs::write(root.join("rootfs/hello.wasm"), b"\0asm\x01\0\0\0").unwrap();
+        std::fs::write(root.join("rootfs/script"), b"#!/bin/sh\n").unwrap();
+        std::fs::copy(&input, root.join("config.json")).unwrap();
+        let mapped = wasmux::Bundle::load(root).and_then(|bundle| bundle.run_spec());
+        eprintln!("{}: {:?}", input.display(), mapped.map(|_| "mapped"));
+    }
+}
+
+#[test]
+fn module_load_inputs_load_or_fail_cleanly_on_every_engine() {
+    for input in inputs("module_load") {
+        let bytes = std::fs::read(&input).unwrap();
+        let Some((_, module)) = bytes.split_first() else {
+            continue;
+        };
+        let Ok(wasmux::Sniffed::Wasm(wasm)) = wasmux::sniff(module.to_vec(), "fuzz.wasm") else {
+            continue;
+        };
+        for entry in wasmux::ENGINES {
+            let engine = (entry.create)().unwrap();
+            let loaded = engine.load_dyn(&wasm);
+            eprintln!("{} on {}: {:?}", input.display(), entry.name, loaded.err());
+        }
+    }
+}
