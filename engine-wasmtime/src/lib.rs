@@ -187,19 +187,24 @@ impl Engine for WasmtimeEngine {
     }
 
     fn load_precompiled(&self, wasm: &WasmBinary, artifact: &Artifact) -> Result<WasmtimeModule> {
-        let bytes = artifact.bytes();
         // SAFETY: wasmtime runs deserialized bytes as native code without checking them.
         // An `Artifact` only comes from the precompile cache, which hands it out after
         // the BLAKE3 hash it wrote with the bytes matched, under a key that covers this
         // engine's configuration; the bytes are what `compile_for_cache` serialised.
+        // A core module is mapped from the entry's file (payload at offset 0, wasmux's
+        // trailer after the ELF image, which wasmtime's parser does not read); entries
+        // are replaced by rename, never changed in place, as mapping requires.
         #[allow(unsafe_code)]
         let compiled = unsafe {
             match wasm.kind {
-                WasmKind::CoreModule => {
-                    CoreModule::deserialize(&self.engine, bytes).map(Compiled::Core)
-                }
+                WasmKind::CoreModule => artifact
+                    .file()
+                    .try_clone()
+                    .map_err(wasmtime::Error::from)
+                    .and_then(|file| CoreModule::deserialize_open_file(&self.engine, file))
+                    .map(Compiled::Core),
                 WasmKind::Component => {
-                    Component::deserialize(&self.engine, bytes).map(Compiled::Component)
+                    Component::deserialize(&self.engine, artifact.bytes()).map(Compiled::Component)
                 }
             }
         }

@@ -9,7 +9,7 @@
 //! - private: the directory is created (or tightened) to mode 0700 and must belong to
 //!   this user;
 //! - verified: an entry is native code, so it is loaded only after its header, key and
-//!   the BLAKE3 hash written with it match ([`entry`]); anything else is removed and
+//!   the BLAKE3 hash written with it match ([`entry`]); entries are mapped, not copied; anything else is removed and
 //!   recompiled. A write that fails (read-only or full disk) costs the cache, not the run.
 
 mod entry;
@@ -18,7 +18,7 @@ mod load;
 mod setting;
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -27,18 +27,30 @@ pub use key::{CacheKey, host_cpu_features};
 pub use load::{CacheEvent, load_cached};
 pub use setting::{CACHE_DIR_VAR, CACHE_SWITCH_VAR, CacheSetting};
 
-/// A compiled artifact read from the cache whose integrity hash matched. Only the cache
-/// makes these, so a backend handed one knows it holds bytes its own engine serialised.
+/// A compiled artifact in the cache whose integrity hash matched. Only the cache makes
+/// these, so a backend handed one knows it holds bytes its own engine serialised.
 #[derive(Debug)]
 pub struct Artifact {
-    /// The whole entry as read; the payload starts at `entry::PAYLOAD_OFFSET`.
-    entry: Vec<u8>,
+    /// The entry, open; kept so an engine can map it itself.
+    file: File,
+    /// The entry, mapped read-only: verified without copying it.
+    map: memmap2::Mmap,
+    /// The payload is `map[..payload_len]`.
+    payload_len: usize,
 }
 
 impl Artifact {
     /// The engine's serialised module.
     pub fn bytes(&self) -> &[u8] {
-        &self.entry[entry::PAYLOAD_OFFSET..]
+        &self.map[..self.payload_len]
+    }
+
+    /// The entry's open file, for engines that map their artifact from a file
+    /// themselves: the payload starts at offset 0 and is followed by wasmux's trailer
+    /// ([`bytes`](Self::bytes) ends where it starts). Entries are replaced by rename,
+    /// never rewritten in place, so this file's contents stay as verified.
+    pub fn file(&self) -> &File {
+        &self.file
     }
 }
 
@@ -86,16 +98,20 @@ impl PrecompileCache {
         self.dir.join(format!("{key}.bin"))
     }
 
-    /// Reads and verifies the entry for `key`. A rejected entry is removed.
+    /// Maps and verifies the entry for `key`. A rejected entry is removed.
     fn read(&self, key: &CacheKey) -> Lookup {
         let path = self.entry_path(key);
-        let bytes = match read_regular_file(&path) {
-            Ok(bytes) => bytes,
+        let (file, map) = match map_regular_file(&path) {
+            Ok(mapped) => mapped,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Lookup::Missing,
             Err(e) => return Lookup::Rejected(format!("cannot read {}: {e}", path.display())),
         };
-        match entry::verify(key, &bytes) {
-            Ok(()) => Lookup::Found(Artifact { entry: bytes }),
+        match entry::verify(key, &map) {
+            Ok(payload_len) => Lookup::Found(Artifact {
+                file,
+                map,
+                payload_len,
+            }),
             Err(rejection) => {
                 // Best effort: the fresh compile's rename replaces it anyway.
                 let _ = fs::remove_file(&path);
@@ -116,20 +132,23 @@ impl PrecompileCache {
     }
 }
 
-/// Opens without following a symlink and reads only a regular file, so an entry
+/// Opens without following a symlink and maps only a regular file, so an entry
 /// replaced by a link to a device or a FIFO cannot hang or flood the reader.
-fn read_regular_file(path: &Path) -> io::Result<Vec<u8>> {
-    let mut file: File = OpenOptions::new()
+fn map_regular_file(path: &Path) -> io::Result<(File, memmap2::Mmap)> {
+    let file: File = OpenOptions::new()
         .read(true)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(path)?;
-    let metadata = file.metadata()?;
-    if !metadata.is_file() {
+    if !file.metadata()?.is_file() {
         return Err(io::Error::other("not a regular file"));
     }
-    let mut bytes = Vec::with_capacity(metadata.len() as usize);
-    file.read_to_end(&mut bytes)?;
-    Ok(bytes)
+    // SAFETY: a mapping is only sound while no one changes the file. Entries live in a
+    // directory private to this user and are only ever replaced by rename (a new
+    // inode), never written in place; a truncation by someone else would fault the
+    // reader (SIGBUS), which is the risk every mmap-based artifact cache takes.
+    #[allow(unsafe_code)]
+    let map = unsafe { memmap2::Mmap::map(&file)? };
+    Ok((file, map))
 }
 
 fn ensure_private_dir(dir: &Path) -> io::Result<()> {

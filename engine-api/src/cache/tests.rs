@@ -166,7 +166,7 @@ fn a_corrupt_entry_is_never_loaded() {
     assert_refused_and_replaced(
         |path| {
             let mut bytes = fs::read(path).unwrap();
-            *bytes.last_mut().unwrap() ^= 0x40;
+            bytes[0] ^= 0x40;
             fs::write(path, bytes).unwrap();
         },
         "integrity hash mismatch",

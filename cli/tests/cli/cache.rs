@@ -2,15 +2,10 @@
 //! entry is refused, one switch turns it off, and a read-only or full cache directory
 //! costs the cache, not the run (with a warning).
 
-// Test code: a failed expectation should panic.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::path::Path;
 use std::process::Output;
 
-use support::{precompiling_engines, stderr, stdout, wasmux, wasmux_within};
+use crate::support::{precompiling_engines, stderr, stdout, wasmux, wasmux_within};
 
 const GREETING: &str = "Hello from a Wasm container, run by wasmux!\n";
 

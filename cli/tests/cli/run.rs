@@ -1,15 +1,10 @@
 //! The `wasmux` binary end to end: exit codes, stderr, sandboxing and bad input.
 
-// Test code: a failed expectation should panic.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use support::{engines, run_bundle, stderr, stdout, wasmux};
+use crate::support::{engines, run_bundle, stderr, stdout, wasmux};
 use wasmux_conformance::{BundleBuilder, guests};
 
 fn probe_bundle(args: &[&str]) -> BundleBuilder {

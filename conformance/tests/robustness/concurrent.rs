@@ -1,9 +1,6 @@
 //! 64 concurrent runs of one loaded module on every engine, each echoing its own
 //! 64 KiB of stdin: every output must be exactly its own input, with no crosstalk.
 
-// Test code: a failed expectation should panic.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::io::{Read, Seek, Write};
 
 use wasmux::{RunControl, RunSpec, Sniffed, StdioStream};
@@ -18,6 +15,7 @@ fn input(i: usize) -> Vec<u8> {
 
 #[test]
 fn concurrent_runs_each_get_exactly_their_own_output_on_every_engine() {
+    let _serial = crate::serial();
     let path = wasmux_conformance::guests::core_module("probe");
     let Sniffed::Wasm(wasm) = wasmux::sniff(std::fs::read(&path).unwrap(), "probe.wasm").unwrap()
     else {

@@ -3,9 +3,6 @@
 //! were after the first 100 runs (a leak per run would show as steady growth).
 //! `WASMUX_STRESS_RUNS=N` runs N instead (the long version).
 
-// Test code: a failed expectation should panic.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::io::{Read, Seek};
 
 use wasmux::{Bundle, Module, RunControl, RunSpec, StdioStream};
@@ -51,6 +48,7 @@ fn run_once(module: &dyn Module, template: &RunSpec, check: bool) {
 
 #[test]
 fn sequential_runs_keep_memory_and_descriptors_flat_on_every_engine() {
+    let _serial = crate::serial();
     let runs: usize = std::env::var("WASMUX_STRESS_RUNS")
         .ok()
         .and_then(|n| n.parse().ok())

@@ -4,9 +4,6 @@
 //! (the first byte, which picks the engine in the target, is skipped: all engines load
 //! every input here). Each must end in `Ok` or an error: a panic fails the test.
 
-// Test code: a failed expectation should panic.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::{Path, PathBuf};
 
 fn inputs(target: &str) -> Vec<PathBuf> {
@@ -24,6 +21,7 @@ fn inputs(target: &str) -> Vec<PathBuf> {
 
 #[test]
 fn spec_mapping_inputs_map_or_fail_cleanly() {
+    let _serial = crate::serial();
     for input in inputs("spec_mapping") {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
@@ -39,6 +37,7 @@ fn spec_mapping_inputs_map_or_fail_cleanly() {
 
 #[test]
 fn module_load_inputs_load_or_fail_cleanly_on_every_engine() {
+    let _serial = crate::serial();
     for input in inputs("module_load") {
         let bytes = std::fs::read(&input).unwrap();
         let Some((_, module)) = bytes.split_first() else {

@@ -1,8 +1,5 @@
 //! Starting the `wasmux` binary from tests, and reading what it did.
 
-// Test code: a failed expectation should panic.
-#![allow(clippy::expect_used, dead_code)]
-
 use std::path::Path;
 use std::process::{Command, Output};
 
