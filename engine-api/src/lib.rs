@@ -19,6 +19,7 @@ pub mod memory;
 pub mod rootpath;
 pub mod spec;
 pub mod status;
+pub mod stdio_wait;
 
 pub use bundle::{Bundle, parse_env};
 pub use cache::{Artifact, CacheEvent, CacheSetting, PrecompileCache, load_cached};

@@ -13,6 +13,7 @@
 
 mod outcome;
 mod run;
+mod stdio;
 mod wasi;
 
 use std::hash::{DefaultHasher, Hash, Hasher};

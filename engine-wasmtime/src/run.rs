@@ -113,7 +113,7 @@ impl WasmtimeModule {
         mut spec: RunSpec,
         control: &RunControl,
     ) -> Result<RawRun> {
-        let wasi = wasi::builder(&mut spec)?.build_p1();
+        let wasi = wasi::builder(&mut spec, control)?.build_p1();
         let mut store = self.store(wasi, &spec, control);
         let engine = self.engine.clone();
         let _hook = control.on_kill(move || engine.increment_epoch());
@@ -169,7 +169,7 @@ impl WasmtimeModule {
             });
         }
         let wasi = ComponentWasi {
-            ctx: wasi::builder(&mut spec)?.build(),
+            ctx: wasi::builder(&mut spec, control)?.build(),
             table: ResourceTable::new(),
         };
         let mut store = self.store(wasi, &spec, control);

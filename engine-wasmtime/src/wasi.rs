@@ -1,12 +1,17 @@
 //! `RunSpec` → `WasiCtxBuilder`: argv, env, preopens, cwd and stdio, for p1 and p2 alike.
 
-use wasmtime_wasi::cli::{InputFile, OutputFile};
+use std::fs::File;
+use std::os::fd::AsFd;
+
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
-use wasmux_engine_api::{Error, Result, RunSpec};
+use wasmux_engine_api::{Error, Result, RunControl, RunSpec, StdioStream};
+
+use crate::stdio::GuestStream;
 
 /// A builder holding exactly what the spec grants: nothing of the host's environment,
-/// arguments or file system is inherited.
-pub(crate) fn builder(spec: &mut RunSpec) -> Result<WasiCtxBuilder> {
+/// arguments or file system is inherited. Stdio goes through streams that a kill
+/// interrupts even while they wait on a full or silent pipe.
+pub(crate) fn builder(spec: &mut RunSpec, control: &RunControl) -> Result<WasiCtxBuilder> {
     let mut wasi = WasiCtxBuilder::new();
     wasi.args(&spec.args)
         .envs(&spec.env)
@@ -31,17 +36,20 @@ pub(crate) fn builder(spec: &mut RunSpec) -> Result<WasiCtxBuilder> {
             })?;
     }
     let stdio = std::mem::take(&mut spec.stdio);
-    match stdio.stdin.into_file_or_inherit(false)? {
-        None => wasi.inherit_stdin(),
-        Some(file) => wasi.stdin(InputFile::new(file)),
+    let stream = |stream: StdioStream, write: bool, host: &dyn Fn() -> std::io::Result<File>| {
+        let file = match stream.into_file_or_inherit(write)? {
+            Some(file) => file,
+            None => host().map_err(|e| Error::io("duplicating the host's stdio", e))?,
+        };
+        Ok::<_, Error>(GuestStream::new(file, control))
     };
-    match stdio.stdout.into_file_or_inherit(true)? {
-        None => wasi.inherit_stdout(),
-        Some(file) => wasi.stdout(OutputFile::new(file)),
-    };
-    match stdio.stderr.into_file_or_inherit(true)? {
-        None => wasi.inherit_stderr(),
-        Some(file) => wasi.stderr(OutputFile::new(file)),
-    };
+    wasi.stdin(stream(stdio.stdin, false, &|| dup(std::io::stdin()))?);
+    wasi.stdout(stream(stdio.stdout, true, &|| dup(std::io::stdout()))?);
+    wasi.stderr(stream(stdio.stderr, true, &|| dup(std::io::stderr()))?);
     Ok(wasi)
+}
+
+/// The host process's own stream, as a file of the guest's (inherited stdio).
+fn dup(stream: impl AsFd) -> std::io::Result<File> {
+    Ok(File::from(stream.as_fd().try_clone_to_owned()?))
 }

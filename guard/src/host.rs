@@ -122,7 +122,7 @@ impl<'a> GuardedHost<'a> {
             }));
         }
         Ok(Ok(GuardedHost {
-            wasi: WasiHost::new(spec)?,
+            wasi: WasiHost::new(spec, control)?,
             budget,
             control,
             max_depth,

@@ -16,7 +16,7 @@ mod stdio;
 
 use wasi_common::WasiCtx;
 use wasi_common::sync::{Dir, WasiCtxBuilder, ambient_authority};
-use wasmux_engine_api::{Error, Result, RunSpec};
+use wasmux_engine_api::{Error, Result, RunControl, RunSpec};
 
 use crate::stdio::HostStream;
 
@@ -39,15 +39,15 @@ pub struct WasiHost {
 
 impl WasiHost {
     /// Builds the state for `spec`, taking its standard streams (the spec keeps
-    /// `Inherit` in their place).
-    pub fn new(spec: &mut RunSpec) -> Result<Self> {
+    /// `Inherit` in their place); a kill through `control` interrupts stdio waits.
+    pub fn new(spec: &mut RunSpec, control: &RunControl) -> Result<Self> {
         let mut builder = WasiCtxBuilder::new();
         builder.args(&spec.args).map_err(too_big("argv"))?;
         builder.envs(&spec.env).map_err(too_big("environment"))?;
         let stdio = std::mem::take(&mut spec.stdio);
-        builder.stdin(stdio::stream(stdio.stdin, HostStream::Stdin)?);
-        builder.stdout(stdio::stream(stdio.stdout, HostStream::Stdout)?);
-        builder.stderr(stdio::stream(stdio.stderr, HostStream::Stderr)?);
+        builder.stdin(stdio::stream(stdio.stdin, HostStream::Stdin, control)?);
+        builder.stdout(stdio::stream(stdio.stdout, HostStream::Stdout, control)?);
+        builder.stderr(stdio::stream(stdio.stderr, HostStream::Stderr, control)?);
         let ctx = builder.build();
         for preopen in spec.wasi_preopens()? {
             let dir = Dir::open_ambient_dir(&preopen.host, ambient_authority())

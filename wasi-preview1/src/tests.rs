@@ -36,7 +36,7 @@ fn host(dir: &std::path::Path, read_only: bool) -> WasiHost {
         guest: "/data".into(),
         read_only,
     });
-    WasiHost::new(&mut spec).unwrap()
+    WasiHost::new(&mut spec, &wasmux_engine_api::RunControl::new()).unwrap()
 }
 
 /// `path_open` relative to the preopen (fd 3), following symlinks, returning the errno.

@@ -127,3 +127,48 @@ fn module_with_data(len: usize) -> Vec<u8> {
     section(11, &data, &mut module);
     module
 }
+
+/// The guest spins writing to a stdout pipe nobody reads: once the pipe is full it is
+/// blocked in the host's write, and the deadline must still end it.
+pub fn deadline_with_stdout_full(ctx: &Ctx) -> Check {
+    let bundle = ctx.write("spew", &probe(&["spew", "1000000000", "0"]));
+    let (reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
+    let mut spec = ctx.prepare(&bundle).map_err(|e| e.to_string())?;
+    spec.stdio.stdout = StdioStream::from(OwnedFd::from(writer));
+    expect_deadline_kill(ctx, spec)?;
+    drop(reader);
+    Ok(())
+}
+
+/// The guest waits on a stdin pipe that stays open and silent: the deadline must still
+/// end it.
+pub fn deadline_with_stdin_silent(ctx: &Ctx) -> Check {
+    let bundle = ctx.write("hold", &probe(&["hold"]));
+    let (reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
+    let mut spec = ctx.prepare(&bundle).map_err(|e| e.to_string())?;
+    spec.stdio.stdin = StdioStream::from(OwnedFd::from(reader));
+    spec.stdio.stdout = StdioStream::Null;
+    expect_deadline_kill(ctx, spec)?;
+    drop(writer);
+    Ok(())
+}
+
+fn expect_deadline_kill(ctx: &Ctx, mut spec: wasmux::RunSpec) -> Check {
+    spec.stdio.stderr = StdioStream::Null;
+    spec.limits.timeout = Some(Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let status = wasmux::run_once(ctx.engine, spec, &RunControl::new());
+    // Liveness only: a generous bound on how long the deadline takes to end the run.
+    if started.elapsed() > Duration::from_secs(30) {
+        return Err(format!(
+            "the deadline took {:?} to end the run",
+            started.elapsed()
+        ));
+    }
+    match status {
+        Ok(ExitStatus::Killed(wasmux::SIGKILL)) => Ok(()),
+        other => Err(format!(
+            "expected Killed(SIGKILL) by the deadline, got {other:?}"
+        )),
+    }
+}

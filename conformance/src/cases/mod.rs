@@ -171,6 +171,16 @@ pub const ALL: &[Case] = &[
         run: faults::mount_source_vanishes,
     },
     Case {
+        name: "deadline-stdout-full",
+        needs: &[Need::Interrupt],
+        run: faults::deadline_with_stdout_full,
+    },
+    Case {
+        name: "deadline-stdin-silent",
+        needs: &[Need::Interrupt],
+        run: faults::deadline_with_stdin_silent,
+    },
+    Case {
         name: "10000-exports",
         needs: &[],
         run: faults::many_exports,

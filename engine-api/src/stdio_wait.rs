@@ -1,0 +1,106 @@
+//! Waiting for a guest's stdio without outliving a kill. A guest blocked in a host
+//! `write` to a full pipe (or a `read` of a silent one) is out of reach of every
+//! in-guest check (epoch, fuel); a backend whose WASI would block there waits here
+//! instead, in short polls that watch the run's [`RunControl`].
+
+use std::io;
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+
+use crate::control::RunControl;
+
+/// How often a waiting run looks at its control: the longest a kill waits for it.
+const CHECK_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The largest write a pipe accepts whole once it polls writable, without blocking.
+pub const PIPE_ATOMIC_WRITE: usize = 4096;
+
+/// Which way the guest wants to move bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// The guest reads (stdin).
+    Read,
+    /// The guest writes (stdout, stderr).
+    Write,
+}
+
+/// Waits until `fd` is ready for `direction`. `Ok(false)` means the run was killed
+/// first: the caller should end the guest instead of touching the fd.
+pub fn wait_ready(fd: impl AsFd, direction: Direction, control: &RunControl) -> io::Result<bool> {
+    let flags = match direction {
+        Direction::Read => PollFlags::IN,
+        Direction::Write => PollFlags::OUT,
+    };
+    let timeout = Timespec {
+        tv_sec: 0,
+        tv_nsec: CHECK_INTERVAL.as_nanos() as i64,
+    };
+    loop {
+        if control.killed().is_some() {
+            return Ok(false);
+        }
+        let mut fds = [PollFd::new(&fd, flags)];
+        match poll(&mut fds, Some(&timeout)) {
+            // Readable, writable, or hung up / in error: the next read or write says
+            // which, without blocking.
+            Ok(n) if n > 0 => return Ok(true),
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Whether waiting is needed at all: regular files and `/dev/null` never block.
+pub fn may_block(file: &std::fs::File) -> bool {
+    file.metadata()
+        .map(|m| !m.is_file() && !is_dev_null(&m))
+        .unwrap_or(true)
+}
+
+fn is_dev_null(metadata: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    metadata.file_type().is_char_device() && metadata.rdev() == rustix::fs::makedev(1, 3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::time::Instant;
+
+    #[test]
+    fn a_kill_ends_the_wait_on_a_full_pipe() {
+        let (_reader, mut writer) = std::io::pipe().unwrap();
+        rustix::io::ioctl_fionbio(&writer, true).unwrap();
+        while writer.write(&[0; 4096]).is_ok() {}
+        rustix::io::ioctl_fionbio(&writer, false).unwrap();
+        let control = RunControl::new();
+        let killer = control.clone();
+        let started = Instant::now();
+        let kill = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            killer.kill(9);
+        });
+        assert!(!wait_ready(&writer, Direction::Write, &control).unwrap());
+        kill.join().unwrap();
+        // Liveness only: a generous bound on how long the kill takes to be seen.
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn ready_streams_do_not_wait() {
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        let control = RunControl::new();
+        assert!(wait_ready(&writer, Direction::Write, &control).unwrap());
+        writer.write_all(b"x").unwrap();
+        assert!(wait_ready(&reader, Direction::Read, &control).unwrap());
+        let null = std::fs::File::create("/dev/null").unwrap();
+        assert!(!may_block(&null));
+        assert!(!may_block(&tempfile::tempfile().unwrap()));
+        assert!(may_block(&std::fs::File::from(std::os::fd::OwnedFd::from(
+            reader
+        ))));
+    }
+}
