@@ -13,7 +13,7 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group, criterion_main};
 use wasmux::{CacheEvent, DynEngine, PrecompileCache, RunControl, RunSpec, Support};
 use wasmux_benches::raw_wasmtime::RawWasmtime;
-use wasmux_benches::workload::{fresh_spec, hello_spec};
+use wasmux_conformance::workload::{fresh_spec, hello_spec};
 
 /// Every engine to measure: the registry's, plus wasmtime with its pooling allocator.
 fn engines() -> Vec<(String, Box<dyn DynEngine>)> {

@@ -9,28 +9,10 @@
 use std::io::{BufRead, BufReader, PipeReader, PipeWriter};
 use std::os::fd::OwnedFd;
 
-use wasmux::{DynEngine, RunControl, RunSpec, StdioStream, WasmBinary, sniff};
+use wasmux::{DynEngine, RunControl, RunSpec, StdioStream, WasmBinary};
+use wasmux_conformance::workload::{core_module_binary, resident_bytes};
 
 const INSTANCES: usize = 100;
-
-fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("resident pages");
-    pages * rustix::param::page_size() as u64
-}
-
-fn probe() -> WasmBinary {
-    let path = wasmux_conformance::guests::core_module("probe");
-    let bytes = std::fs::read(&path).expect("the probe guest is built");
-    match sniff(bytes, "probe.wasm").expect("sniffed") {
-        wasmux::Sniffed::Wasm(wasm) => wasm,
-        wasmux::Sniffed::NotWasm(reason) => panic!("probe is not Wasm: {reason}"),
-    }
-}
 
 /// A held run: its stdin (close it to end the run) and its stdout (says `ready`).
 fn hold_spec(wasm: &WasmBinary) -> (RunSpec, PipeWriter, BufReader<PipeReader>) {
@@ -85,7 +67,7 @@ fn measure(name: &str, engine: &dyn DynEngine, wasm: &WasmBinary) {
 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` does not: run once either way.
-    let wasm = probe();
+    let wasm = core_module_binary("probe");
     for entry in wasmux::ENGINES {
         let engine = (entry.create)().expect("the engine starts");
         measure(entry.name, engine.as_ref(), &wasm);

@@ -9,5 +9,6 @@ pub mod cases;
 pub mod guests;
 pub mod matrix;
 pub mod suite;
+pub mod workload;
 
 pub use bundle::BundleBuilder;

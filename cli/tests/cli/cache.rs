@@ -5,13 +5,14 @@
 use std::path::Path;
 use std::process::Output;
 
+use wasmux_conformance::workload;
+
 use crate::support::{precompiling_engines, stderr, stdout, wasmux, wasmux_within};
 
 const GREETING: &str = "Hello from a Wasm container, run by wasmux!\n";
 
 fn hello_bundle() -> String {
-    let bundle = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello");
-    bundle.to_str().unwrap().to_owned()
+    workload::hello_bundle().to_str().unwrap().to_owned()
 }
 
 fn run_cached(engine: &str, cache: &Path) -> Output {

@@ -13,7 +13,7 @@ fn probe_bundle(args: &[&str]) -> BundleBuilder {
 
 #[test]
 fn hello_example_bundle_greets_and_exits_zero_on_every_engine() {
-    let bundle = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello");
+    let bundle = wasmux_conformance::workload::hello_bundle();
     for engine in engines() {
         let out = run_bundle(&bundle, &["--engine", &engine]);
         assert_eq!(out.status.code(), Some(0), "{engine}: {}", stderr(&out));

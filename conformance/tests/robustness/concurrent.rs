@@ -3,7 +3,8 @@
 
 use std::io::{Read, Seek, Write};
 
-use wasmux::{RunControl, RunSpec, Sniffed, StdioStream};
+use wasmux::{RunControl, RunSpec, StdioStream};
+use wasmux_conformance::workload::core_module_binary;
 
 const RUNS: usize = 64;
 
@@ -16,11 +17,7 @@ fn input(i: usize) -> Vec<u8> {
 #[test]
 fn concurrent_runs_each_get_exactly_their_own_output_on_every_engine() {
     let _serial = crate::serial();
-    let path = wasmux_conformance::guests::core_module("probe");
-    let Sniffed::Wasm(wasm) = wasmux::sniff(std::fs::read(&path).unwrap(), "probe.wasm").unwrap()
-    else {
-        panic!("the probe guest is not Wasm");
-    };
+    let wasm = core_module_binary("probe");
     for entry in wasmux::ENGINES {
         let engine = (entry.create)().unwrap();
         let module = engine.load_dyn(&wasm).unwrap();

@@ -5,32 +5,14 @@
 
 use std::io::{Read, Seek};
 
-use wasmux::{Bundle, Module, RunControl, RunSpec, StdioStream};
+use wasmux::{Module, RunControl, RunSpec, StdioStream};
+use wasmux_conformance::workload::{fresh_spec, hello_spec, open_fds, resident_bytes};
 
 const GREETING: &[u8] = b"Hello from a Wasm container, run by wasmux!\n";
 
-fn resident_kib() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-fn hello() -> RunSpec {
-    let bundle = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello");
-    Bundle::load(bundle).unwrap().run_spec().unwrap()
-}
-
 /// One run; every `check`-th run captures stdout and compares it exactly.
 fn run_once(module: &dyn Module, template: &RunSpec, check: bool) {
-    let mut spec = RunSpec::new(template.wasm.clone());
-    spec.args.clone_from(&template.args);
-    spec.mounts.clone_from(&template.mounts);
-    spec.stdio.stdin = StdioStream::Null;
-    spec.stdio.stderr = StdioStream::Null;
+    let mut spec = fresh_spec(template);
     let mut out = check.then(|| tempfile::tempfile().unwrap());
     spec.stdio.stdout = match &out {
         Some(file) => StdioStream::File(file.try_clone().unwrap()),
@@ -54,7 +36,7 @@ fn sequential_runs_keep_memory_and_descriptors_flat_on_every_engine() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(2_000)
         .max(200);
-    let template = hello();
+    let template = hello_spec();
     for entry in wasmux::ENGINES {
         let engine = (entry.create)().unwrap();
         let module = engine.load_dyn(&template.wasm).unwrap();
@@ -63,10 +45,10 @@ fn sequential_runs_keep_memory_and_descriptors_flat_on_every_engine() {
         for i in 1..=runs {
             run_once(module.as_ref(), &template, i % 100 == 0);
             if i == 100 {
-                after_100 = (resident_kib(), open_fds());
+                after_100 = (resident_bytes() / 1024, open_fds());
             }
         }
-        let end = (resident_kib(), open_fds());
+        let end = (resident_bytes() / 1024, open_fds());
         eprintln!(
             "{}: {runs} runs in {:.1?}; RSS {} KiB after 100, {} KiB after {runs}; fds {} then {}",
             entry.name,
