@@ -25,7 +25,7 @@ impl CacheKey {
             descriptor.name,
             descriptor.version,
             fingerprint,
-            &host_cpu_features(),
+            host_cpu_features(),
         ] {
             hasher.update(&(part.len() as u64).to_le_bytes());
             hasher.update(part.as_bytes());
@@ -48,8 +48,14 @@ impl fmt::Debug for CacheKey {
 }
 
 /// The CPU features compiled code may depend on, as detected on this host: code
-/// compiled on a machine with AVX-512 must not run on one without.
-pub fn host_cpu_features() -> String {
+/// compiled on a machine with AVX-512 must not run on one without. Detected once per
+/// process: every cache lookup hashes it.
+pub fn host_cpu_features() -> &'static str {
+    static FEATURES: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    FEATURES.get_or_init(detect_cpu_features)
+}
+
+fn detect_cpu_features() -> String {
     let mut found: Vec<&str> = Vec::new();
     macro_rules! detect {
         ($check:ident, $($feature:tt),+) => {
