@@ -1,9 +1,10 @@
-//! Waiting for a guest's stdio without outliving a kill. A guest blocked in a host
-//! `write` to a full pipe (or a `read` of a silent one) is out of reach of every
-//! in-guest check (epoch, fuel); a backend whose WASI would block there waits here
-//! instead, in short polls that watch the run's [`RunControl`].
+//! Stdio that never outlives a kill. A guest blocked in a host `write` to a full pipe
+//! (or a `read` of a silent one) is out of reach of every in-guest check (epoch,
+//! fuel); backends read and write a guest's stdio through [`GuestFile`] instead, which
+//! waits in short polls that watch the run's [`RunControl`].
 
-use std::io;
+use std::fs::File;
+use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::time::Duration;
 
@@ -15,11 +16,11 @@ use crate::control::RunControl;
 const CHECK_INTERVAL: Duration = Duration::from_millis(50);
 
 /// The largest write a pipe accepts whole once it polls writable, without blocking.
-pub const PIPE_ATOMIC_WRITE: usize = 4096;
+const PIPE_ATOMIC_WRITE: usize = 4096;
 
 /// Which way the guest wants to move bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
+enum Direction {
     /// The guest reads (stdin).
     Read,
     /// The guest writes (stdout, stderr).
@@ -28,7 +29,7 @@ pub enum Direction {
 
 /// Waits until `fd` is ready for `direction`. `Ok(false)` means the run was killed
 /// first: the caller should end the guest instead of touching the fd.
-pub fn wait_ready(fd: impl AsFd, direction: Direction, control: &RunControl) -> io::Result<bool> {
+fn wait_ready(fd: impl AsFd, direction: Direction, control: &RunControl) -> io::Result<bool> {
     let flags = match direction {
         Direction::Read => PollFlags::IN,
         Direction::Write => PollFlags::OUT,
@@ -52,8 +53,76 @@ pub fn wait_ready(fd: impl AsFd, direction: Direction, control: &RunControl) -> 
     }
 }
 
+/// One of a guest's stdio files, read and written so that a kill of its run is never
+/// stuck behind it: what every backend's WASI stdio is built on.
+#[derive(Debug)]
+pub struct GuestFile {
+    file: File,
+    control: RunControl,
+    /// Pipes, sockets and terminals can block; regular files and /dev/null cannot.
+    may_block: bool,
+}
+
+impl GuestFile {
+    /// Wraps `file` for a run under `control`.
+    pub fn new(file: File, control: &RunControl) -> Self {
+        GuestFile {
+            may_block: may_block(&file),
+            file,
+            control: control.clone(),
+        }
+    }
+
+    /// The file itself, for metadata (terminal or not, file type).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Whether reads and writes may have to wait (pipes, sockets, terminals).
+    pub fn may_block(&self) -> bool {
+        self.may_block
+    }
+
+    /// Waits until the file is ready, or fails if the run was killed meanwhile.
+    fn ready(&self, direction: Direction) -> io::Result<()> {
+        if self.may_block && !wait_ready(&self.file, direction, &self.control)? {
+            return Err(io::Error::other("the run was killed"));
+        }
+        Ok(())
+    }
+
+    /// Writes a prefix of `bytes` and returns its length: where a write could block,
+    /// only once the file is writable and at most what a pipe then takes whole.
+    pub fn write_some(&self, bytes: &[u8]) -> io::Result<usize> {
+        if !self.may_block {
+            return (&self.file).write(bytes);
+        }
+        self.ready(Direction::Write)?;
+        (&self.file).write(&bytes[..bytes.len().min(PIPE_ATOMIC_WRITE)])
+    }
+
+    /// Writes all of `bytes` through [`write_some`](Self::write_some).
+    pub fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            match self.write_some(bytes) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads into `buf` once the file is readable.
+    pub fn read_some(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.ready(Direction::Read)?;
+        (&self.file).read(buf)
+    }
+}
+
 /// Whether waiting is needed at all: regular files and `/dev/null` never block.
-pub fn may_block(file: &std::fs::File) -> bool {
+fn may_block(file: &std::fs::File) -> bool {
     file.metadata()
         .map(|m| !m.is_file() && !is_dev_null(&m))
         .unwrap_or(true)

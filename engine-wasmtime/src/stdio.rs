@@ -1,11 +1,10 @@
 //! The guest's stdio for wasmtime-wasi: files and pipes whose reads and writes give
 //! way to a kill. wasmtime-wasi's own `OutputFile` blocks in `write_all` on a full
-//! pipe, where no epoch check reaches the guest; these streams wait in
-//! [`wait_ready`] polls that watch the run's control, and write a pipe in chunks it
-//! takes without blocking, so a deadline ends a guest stuck on its stdio too.
+//! pipe, where no epoch check reaches the guest; these streams go through engine-api's
+//! [`GuestFile`], so a deadline ends a guest stuck on its stdio too.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -15,57 +14,24 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use wasmtime_wasi::cli::{IsTerminal, StdinStream, StdoutStream};
 use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, StreamResult};
 use wasmux_engine_api::RunControl;
-use wasmux_engine_api::stdio_wait::{Direction, PIPE_ATOMIC_WRITE, may_block, wait_ready};
+use wasmux_engine_api::stdio_wait::GuestFile;
 
 /// Most bytes one guest read asks the host for.
 const MAX_READ: usize = 64 * 1024;
 
-/// One stdio stream of one run.
+/// One stdio stream of one run: wasmtime-wasi's stream traits over a [`GuestFile`].
 #[derive(Clone)]
 pub(crate) struct GuestStream {
-    file: Arc<File>,
+    file: Arc<GuestFile>,
     control: RunControl,
-    /// Pipes, sockets and terminals can block; regular files and /dev/null cannot.
-    may_block: bool,
 }
 
 impl GuestStream {
     pub(crate) fn new(file: File, control: &RunControl) -> Self {
         GuestStream {
-            may_block: may_block(&file),
-            file: Arc::new(file),
+            file: Arc::new(GuestFile::new(file, control)),
             control: control.clone(),
         }
-    }
-
-    /// Waits until the stream is ready, or fails if the run was killed meanwhile.
-    fn ready(&self, direction: Direction) -> io::Result<()> {
-        if self.may_block && !wait_ready(&*self.file, direction, &self.control)? {
-            return Err(io::Error::other("the run was killed"));
-        }
-        Ok(())
-    }
-
-    fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
-        if !self.may_block {
-            return (&*self.file).write_all(bytes);
-        }
-        while !bytes.is_empty() {
-            self.ready(Direction::Write)?;
-            let chunk = &bytes[..bytes.len().min(PIPE_ATOMIC_WRITE)];
-            match (&*self.file).write(chunk) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => bytes = &bytes[n..],
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
-    fn read_some(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.ready(Direction::Read)?;
-        (&*self.file).read(buf)
     }
 }
 
@@ -81,7 +47,7 @@ fn stream_error(e: io::Error, control: &RunControl) -> StreamError {
 
 impl IsTerminal for GuestStream {
     fn is_terminal(&self) -> bool {
-        std::io::IsTerminal::is_terminal(&*self.file)
+        std::io::IsTerminal::is_terminal(self.file.file())
     }
 }
 
@@ -92,7 +58,8 @@ impl Pollable for GuestStream {
 
 impl OutputStream for GuestStream {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        self.write_all(&bytes)
+        self.file
+            .write_all(&bytes)
             .map_err(|e| stream_error(e, &self.control))
     }
 
@@ -109,6 +76,7 @@ impl InputStream for GuestStream {
     fn read(&mut self, size: usize) -> StreamResult<Bytes> {
         let mut buf = BytesMut::zeroed(size.min(MAX_READ));
         let n = self
+            .file
             .read_some(&mut buf)
             .map_err(|e| stream_error(e, &self.control))?;
         if n == 0 {
@@ -145,7 +113,7 @@ impl AsyncWrite for GuestStream {
         _: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Poll::Ready(self.write_all(buf).map(|()| buf.len()))
+        Poll::Ready(self.file.write_all(buf).map(|()| buf.len()))
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -164,7 +132,8 @@ impl AsyncRead for GuestStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         Poll::Ready(
-            self.read_some(buf.initialize_unfilled())
+            self.file
+                .read_some(buf.initialize_unfilled())
                 .map(|n| buf.advance(n)),
         )
     }

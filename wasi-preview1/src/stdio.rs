@@ -1,7 +1,6 @@
 //! The guest's standard streams as wasi-common files, from whatever the spec hands
-//! over. Reads and writes that could block (pipes, sockets, terminals) first wait in
-//! polls that watch the run's control, and a pipe is written in chunks it takes
-//! without blocking, so a kill or deadline ends a guest stuck on its stdio.
+//! over. Reads and writes that could block (pipes, sockets, terminals) go through
+//! engine-api's `GuestFile`, so a kill or deadline ends a guest stuck on its stdio.
 
 use std::any::Any;
 use std::fs::File;
@@ -9,10 +8,9 @@ use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, OwnedFd};
 
 use wasi_common::file::{FdFlags, FileType, Filestat};
-use wasi_common::snapshots::preview_1::types::Errno;
 use wasi_common::sync::file::File as WasiHostFile;
 use wasi_common::{Error as WasiError, WasiFile};
-use wasmux_engine_api::stdio_wait::{Direction, PIPE_ATOMIC_WRITE, may_block, wait_ready};
+use wasmux_engine_api::stdio_wait::GuestFile;
 use wasmux_engine_api::{Error, Result, RunControl, StdioStream};
 
 /// Which of the host process's own streams an `Inherit` stream stands for.
@@ -47,37 +45,26 @@ pub(crate) fn stream(
             .map(File::from)
             .map_err(|e| Error::io("duplicating the host's standard stream", e))?,
     };
-    let inner: Box<dyn WasiFile> =
-        Box::new(WasiHostFile::from_cap_std(cap_std::fs::File::from_std(
-            file.try_clone()
-                .map_err(|e| Error::io("duplicating a stdio handle", e))?,
-        )));
-    if !may_block(&file) {
+    let guest = GuestFile::new(file, control);
+    let copy = guest
+        .file()
+        .try_clone()
+        .map_err(|e| Error::io("duplicating a stdio handle", e))?;
+    let inner: Box<dyn WasiFile> = Box::new(WasiHostFile::from_cap_std(
+        cap_std::fs::File::from_std(copy),
+    ));
+    if !guest.may_block() {
         return Ok(inner);
     }
-    Ok(Box::new(KillableStream {
-        inner,
-        fd: OwnedFd::from(file),
-        control: control.clone(),
-    }))
+    Ok(Box::new(KillableStream { inner, guest }))
 }
 
-/// A stream that could block, waiting in polls that give way to a kill.
+/// A stream that could block: reads and writes go through a [`GuestFile`], which
+/// gives way to a kill (the guest's call then fails, and its next fuel check ends
+/// it); everything else is wasi-common's file.
 struct KillableStream {
     inner: Box<dyn WasiFile>,
-    /// The same open file, for polling.
-    fd: OwnedFd,
-    control: RunControl,
-}
-
-impl KillableStream {
-    fn ready(&self, direction: Direction) -> Result<(), WasiError> {
-        match wait_ready(&self.fd, direction, &self.control) {
-            Ok(true) => Ok(()),
-            // Killed: the guest's call fails, and its next fuel check ends it.
-            Ok(false) | Err(_) => Err(Errno::Io.into()),
-        }
-    }
+    guest: GuestFile,
 }
 
 #[async_trait::async_trait]
@@ -110,19 +97,20 @@ impl WasiFile for KillableStream {
         self.inner.get_filestat().await
     }
 
+    /// Into the first non-empty buffer; the guest's libc reads on for more.
     async fn read_vectored<'a>(&self, bufs: &mut [IoSliceMut<'a>]) -> Result<u64, WasiError> {
-        self.ready(Direction::Read)?;
-        self.inner.read_vectored(bufs).await
+        let Some(first) = bufs.iter_mut().find(|b| !b.is_empty()) else {
+            return Ok(0);
+        };
+        Ok(self.guest.read_some(first)? as u64)
     }
 
-    /// At most what a pipe takes whole once writable; the guest's libc writes the rest.
+    /// A prefix of the first non-empty buffer; the guest's libc writes the rest.
     async fn write_vectored<'a>(&self, bufs: &[IoSlice<'a>]) -> Result<u64, WasiError> {
         let Some(first) = bufs.iter().find(|b| !b.is_empty()) else {
             return Ok(0);
         };
-        self.ready(Direction::Write)?;
-        let chunk = &first[..first.len().min(PIPE_ATOMIC_WRITE)];
-        self.inner.write_vectored(&[IoSlice::new(chunk)]).await
+        Ok(self.guest.write_some(first)? as u64)
     }
 
     fn num_ready_bytes(&self) -> Result<u64, WasiError> {
