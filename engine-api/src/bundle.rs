@@ -20,6 +20,7 @@ pub struct Bundle {
     spec: Spec,
     rootfs: PathBuf,
     request: HandlerRequest,
+    scratch_root: Option<PathBuf>,
 }
 
 impl Bundle {
@@ -58,6 +59,7 @@ impl Bundle {
             spec,
             rootfs,
             request,
+            scratch_root: None,
         })
     }
 
@@ -69,6 +71,12 @@ impl Bundle {
     /// The rootfs directory on the host.
     pub fn rootfs(&self) -> &Path {
         &self.rootfs
+    }
+
+    /// Makes the scratch directories of the specs this bundle maps (its tmpfs mounts
+    /// and `/dev`) inside `dir`: see [`RunSpec::set_scratch_root`].
+    pub fn set_scratch_root(&mut self, dir: impl Into<PathBuf>) {
+        self.scratch_root = Some(dir.into());
     }
 
     /// The engine named by `run.oci.handler`, if the bundle asks for one.
@@ -102,6 +110,9 @@ impl Bundle {
         spec.env = env;
         spec.cwd = cwd;
         spec.mounts = mounts;
+        if let Some(dir) = &self.scratch_root {
+            spec.set_scratch_root(dir.clone());
+        }
         for (guest, read_only) in tmpfs {
             spec.add_scratch_dir(&guest, read_only)?;
         }
@@ -198,7 +209,8 @@ impl Bundle {
         if !meta.is_dir() {
             // WASI preopens are directories; runtimes bind files such as /etc/hosts into
             // every container, so refusing them would refuse every container.
-            warn!(%destination, "ignoring a bind mount of a file: WASI can only preopen directories");
+            // Every runtime binds files such as /etc/hosts: expected, so not a warning.
+            debug!(%destination, "ignoring a bind mount of a file: WASI can only preopen directories");
             return Ok(None);
         }
         Ok(Some(Preopen {

@@ -114,6 +114,8 @@ pub struct RunSpec {
     pub limits: Limits,
     /// Scratch directories (tmpfs mounts) that live as long as the spec.
     pub(crate) scratch: Vec<tempfile::TempDir>,
+    /// Where scratch directories are made; the system's temp directory when unset.
+    scratch_root: Option<PathBuf>,
 }
 
 impl RunSpec {
@@ -129,16 +131,28 @@ impl RunSpec {
             stdio: Stdio::default(),
             limits: Limits::default(),
             scratch: Vec::new(),
+            scratch_root: None,
         }
+    }
+
+    /// Makes later scratch directories inside `dir` (which must exist) instead of the
+    /// system's temp directory. A runtime points this into a container's own state
+    /// directory, so that removing the container removes them even when the process
+    /// that owned the spec was killed before it could clean up.
+    pub fn set_scratch_root(&mut self, dir: impl Into<PathBuf>) {
+        self.scratch_root = Some(dir.into());
     }
 
     /// Adds a fresh empty host directory at `guest`, removed when the spec is dropped
     /// (how `tmpfs` mounts are provided).
     pub fn add_scratch_dir(&mut self, guest: &str, read_only: bool) -> Result<()> {
-        let dir = tempfile::Builder::new()
-            .prefix("wasmux-tmpfs-")
-            .tempdir()
-            .map_err(|e| Error::io("creating a scratch directory for a tmpfs mount", e))?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("wasmux-tmpfs-");
+        let dir = match &self.scratch_root {
+            Some(root) => builder.tempdir_in(root),
+            None => builder.tempdir(),
+        }
+        .map_err(|e| Error::io("creating a scratch directory for a tmpfs mount", e))?;
         self.mounts.push(Preopen {
             host: dir.path().to_owned(),
             guest: guest.to_owned(),

@@ -327,3 +327,30 @@ fn dev_gets_the_default_devices_unless_bind_mounted() {
         "a bound /dev is left alone"
     );
 }
+
+#[test]
+fn scratch_dirs_go_under_the_scratch_root_when_one_is_set() {
+    let f = Fixture::new(
+        config(
+            r#""args":["/m.wasm"],"cwd":"/""#,
+            r#","mounts":[{"destination":"/tmp","type":"tmpfs","source":"tmpfs"}]"#,
+        ),
+        &[("m.wasm", HELLO_WAT.as_bytes())],
+    );
+    let root = tempfile::tempdir().unwrap();
+    let mut bundle = Bundle::load(f.path()).unwrap();
+    bundle.set_scratch_root(root.path());
+    let spec = bundle.run_spec().unwrap();
+    let scratch: Vec<&Path> = spec
+        .mounts
+        .iter()
+        .filter(|m| m.guest == "/tmp" || m.guest == "/dev")
+        .map(|m| m.host.as_path())
+        .collect();
+    assert_eq!(scratch.len(), 2);
+    for dir in &scratch {
+        assert_eq!(dir.parent(), Some(root.path()), "{}", dir.display());
+    }
+    drop(spec);
+    assert!(fs::read_dir(root.path()).unwrap().next().is_none());
+}

@@ -104,6 +104,16 @@ fn main() {
             println!("env={id} file={file}");
         }
         "devices" => devices(),
+        // Whether the standard streams are terminals (a container run with `-t`).
+        "tty" => {
+            use std::io::IsTerminal;
+            println!(
+                "stdin={} stdout={} stderr={}",
+                std::io::stdin().is_terminal(),
+                std::io::stdout().is_terminal(),
+                std::io::stderr().is_terminal()
+            );
+        }
         "primes" => primes(rest[0].parse().unwrap_or(0)),
         other => fail(&format!("unknown probe command {other:?}")),
     }

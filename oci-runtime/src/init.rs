@@ -1,0 +1,139 @@
+//! The container process (`wasmux-oci init`, started only by `create`). It maps the
+//! bundle and loads the module, reports to `create`, blocks on the start fifo until
+//! `start`, then runs the guest and exits with the contract's exit code. Signals sent
+//! to it (`kill`, `podman stop`) end the guest through its `RunControl`, so it still
+//! exits with 128 + signal and its scratch directories are removed.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::PathBuf;
+
+use signal_hook::consts::{SIGALRM, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook::iterator::Signals;
+use wasmux::{Bundle, Module, RunControl, RunSpec};
+
+use crate::console;
+use crate::error::{OciError, Result};
+use crate::fds;
+use crate::handshake::{self, Report};
+use crate::settings;
+use crate::state::{ContainerDir, Root};
+
+/// Signals whose default action ends a process: each ends the guest the same way.
+const TERMINATING: [i32; 7] = [SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM];
+
+/// `init`'s arguments, from `create`.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The bundle directory, absolute.
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// Where to send the pty master, if the container has a terminal.
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// The container ID.
+    pub id: String,
+}
+
+/// A run ready to start.
+struct Prepared {
+    module: Box<dyn Module>,
+    spec: RunSpec,
+    annotations: HashMap<String, String>,
+}
+
+/// Runs the container process; returns its exit code.
+pub fn init(root: &Root, args: &InitArgs) -> Result<u8> {
+    let report_pipe = fds::adopt_sync_fd_and_close_the_rest()?;
+    let dir = root.container(crate::container_id::validate(&args.id)?);
+    // A session of its own: the caller's terminal and process group are not the
+    // container's (and a console needs a session leader).
+    let _ = rustix::process::setsid();
+    let prepared = match prepare(&dir, args) {
+        Ok(prepared) => prepared,
+        Err(OciError::Wasmux(wasmux::Error::NotAWasmWorkload { reason })) => {
+            handshake::send(report_pipe, &Report::NotWasm { reason })?;
+            return Ok(0);
+        }
+        Err(e) => {
+            let exit_code = e.exit_code();
+            let message = e.to_string();
+            handshake::send(report_pipe, &Report::Failed { message, exit_code })?;
+            return Ok(exit_code);
+        }
+    };
+    handshake::send(
+        report_pipe,
+        &Report::Ready {
+            annotations: prepared.annotations,
+        },
+    )?;
+    wait_for_start(&dir)?;
+    let control = RunControl::new();
+    forward_signals(&control)?;
+    let status = prepared.module.run(prepared.spec, &control)?;
+    Ok(status.exit_code())
+}
+
+/// Everything that can fail before `start`, so that it fails `create`.
+fn prepare(dir: &ContainerDir, args: &InitArgs) -> Result<Prepared> {
+    let mut bundle = Bundle::load(&args.bundle)?;
+    bundle.set_scratch_root(dir.scratch_dir());
+    // Decides Wasm or Linux before anything is sent on the console socket, which
+    // belongs to the delegate in the second case.
+    let spec = bundle.run_spec()?;
+    let process = bundle.spec().process().as_ref();
+    if let Some(socket) = &args.console_socket {
+        let size = process.and_then(|p| p.console_size()).and_then(|b| {
+            Some((
+                u16::try_from(b.height()).ok()?,
+                u16::try_from(b.width()).ok()?,
+            ))
+        });
+        console::attach(socket, size)?;
+    }
+    crate::resources::report_unenforced(bundle.spec());
+    let requested = bundle
+        .requested_engine()
+        .map(str::to_owned)
+        .or_else(settings::default_engine);
+    let engine = wasmux::select_engine(requested.as_deref(), None)?;
+    let cache = settings::cache();
+    let (module, event) = engine.load_cached_dyn(&spec.wasm, cache.as_ref())?;
+    if event.is_warning() {
+        tracing::warn!("{event}");
+    }
+    Ok(Prepared {
+        module,
+        spec,
+        annotations: bundle.spec().annotations().clone().unwrap_or_default(),
+    })
+}
+
+/// Blocks until `start` opens the fifo's other end, then tells it so.
+fn wait_for_start(dir: &ContainerDir) -> Result<()> {
+    let path = dir.start_fifo();
+    let mut fifo = OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(|e| OciError::io(format!("waiting for start on {}", path.display()), e))?;
+    fifo.write_all(b"0")
+        .map_err(|e| OciError::io("acknowledging start", e))
+}
+
+/// Turns every terminating signal into a kill of the guest, from a thread of its own.
+fn forward_signals(control: &RunControl) -> Result<()> {
+    let mut signals =
+        Signals::new(TERMINATING).map_err(|e| OciError::io("installing signal handlers", e))?;
+    let control = control.clone();
+    std::thread::Builder::new()
+        .name("wasmux-signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                control.kill(signal);
+            }
+        })
+        .map_err(|e| OciError::io("starting the signal thread", e))?;
+    Ok(())
+}

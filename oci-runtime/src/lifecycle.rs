@@ -1,0 +1,162 @@
+//! `start`, `state`, `kill` and `delete`: each reads the record and the process, never
+//! an engine, so each is a quick process start.
+
+use std::fs::OpenOptions;
+use std::io::{ErrorKind, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::time::Duration;
+
+use oci_spec::runtime::ContainerState;
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::process::Signal;
+use serde::Serialize;
+
+use crate::delegate;
+use crate::error::{OciError, Result};
+use crate::state::{ContainerDir, Lookup, Record, Root};
+
+/// How long `delete --force` waits for a killed process to exit.
+const KILL_GRACE: Duration = Duration::from_secs(10);
+
+/// A container of ours, or the delegate takes the command over (this call then never
+/// returns), or a "does not exist" error.
+fn find(root: &Root, id: &str) -> Result<(ContainerDir, Record)> {
+    let id = crate::container_id::validate(id)?;
+    match root.lookup(id)? {
+        Lookup::Ours(dir, record) => Ok((dir, record)),
+        Lookup::Delegated => Err(delegate::exec(format!(
+            "container {id} is not a Wasm container"
+        ))),
+        Lookup::Missing => Err(OciError::NotFound(id.to_owned())),
+    }
+}
+
+/// `start`: releases the waiting container process.
+pub fn start(root: &Root, id: &str) -> Result<()> {
+    let (dir, record) = find(root, id)?;
+    let status = dir.status(&record);
+    let process = match (status, record.process) {
+        (ContainerState::Created, Some(process)) => process,
+        _ => {
+            return Err(OciError::NotCreated {
+                id: id.to_owned(),
+                status,
+            });
+        }
+    };
+    // Non-blocking, so that a process that died meanwhile cannot leave us waiting for
+    // a writer forever; its blocked open() returns as soon as this one succeeds.
+    let mut fifo = OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(dir.start_fifo())
+        .map_err(|e| match e.kind() {
+            ErrorKind::NotFound => OciError::NotCreated {
+                id: id.to_owned(),
+                status: ContainerState::Running,
+            },
+            _ => OciError::io("opening the start fifo", e),
+        })?;
+    let mut byte = [0u8; 1];
+    loop {
+        match fifo.read(&mut byte) {
+            Ok(1) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => return Err(OciError::io("reading the start fifo", e)),
+        }
+        if !process.is_alive() {
+            return Err(OciError::ProcessGone {
+                id: id.to_owned(),
+                when: "before start",
+            });
+        }
+        let mut fds = [PollFd::new(&fifo, PollFlags::IN)];
+        let tick = Timespec {
+            tv_sec: 0,
+            tv_nsec: 50_000_000,
+        };
+        let _ = rustix::event::poll(&mut fds, Some(&tick));
+    }
+    std::fs::remove_file(dir.start_fifo()).map_err(|e| OciError::io("removing the start fifo", e))
+}
+
+/// The runtime-spec state document, as runc prints it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StateDocument<'a> {
+    oci_version: &'static str,
+    id: &'a str,
+    status: ContainerState,
+    pid: i32,
+    bundle: &'a std::path::Path,
+    created: &'a str,
+    #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
+    annotations: &'a std::collections::HashMap<String, String>,
+}
+
+/// `state`: the container's state as JSON on stdout.
+pub fn state(root: &Root, id: &str) -> Result<()> {
+    let (dir, record) = find(root, id)?;
+    let status = dir.status(&record);
+    let pid = match (status, record.process) {
+        (ContainerState::Created | ContainerState::Running, Some(p)) => p.pid,
+        _ => 0,
+    };
+    let document = StateDocument {
+        oci_version: crate::features::OCI_VERSION,
+        id: dir.id(),
+        status,
+        pid,
+        bundle: &record.bundle,
+        created: &record.created,
+        annotations: &record.annotations,
+    };
+    let json = serde_json::to_string_pretty(&document)
+        .map_err(|e| OciError::io("encoding the state", std::io::Error::other(e)))?;
+    println!("{json}");
+    Ok(())
+}
+
+/// `kill`: sends `signal` to the container process (one process, so `--all` is the same).
+pub fn kill(root: &Root, id: &str, signal: Signal) -> Result<()> {
+    let (dir, record) = find(root, id)?;
+    let not_running = || OciError::NotRunning(id.to_owned());
+    let process = match (dir.status(&record), record.process) {
+        (ContainerState::Created | ContainerState::Running, Some(p)) => p,
+        _ => return Err(not_running()),
+    };
+    process.signal(signal).map_err(|e| match e.raw_os_error() {
+        Some(code) if code == rustix::io::Errno::SRCH.raw_os_error() => not_running(),
+        _ => OciError::io(format!("signalling container {id}"), e),
+    })
+}
+
+/// `delete`: removes a stopped container; a created one is killed first (as runc
+/// does), a running one only with `--force`. Unknown IDs are fine with `--force`.
+pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
+    let (dir, record) = match find(root, id) {
+        Err(OciError::NotFound(_)) if force => return Ok(()),
+        found => found?,
+    };
+    let status = dir.status(&record);
+    match (status, record.process) {
+        (ContainerState::Running, _) if !force => {
+            return Err(OciError::NotStopped {
+                id: id.to_owned(),
+                status,
+            });
+        }
+        (ContainerState::Created | ContainerState::Running, Some(process)) => {
+            let _ = process.signal(Signal::KILL);
+            if !process.wait_gone(KILL_GRACE) {
+                return Err(OciError::NotStopped {
+                    id: id.to_owned(),
+                    status,
+                });
+            }
+        }
+        _ => {}
+    }
+    dir.remove()
+}

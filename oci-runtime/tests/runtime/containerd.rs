@@ -1,0 +1,285 @@
+//! The real containerd, started by this test with a private root, state and sockets,
+//! running Wasm images through its runc shim with `--runc-binary wasmux-oci`, stopped
+//! by its PID at the end.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::e2e::{self, Buildah, Cases, expect};
+
+const NAMESPACE: &str = "wasmux-test";
+
+struct Containerd {
+    dir: PathBuf,
+    daemon: Child,
+    wrapper: PathBuf,
+}
+
+impl Containerd {
+    fn start(dir: &Path) -> Self {
+        let config = dir.join("containerd.toml");
+        let p = |name: &str| dir.join(name).display().to_string();
+        std::fs::write(
+            &config,
+            format!(
+                r#"version = 2
+root = "{root}"
+state = "{state}"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "{grpc}"
+[ttrpc]
+  address = "{ttrpc}"
+[debug]
+  address = "{debug}"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{opt}"
+"#,
+                root = p("root"),
+                state = p("state"),
+                grpc = p("grpc.sock"),
+                ttrpc = p("ttrpc.sock"),
+                debug = p("debug.sock"),
+                opt = p("opt"),
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
+        let daemon = Command::new("containerd")
+            .arg("--config")
+            .arg(&config)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let containerd = Containerd {
+            dir: dir.to_owned(),
+            daemon,
+            wrapper: e2e::wrapper(dir, false),
+        };
+        let until = Instant::now() + Duration::from_secs(60);
+        while !containerd.ctr(&["version"]).status.success() {
+            assert!(Instant::now() < until, "containerd did not answer");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        containerd
+    }
+
+    fn ctr_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ctr");
+        cmd.arg("--address")
+            .arg(self.dir.join("grpc.sock"))
+            .args(["--namespace", NAMESPACE])
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn ctr(&self, args: &[&str]) -> Output {
+        self.ctr_command(args).output().unwrap()
+    }
+
+    fn runc_root(&self) -> PathBuf {
+        self.dir.join("runc")
+    }
+
+    /// `ctr run --rm --runc-binary wasmux-oci [FLAGS] IMAGE ID [ARGS]`; ctr's ARGS
+    /// replace the image's whole command line, so they start with the module.
+    fn run_command(&self, flags: &[&str], image: &str, id: &str, args: &[&str]) -> Command {
+        let image = format!("docker.io/library/{image}:latest");
+        let mut all = vec!["run", "--rm", "--runc-binary"];
+        let wrapper = self.wrapper.display().to_string();
+        let root = self.runc_root().display().to_string();
+        all.push(&wrapper);
+        all.extend(["--runc-root", &root]);
+        all.extend_from_slice(flags);
+        all.push(&image);
+        all.push(id);
+        all.extend_from_slice(args);
+        self.ctr_command(&all)
+    }
+
+    fn run(&self, flags: &[&str], image: &str, id: &str, args: &[&str]) -> Output {
+        self.run_command(flags, image, id, args).output().unwrap()
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let pid = rustix::process::Pid::from_raw(self.daemon.id() as i32).unwrap();
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let _ = self.daemon.wait();
+        e2e::unmount_under(&self.dir);
+    }
+}
+
+#[test]
+fn containerd_runs_wasm_images_through_wasmux_oci() {
+    if !e2e::tools_available(
+        "containerd",
+        &["containerd", "ctr", "buildah", "runc", "gcc"],
+    ) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let buildah = Buildah::new(tmp.path().join("storage"), tmp.path().join("runroot"));
+    let containerd = Containerd::start(tmp.path());
+    for image in e2e::standard_images(tmp.path()) {
+        buildah.build(&image);
+        let archive = tmp.path().join(format!("{}.tar", image.name));
+        buildah.push_archive(image.name, &archive);
+        let import = containerd.ctr(&["image", "import", archive.to_str().unwrap()]);
+        assert!(import.status.success(), "import {}: {import:?}", image.name);
+    }
+    let _ = Command::new("buildah")
+        .args(buildah.storage_args())
+        .args(["rmi", "--all", "--force"])
+        .output();
+    e2e::unmount_under(&tmp.path().join("storage"));
+
+    let hello = "Hello from a Wasm container, run by wasmux!";
+    let mut cases = Cases::default();
+    cases.case("hello", || {
+        expect(
+            &containerd.run(&[], "wasm-hello", "hello", &[]),
+            0,
+            Some(hello),
+        )
+    });
+    cases.case("exit 7", || {
+        expect(
+            &containerd.run(&[], "wasm-probe", "exit7", &["/probe.wasm", "exit", "7"]),
+            7,
+            None,
+        )
+    });
+    cases.case("trap is 134", || {
+        expect(
+            &containerd.run(
+                &[],
+                "wasm-probe",
+                "trap",
+                &["/probe.wasm", "trap", "unreachable"],
+            ),
+            134,
+            None,
+        )
+    });
+    cases.case("--memory-limit 32 MiB, 128 MiB wanted: 137", || {
+        let flags = ["--memory-limit", "33554432"];
+        expect(
+            &containerd.run(
+                &flags,
+                "wasm-probe",
+                "oom",
+                &["/probe.wasm", "alloc", "128"],
+            ),
+            137,
+            None,
+        )
+    });
+    cases.case("--env reaches the guest", || {
+        expect(
+            &containerd.run(
+                &["--env", "K=V"],
+                "wasm-probe",
+                "env",
+                &["/probe.wasm", "env"],
+            ),
+            0,
+            Some("K=\"V\""),
+        )
+    });
+    for engine in crate::harness::engines() {
+        cases.case(&format!("--annotation run.oci.handler={engine}"), || {
+            let annotation = format!("run.oci.handler={engine}");
+            let id = format!("engine-{engine}");
+            expect(
+                &containerd.run(&["--annotation", &annotation], "wasm-hello", &id, &[]),
+                0,
+                Some(hello),
+            )
+        });
+    }
+    cases.case("ctr task kill: 143", || {
+        let child = containerd
+            .run_command(&[], "wasm-probe", "spinner", &["/probe.wasm", "spin"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            let tasks = containerd.ctr(&["task", "ls"]);
+            let text = String::from_utf8_lossy(&tasks.stdout);
+            if text
+                .lines()
+                .any(|l| l.starts_with("spinner") && l.contains("RUNNING"))
+            {
+                break;
+            }
+            if Instant::now() > until {
+                return Err(format!("never running: {text}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        expect(&containerd.ctr(&["task", "kill", "spinner"]), 0, None)?;
+        expect(&child.wait_with_output().unwrap(), 143, None)
+    });
+    cases.case("10 concurrent containers, each its own output", || {
+        let outputs: Vec<(String, Output)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..10)
+                .map(|i| {
+                    let containerd = &containerd;
+                    s.spawn(move || {
+                        let id = format!("many-{i}");
+                        let out =
+                            containerd.run(&[], "wasm-probe", &id, &["/probe.wasm", "args", &id]);
+                        (id, out)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (id, out) in outputs {
+            expect(&out, 0, Some(&format!("2:\"{id}\"")))?;
+        }
+        Ok(())
+    });
+    cases.case("native image runs through the runc delegate", || {
+        expect(
+            &containerd.run(&[], "native-hello", "native", &[]),
+            0,
+            Some(hello),
+        )
+    });
+    cases.case("missing entrypoint: wasmux's message, non-zero", || {
+        let out = containerd.run(&[], "wasm-missing", "missing", &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() || !err.contains("entrypoint /missing.wasm not found") {
+            return Err(format!("{out:?}"));
+        }
+        Ok(())
+    });
+    cases.case("invalid module: wasmux's message, non-zero", || {
+        let out = containerd.run(&[], "wasm-invalid", "invalid", &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() || !err.contains("invalid module") {
+            return Err(format!("{out:?}"));
+        }
+        Ok(())
+    });
+    cases.case("nothing left under the runtime root", || {
+        let root = containerd.runc_root().join(NAMESPACE);
+        let left: Vec<_> = std::fs::read_dir(&root)
+            .map(|d| d.filter_map(|e| Some(e.ok()?.file_name())).collect())
+            .unwrap_or_default();
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{left:?}"))
+        }
+    });
+    cases.finish("containerd");
+}

@@ -1,0 +1,255 @@
+//! The real podman (and conmon) running Wasm images through wasmux-oci, with private
+//! storage and configuration: the machine's own container state is never touched.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use crate::e2e::{self, Buildah, Cases, expect};
+
+struct Podman {
+    dir: PathBuf,
+    buildah: Buildah,
+    conf: PathBuf,
+}
+
+impl Podman {
+    fn new(dir: &Path) -> Self {
+        let wrapper = e2e::wrapper(dir, true);
+        let conf = dir.join("containers.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                r#"[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+netns = "none"
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+tmp_dir = "{tmp}"
+[engine.runtimes]
+wasmux-oci = ["{wrapper}"]
+"#,
+                tmp = dir.join("libpod-tmp").display(),
+                wrapper = wrapper.display()
+            ),
+        )
+        .unwrap();
+        Podman {
+            dir: dir.to_owned(),
+            buildah: Buildah::new(dir.join("storage"), dir.join("runroot")),
+            conf,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("podman");
+        cmd.env("CONTAINERS_CONF", &self.conf)
+            .env("WASMUX_HOST_SECRET", "must-not-reach-the-guest")
+            .args(self.buildah.storage_args())
+            .args(args);
+        cmd
+    }
+
+    fn output(&self, args: &[&str]) -> Output {
+        self.command(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    /// `podman run --rm --runtime wasmux-oci ARGS...`.
+    fn run(&self, args: &[&str]) -> Output {
+        let mut all = vec!["run", "--rm", "--runtime", "wasmux-oci"];
+        all.extend_from_slice(args);
+        self.output(&all)
+    }
+
+    fn state_is_empty(&self) -> Result<(), String> {
+        let state = e2e::wrapper_state(&self.dir);
+        let left: Vec<_> = std::fs::read_dir(&state)
+            .map(|d| d.filter_map(|e| Some(e.ok()?.file_name())).collect())
+            .unwrap_or_default();
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("left under the runtime root: {left:?}"))
+        }
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self.output(&["rm", "--all", "--force"]);
+        let _ = Command::new("buildah")
+            .args(self.buildah.storage_args())
+            .args(["rm", "--all"])
+            .output();
+        e2e::unmount_under(&self.dir);
+    }
+}
+
+#[test]
+fn podman_runs_wasm_images_through_wasmux_oci() {
+    if !e2e::tools_available("podman", &["podman", "buildah", "conmon", "runc", "gcc"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let podman = Podman::new(tmp.path());
+    for image in e2e::standard_images(tmp.path()) {
+        podman.buildah.build(&image);
+    }
+    let hello = "Hello from a Wasm container, run by wasmux!";
+    let mut cases = Cases::default();
+    cases.case("hello", || {
+        expect(&podman.run(&["wasm-hello"]), 0, Some(hello))
+    });
+    cases.case("exit 7", || {
+        expect(&podman.run(&["wasm-probe", "exit", "7"]), 7, None)
+    });
+    cases.case("exit 255", || {
+        expect(&podman.run(&["wasm-probe", "exit", "255"]), 255, None)
+    });
+    cases.case("trap is 134", || {
+        expect(
+            &podman.run(&["wasm-probe", "trap", "unreachable"]),
+            134,
+            None,
+        )
+    });
+    cases.case("--memory 32m, 128 MiB wanted: 137", || {
+        expect(
+            &podman.run(&["--memory", "32m", "wasm-probe", "alloc", "128"]),
+            137,
+            None,
+        )
+    });
+    cases.case("env: -e reaches the guest, the host's does not", || {
+        let out = podman.run(&["-e", "K=V", "wasm-probe", "env"]);
+        expect(&out, 0, Some("K=\"V\""))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.contains("WASMUX_HOST_SECRET") {
+            return Err(format!("host variable reached the guest: {text}"));
+        }
+        expect(&out, 0, Some("container=\"podman\""))
+    });
+    cases.case("-v DIR:/data:ro cannot be written", || {
+        let data = tmp.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let volume = format!("{}:/data:ro", data.display());
+        let out = podman.run(&["-v", &volume, "wasm-probe", "write", "/data/x", "y"]);
+        if out.status.success() || data.join("x").exists() {
+            return Err(format!("wrote through ro: {:?}", out));
+        }
+        let rw = format!("{}:/data", data.display());
+        expect(
+            &podman.run(&["-v", &rw, "wasm-probe", "write", "/data/x", "y"]),
+            0,
+            Some("wrote /data/x"),
+        )
+    });
+    cases.case("-i: stdin reaches the guest", || {
+        let mut child = podman
+            .command(&[
+                "run",
+                "--rm",
+                "-i",
+                "--runtime",
+                "wasmux-oci",
+                "wasm-probe",
+                "echo",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"through stdin\n")
+            .unwrap();
+        expect(&child.wait_with_output().unwrap(), 0, Some("through stdin"))
+    });
+    cases.case("-t: the guest has a terminal", || {
+        expect(
+            &podman.run(&["-t", "wasm-probe", "tty"]),
+            0,
+            Some("stdout=true"),
+        )
+    });
+    cases.case("run -d, podman stop -t 2: 143, logs kept", || {
+        let started = podman.output(&[
+            "run",
+            "-d",
+            "--name",
+            "spinner",
+            "--runtime",
+            "wasmux-oci",
+            "wasm-probe",
+            "spin",
+        ]);
+        expect(&started, 0, None)?;
+        expect(&podman.output(&["stop", "-t", "2", "spinner"]), 0, None)?;
+        let code = podman.output(&["inspect", "--format", "{{.State.ExitCode}}", "spinner"]);
+        expect(&code, 0, Some("143"))?;
+        expect(&podman.output(&["rm", "spinner"]), 0, None)
+    });
+    cases.case("podman logs shows the output", || {
+        let started = podman.output(&[
+            "run",
+            "-d",
+            "--name",
+            "talker",
+            "--runtime",
+            "wasmux-oci",
+            "wasm-probe",
+            "args",
+            "logged",
+        ]);
+        expect(&started, 0, None)?;
+        expect(&podman.output(&["wait", "talker"]), 0, Some("0"))?;
+        expect(&podman.output(&["logs", "talker"]), 0, Some("2:\"logged\""))?;
+        expect(&podman.output(&["rm", "talker"]), 0, None)
+    });
+    for engine in crate::harness::engines() {
+        cases.case(&format!("--annotation run.oci.handler={engine}"), || {
+            let annotation = format!("run.oci.handler={engine}");
+            expect(
+                &podman.run(&["--annotation", &annotation, "wasm-hello"]),
+                0,
+                Some(hello),
+            )
+        });
+    }
+    cases.case("an unknown engine annotation is refused by name", || {
+        let out = podman.run(&["--annotation", "run.oci.handler=nope", "wasm-hello"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() || !err.contains("unknown engine \"nope\"") {
+            return Err(format!("{out:?}"));
+        }
+        Ok(())
+    });
+    cases.case(
+        "native image (compat-smart) runs through the runc delegate",
+        || expect(&podman.run(&["native-hello"]), 0, Some(hello)),
+    );
+    cases.case("missing entrypoint: wasmux's message, non-zero", || {
+        let out = podman.run(&["wasm-missing"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() || !err.contains("entrypoint /missing.wasm not found") {
+            return Err(format!("{out:?}"));
+        }
+        Ok(())
+    });
+    cases.case("invalid module: wasmux's message, non-zero", || {
+        let out = podman.run(&["wasm-invalid"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() || !err.contains("invalid module") {
+            return Err(format!("{out:?}"));
+        }
+        Ok(())
+    });
+    cases.case("after --rm nothing is left under the runtime root", || {
+        podman.state_is_empty()
+    });
+    cases.finish("podman");
+}
