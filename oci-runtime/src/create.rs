@@ -4,6 +4,7 @@
 //! writes the pid file and exits, leaving it to the caller, which reaps it (conmon and
 //! containerd's shim are subreapers).
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -84,7 +85,9 @@ fn start_container_process(
     dir.make_start_fifo()?;
     let (report_read, report_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| OciError::io("creating the handshake pipe", e))?;
+    // This very binary, whatever its path; named as users know it in `ps`.
     let mut command = Command::new("/proc/self/exe");
+    command.arg0("wasmux-oci");
     globals.forward(&mut command);
     command.arg("init").arg("--bundle").arg(&record.bundle);
     if let Some(socket) = &args.console_socket {

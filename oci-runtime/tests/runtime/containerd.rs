@@ -203,7 +203,7 @@ fn containerd_runs_wasm_images_through_wasmux_oci() {
         });
     }
     cases.case("ctr task kill: 143", || {
-        let child = containerd
+        let mut child = containerd
             .run_command(&[], "wasm-probe", "spinner", &["/probe.wasm", "spin"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -220,12 +220,19 @@ fn containerd_runs_wasm_images_through_wasmux_oci() {
                 break;
             }
             if Instant::now() > until {
+                let _ = child.kill();
+                let _ = child.wait();
                 return Err(format!("never running: {text}"));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        expect(&containerd.ctr(&["task", "kill", "spinner"]), 0, None)?;
-        expect(&child.wait_with_output().unwrap(), 143, None)
+        let killed = expect(&containerd.ctr(&["task", "kill", "spinner"]), 0, None);
+        if killed.is_err() {
+            let _ = child.kill();
+        }
+        let out = child.wait_with_output().unwrap();
+        killed?;
+        expect(&out, 143, None)
     });
     cases.case("10 concurrent containers, each its own output", || {
         let outputs: Vec<(String, Output)> = std::thread::scope(|s| {

@@ -201,10 +201,14 @@ impl Runtime {
     /// The `msg` of the log's last `error` line.
     pub fn last_log_error(&self) -> Option<String> {
         let log = std::fs::read_to_string(&self.inner.log).ok()?;
-        log.lines()
-            .map(|l| serde_json::from_str::<Value>(l).expect("every log line is JSON"))
-            .filter(|v| v["level"] == "error")
-            .last()
+        let lines: Vec<Value> = log
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("every log line is JSON"))
+            .collect();
+        lines
+            .iter()
+            .rev()
+            .find(|v| v["level"] == "error")
             .map(|v| v["msg"].as_str().unwrap().to_owned())
     }
 
