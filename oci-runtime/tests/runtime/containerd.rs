@@ -279,14 +279,7 @@ fn containerd_runs_wasm_images_through_wasmux_oci() {
     });
     cases.case("nothing left under the runtime root", || {
         let root = containerd.runc_root().join(NAMESPACE);
-        let left: Vec<_> = std::fs::read_dir(&root)
-            .map(|d| d.filter_map(|e| Some(e.ok()?.file_name())).collect())
-            .unwrap_or_default();
-        if left.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("{left:?}"))
-        }
+        e2e::holds_nothing(&root)
     });
     cases.finish("containerd");
 }

@@ -243,6 +243,18 @@ pub fn expect(out: &Output, code: i32, stdout: Option<&str>) -> Result<(), Strin
     }
 }
 
+/// The runtime root exists (so the runtime really used it) and holds no container.
+pub fn holds_nothing(root: &Path) -> Result<(), String> {
+    let entries =
+        std::fs::read_dir(root).map_err(|e| format!("runtime root {}: {e}", root.display()))?;
+    let left: Vec<_> = entries.filter_map(|e| Some(e.ok()?.file_name())).collect();
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("left under {}: {left:?}", root.display()))
+    }
+}
+
 /// Undoes every mount under `dir` (deepest first): the private storage's overlays.
 pub fn unmount_under(dir: &Path) {
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();

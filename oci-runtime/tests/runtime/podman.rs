@@ -63,15 +63,7 @@ wasmux-oci = ["{wrapper}"]
     }
 
     fn state_is_empty(&self) -> Result<(), String> {
-        let state = e2e::wrapper_state(&self.dir);
-        let left: Vec<_> = std::fs::read_dir(&state)
-            .map(|d| d.filter_map(|e| Some(e.ok()?.file_name())).collect())
-            .unwrap_or_default();
-        if left.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("left under the runtime root: {left:?}"))
-        }
+        e2e::holds_nothing(&e2e::wrapper_state(&self.dir))
     }
 }
 
