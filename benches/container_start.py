@@ -192,6 +192,12 @@ runc-private = ["{runc}"]
         for point in sorted(mounts, key=len, reverse=True):
             subprocess.run(["umount", "-l", point], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
+        # The containers' cgroups are removed by their runtimes; the namespace's parent is ours.
+        for hierarchy in Path("/sys/fs/cgroup").iterdir():
+            try:
+                (hierarchy / "bench").rmdir()
+            except OSError:
+                pass
 
 
 if __name__ == "__main__":

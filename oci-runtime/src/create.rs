@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use chrono::{SecondsFormat, Utc};
 
 use crate::Globals;
+use crate::cgroups;
 use crate::delegate;
 use crate::error::{OciError, Result};
 use crate::fds;
@@ -56,6 +57,7 @@ pub fn create(globals: &Globals, root: &Root, args: &CreateArgs) -> Result<()> {
         process: None,
         created: Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true),
         annotations: Default::default(),
+        cgroups: Vec::new(),
     };
     match start_container_process(globals, &dir, &mut record, args) {
         Ok(None) => Ok(()),
@@ -66,7 +68,9 @@ pub fn create(globals: &Globals, root: &Root, args: &CreateArgs) -> Result<()> {
         Err(e) => {
             if let Some(process) = record.process {
                 let _ = process.signal(rustix::process::Signal::KILL);
+                process.wait_gone(std::time::Duration::from_secs(10));
             }
+            cgroups::remove(&record.cgroups);
             dir.remove()?;
             Err(e)
         }
@@ -110,7 +114,13 @@ fn start_container_process(
     drop(report_write);
     let report = handshake::receive(report_read)?;
     match report {
-        Some(Report::Ready { annotations }) => record.annotations = annotations,
+        Some(Report::Ready {
+            annotations,
+            cgroups,
+        }) => {
+            record.annotations = annotations;
+            record.cgroups = cgroups;
+        }
         Some(Report::Failed { message, exit_code }) => {
             let _ = child.wait();
             return Err(OciError::Container { message, exit_code });

@@ -6,8 +6,9 @@ pub const OCI_VERSION: &str = "1.0.2";
 /// Mount options wasmux honours (the rest are ignored: a WASI preopen has no flags).
 const MOUNT_OPTIONS: &[&str] = &["bind", "rbind", "ro", "rw"];
 
-/// The `features` document: no namespaces, capabilities, seccomp or cgroups (the Wasm
-/// sandbox is the isolation); annotations name the engines and Wasm variants.
+/// The `features` document: no namespaces, capabilities or seccomp (the Wasm sandbox is
+/// the isolation), cgroupfs placement on v1 and v2; annotations name the engines and
+/// Wasm variants.
 pub fn document() -> serde_json::Value {
     let engines: Vec<&str> = wasmux::ENGINES.iter().map(|e| e.name).collect();
     serde_json::json!({
@@ -18,7 +19,7 @@ pub fn document() -> serde_json::Value {
         "linux": {
             "namespaces": [],
             "capabilities": [],
-            "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
             "seccomp": {"enabled": false},
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},

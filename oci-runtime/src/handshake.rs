@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,8 @@ pub enum Report {
     Ready {
         /// The bundle's annotations, for `state`.
         annotations: HashMap<String, String>,
+        /// The cgroups the process joined, for `delete` to remove.
+        cgroups: Vec<PathBuf>,
     },
     /// The bundle cannot run; `create` fails with this.
     Failed {
@@ -70,6 +73,7 @@ mod tests {
         for report in [
             Report::Ready {
                 annotations: HashMap::from([("k".into(), "v".into())]),
+                cgroups: vec!["/sys/fs/cgroup/pids/x".into()],
             },
             Report::Failed {
                 message: "entrypoint /x.wasm not found".into(),

@@ -41,6 +41,7 @@ struct Prepared {
     module: Box<dyn Module>,
     spec: RunSpec,
     annotations: HashMap<String, String>,
+    cgroups: Vec<PathBuf>,
 }
 
 /// Runs the container process; returns its exit code.
@@ -67,6 +68,7 @@ pub fn init(root: &Root, args: &InitArgs) -> Result<u8> {
         report_pipe,
         &Report::Ready {
             annotations: prepared.annotations,
+            cgroups: prepared.cgroups,
         },
     )?;
     wait_for_start(&dir)?;
@@ -104,10 +106,13 @@ fn prepare(dir: &ContainerDir, args: &InitArgs) -> Result<Prepared> {
     if event.is_warning() {
         tracing::warn!("{event}");
     }
+    // Last, so that no failure before it leaves a cgroup behind.
+    let cgroups = crate::cgroups::place_self(bundle.spec());
     Ok(Prepared {
         module,
         spec,
         annotations: bundle.spec().annotations().clone().unwrap_or_default(),
+        cgroups,
     })
 }
 

@@ -158,5 +158,6 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         }
         _ => {}
     }
+    crate::cgroups::remove(&record.cgroups);
     dir.remove()
 }

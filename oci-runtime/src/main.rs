@@ -4,6 +4,7 @@
 //! no pivot_root, one process per container, which is the one its caller reaps.
 //! Linux containers under the same runtime entry go to a delegate runtime (runc).
 
+mod cgroups;
 mod console;
 mod container_id;
 mod create;
@@ -58,7 +59,7 @@ pub struct Globals {
     /// Log debug events too.
     #[arg(long)]
     debug: bool,
-    /// Accepted: wasmux-oci manages no cgroups (README, "Limits").
+    /// Accepted: systemd-style cgroup paths are not placed (README, wasmux-oci).
     #[arg(long)]
     systemd_cgroup: bool,
 }

@@ -94,6 +94,9 @@ pub struct Record {
     pub created: String,
     /// The bundle's annotations.
     pub annotations: HashMap<String, String>,
+    /// The cgroups the container process made and joined.
+    #[serde(default)]
+    pub cgroups: Vec<PathBuf>,
 }
 
 impl ContainerDir {
@@ -217,6 +220,7 @@ mod tests {
             process: None,
             created: "2026-01-01T00:00:00Z".into(),
             annotations: HashMap::new(),
+            cgroups: Vec::new(),
         }
     }
 

@@ -111,6 +111,8 @@ impl Drop for Containerd {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
         let _ = self.daemon.wait();
         e2e::unmount_under(&self.dir);
+        // containerd's cgroupsPath is /NAMESPACE/ID.
+        e2e::remove_cgroup_parent(NAMESPACE);
     }
 }
 

@@ -255,6 +255,17 @@ pub fn holds_nothing(root: &Path) -> Result<(), String> {
     }
 }
 
+/// Removes the (empty) parent cgroup `name` that containers of a test were placed
+/// under, from every hierarchy: the runtime removes only each container's own cgroup.
+pub fn remove_cgroup_parent(name: &str) {
+    if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
+        for hierarchy in hierarchies.filter_map(Result::ok) {
+            let _ = std::fs::remove_dir(hierarchy.path().join(name));
+        }
+    }
+    let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(name));
+}
+
 /// Undoes every mount under `dir` (deepest first): the private storage's overlays.
 pub fn unmount_under(dir: &Path) {
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();

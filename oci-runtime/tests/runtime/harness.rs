@@ -318,3 +318,58 @@ pub fn read_pty(master: OwnedFd) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Edits a written bundle's config.json (for what the builder has no method for).
+pub fn patch_config(bundle: &Path, edit: impl FnOnce(&mut Value)) {
+    let path = bundle.join("config.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut config);
+    std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+}
+
+/// The CPU quota and pids limit in force for process `pid`, read from the cgroups
+/// `/proc/PID/cgroup` names (v1 controller mounts, or the unified hierarchy).
+pub fn cgroup_limits(pid: i32) -> (Option<String>, Option<String>) {
+    let table = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    let read = |path: PathBuf| {
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim().to_owned())
+    };
+    let mut quota = None;
+    let mut pids = None;
+    for line in table.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (
+            fields.next(),
+            fields.next().unwrap_or(""),
+            fields.next().unwrap_or(""),
+        );
+        let path = path.trim_start_matches('/');
+        if controllers.is_empty() {
+            let dir = Path::new("/sys/fs/cgroup").join(path);
+            if let Some(max) = read(dir.join("cpu.max")) {
+                quota = max.split(' ').next().map(str::to_owned);
+                pids = read(dir.join("pids.max"));
+            }
+            continue;
+        }
+        let names: Vec<&str> = controllers.split(',').collect();
+        let mount = || {
+            std::fs::read_dir("/sys/fs/cgroup")
+                .ok()?
+                .filter_map(Result::ok)
+                .find(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.split(',').collect::<Vec<_>>() == names && !e.path().is_symlink()
+                })
+        };
+        if names.contains(&"cpu") {
+            quota = mount().and_then(|m| read(m.path().join(path).join("cpu.cfs_quota_us")));
+        }
+        if names.contains(&"pids") {
+            pids = mount().and_then(|m| read(m.path().join(path).join("pids.max")));
+        }
+    }
+    (quota, pids)
+}

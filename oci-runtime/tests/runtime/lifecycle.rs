@@ -3,6 +3,8 @@
 //! test process as the subreaper that collects the container's exit status.
 
 use crate::harness::{self, Runtime, probe_bundle};
+use std::path::PathBuf;
+
 use serde_json::Value;
 
 #[test]
@@ -295,4 +297,55 @@ fn concurrent_lifecycles_of_different_ids_each_get_their_own_output() {
         t.join().unwrap();
     }
     assert!(rt.is_empty());
+}
+
+#[test]
+fn the_container_joins_its_cgroup_with_its_cpu_and_pids_limits_and_delete_removes_it() {
+    let rt = Runtime::new();
+    let bundle = rt.bundle("capped", probe_bundle(&["spin"]));
+    let parent = format!("wasmux-oci-test-{}", std::process::id());
+    let path = format!("/{parent}/capped");
+    harness::patch_config(&bundle, |config| {
+        config["linux"] = serde_json::json!({
+            "cgroupsPath": path,
+            "resources": {
+                "cpu": {"quota": 50000, "period": 100000, "shares": 512},
+                "pids": {"limit": 7},
+            },
+        });
+    });
+    let c = rt.create("capped", &bundle).unwrap();
+    let cgroup_table = std::fs::read_to_string(format!("/proc/{}/cgroup", c.pid)).unwrap();
+    let placed = cgroup_table.lines().any(|l| l.ends_with(&path));
+    if placed {
+        assert_eq!(
+            harness::cgroup_limits(c.pid),
+            (Some("50000".into()), Some("7".into())),
+            "{cgroup_table}"
+        );
+    } else {
+        // A host that does not let this process manage cgroups: said, not claimed.
+        let warning =
+            std::fs::read_to_string(rt.root().parent().unwrap().join("log.json")).unwrap();
+        assert!(
+            warning.contains("could not place the container in its cgroup"),
+            "{cgroup_table}\n{warning}"
+        );
+    }
+    rt.ok(&["start", "capped"]);
+    rt.ok(&["delete", "--force", "capped"]);
+    assert_eq!(c.wait(), 137);
+    let leftovers: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .filter_map(|e| Some(e.ok()?.path().join(&parent)))
+        .filter(|p| p.is_dir())
+        .collect();
+    for dir in &leftovers {
+        assert!(
+            !dir.join("capped").exists(),
+            "delete left {}",
+            dir.display()
+        );
+        std::fs::remove_dir(dir).unwrap();
+    }
 }

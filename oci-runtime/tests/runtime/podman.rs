@@ -185,6 +185,37 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
         expect(&code, 0, Some("143"))?;
         expect(&podman.output(&["rm", "spinner"]), 0, None)
     });
+    cases.case(
+        "--cpus 0.5 --pids-limit 20 reach the container's cgroup",
+        || {
+            let started = podman.output(&[
+                "run",
+                "-d",
+                "--name",
+                "capped",
+                "--cpus",
+                "0.5",
+                "--pids-limit",
+                "20",
+                "--runtime",
+                "wasmux-oci",
+                "wasm-probe",
+                "spin",
+            ]);
+            expect(&started, 0, None)?;
+            let pid = podman.output(&["inspect", "--format", "{{.State.Pid}}", "capped"]);
+            let pid: i32 = String::from_utf8_lossy(&pid.stdout)
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            let limits = crate::harness::cgroup_limits(pid);
+            expect(&podman.output(&["rm", "--force", "capped"]), 0, None)?;
+            if limits != (Some("50000".into()), Some("20".into())) {
+                return Err(format!("cgroup limits of pid {pid}: {limits:?}"));
+            }
+            Ok(())
+        },
+    );
     cases.case("podman logs shows the output", || {
         let started = podman.output(&[
             "run",
