@@ -35,6 +35,9 @@ use crate::state::{Lookup, Root};
 #[derive(Parser)]
 #[command(
     name = "wasmux-oci",
+    // A flag given twice takes its last value, as with runc (a wrapper's `--root`
+    // before the caller's, say).
+    args_override_self = true,
     about = "OCI runtime for Wasm containers on wasmux (runc's command line)"
 )]
 struct Cli {

@@ -349,3 +349,14 @@ fn the_container_joins_its_cgroup_with_its_cpu_and_pids_limits_and_delete_remove
         std::fs::remove_dir(dir).unwrap();
     }
 }
+
+#[test]
+fn a_global_flag_given_twice_takes_its_last_value_as_with_runc() {
+    let rt = Runtime::new();
+    let other = rt.root().parent().unwrap().join("other-root");
+    let features = rt.ok(&["--root", other.to_str().unwrap(), "features"]);
+    assert!(features.contains("ociVersionMax"));
+    let missing = rt.fails(&["--root", other.to_str().unwrap(), "state", "x"]);
+    assert!(missing.contains("does not exist"), "{missing}");
+    assert!(other.is_dir(), "the later --root is the one used");
+}
