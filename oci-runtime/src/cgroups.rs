@@ -5,7 +5,9 @@
 //! also count the engine's own code and kill the process before the guest asked for
 //! anything. Only the container's own (leaf) cgroup is removed again, by `delete`.
 
+use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use oci_spec::runtime::{LinuxCpu, LinuxPids, Spec};
 
@@ -79,13 +81,25 @@ pub fn place_self(spec: &Spec) -> Vec<PathBuf> {
     made
 }
 
+/// How long `remove` waits for the exited process to leave its cgroup: on v1 a zombie
+/// keeps the cgroup busy until its reaper (conmon, the shim) has collected it.
+const REAP_GRACE: Duration = Duration::from_secs(5);
+
 /// Removes the leaf cgroups `place_self` made (the process has exited by then).
 pub fn remove(dirs: &[PathBuf]) {
     for dir in dirs {
-        if let Err(e) = std::fs::remove_dir(dir)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(dir = %dir.display(), error = %e, "could not remove the container's cgroup");
+        let until = Instant::now() + REAP_GRACE;
+        loop {
+            match std::fs::remove_dir(dir) {
+                Err(e) if e.kind() == ErrorKind::ResourceBusy && Instant::now() < until => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) if e.kind() != ErrorKind::NotFound => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "could not remove the container's cgroup");
+                    break;
+                }
+                _ => break,
+            }
         }
     }
 }

@@ -71,7 +71,10 @@ pub fn create(globals: &Globals, root: &Root, args: &CreateArgs) -> Result<()> {
                 process.wait_gone(std::time::Duration::from_secs(10));
             }
             cgroups::remove(&record.cgroups);
-            dir.remove()?;
+            // The first error is the one to report; a failed cleanup is only logged.
+            if let Err(cleanup) = dir.remove() {
+                tracing::warn!(error = %cleanup, "could not remove the failed container's state");
+            }
             Err(e)
         }
     }
@@ -112,7 +115,15 @@ fn start_container_process(
         .spawn()
         .map_err(|e| OciError::io("starting the container process", e))?;
     drop(report_write);
-    let report = handshake::receive(report_read)?;
+    let report = match handshake::receive(report_read) {
+        Ok(report) => report,
+        Err(e) => {
+            // Not left waiting on a fifo that is about to be removed.
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+    };
     match report {
         Some(Report::Ready {
             annotations,

@@ -171,7 +171,8 @@ fn run(globals: &Globals, command: Command) -> Result<u8> {
 /// a clear refusal.
 fn other_command(root: &Root, args: &[OsString]) -> OciError {
     let name = args.first().and_then(|a| a.to_str()).unwrap_or("");
-    let names_delegated = args[1..].iter().filter_map(|a| a.to_str()).any(|arg| {
+    let rest = args.get(1..).unwrap_or_default();
+    let names_delegated = rest.iter().filter_map(|a| a.to_str()).any(|arg| {
         container_id::validate(arg).is_ok() && matches!(root.lookup(arg), Ok(Lookup::Delegated))
     });
     if names_delegated {

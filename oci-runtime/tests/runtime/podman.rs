@@ -75,6 +75,9 @@ impl Drop for Podman {
             .args(["rm", "--all"])
             .output();
         e2e::unmount_under(&self.dir);
+        // podman's cgroupfs parents (conmon's and the containers'), where now empty.
+        e2e::remove_cgroup_parent("libpod_parent/conmon");
+        e2e::remove_cgroup_parent("libpod_parent");
     }
 }
 
