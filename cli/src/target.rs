@@ -37,6 +37,9 @@ pub struct RunArgs {
     /// A bundle directory (with config.json), or a .wasm/.wat module or component.
     target: PathBuf,
     /// Module only: arguments after the module (argv[0] is the module path as given).
+    /// Everything after the module is the guest's, flags included, as with `wasmtime
+    /// run`; a `--` before them is accepted too.
+    #[arg(allow_hyphen_values = true)]
     args: Vec<String>,
 }
 

@@ -210,6 +210,22 @@ fn bare_module_gets_only_the_given_dirs_env_and_args() {
 }
 
 #[test]
+fn everything_after_the_module_is_the_guests_flags_included() {
+    let probe = guests::core_module("probe");
+    let probe = probe.to_str().unwrap();
+    let out = wasmux(&["run", probe, "args", "--std", "-x", "--engine", "nope"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let argv =
+        format!("0:{probe:?}\n1:\"args\"\n2:\"--std\"\n3:\"-x\"\n4:\"--engine\"\n5:\"nope\"\n");
+    assert_eq!(stdout(&out), argv);
+    let with_separator = wasmux(&["run", probe, "--", "args", "--std"]);
+    assert_eq!(
+        stdout(&with_separator),
+        format!("0:{probe:?}\n1:\"args\"\n2:\"--std\"\n")
+    );
+}
+
+#[test]
 fn a_component_runs_through_wasi_cli_run() {
     let component = guests::component("hello");
     let out = wasmux(&["run", component.to_str().unwrap()]);
