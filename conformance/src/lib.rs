@@ -1,4 +1,4 @@
-//! The wasmux conformance suite: OCI bundles every engine must run alike (design §5).
+//! The wasmux conformance suite: OCI bundles every engine must run alike (README, "Conformance").
 //!
 //! [`cases::ALL`] is the suite; [`suite::run_suite`] runs it against one engine, and
 //! `tests/suite.rs` runs it against every engine compiled in and writes the

@@ -31,17 +31,6 @@ impl Matrix {
             .map(|(_, _, v)| v)
     }
 
-    /// `engine / case: reason` for every FAIL.
-    pub fn failures(&self) -> Vec<String> {
-        self.cells
-            .iter()
-            .filter_map(|(engine, case, verdict)| match verdict {
-                Verdict::Fail(why) => Some(format!("{engine} / {case}: {why}")),
-                _ => None,
-            })
-            .collect()
-    }
-
     /// A markdown table, cases down and engines across, then the counts per engine.
     pub fn to_markdown(&self) -> String {
         let mut out = format!(
@@ -148,6 +137,5 @@ mod tests {
         assert!(md.contains("| one | pass | unsupported: no |\n"), "{md}");
         assert!(md.contains("| two | **FAIL**: x/y z | - |\n"), "{md}");
         assert!(md.contains("a: 1 pass, 1 fail, 0 unsupported\n"), "{md}");
-        assert_eq!(m.failures(), ["a / two: x|y\nz"]);
     }
 }

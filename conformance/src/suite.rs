@@ -1,10 +1,9 @@
 //! Running cases against an engine: each case gets a fresh directory, its runs are
 //! captured, and the result is a verdict per case (pass, FAIL, unsupported).
 
-use std::io::Write;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use wasmux::{
@@ -246,64 +245,54 @@ pub fn expect_bytes(what: &str, got: &[u8], want: &[u8]) -> Check {
 }
 
 /// How long one case may take before it counts as hung.
-const CASE_TIME_LIMIT: Duration = Duration::from_secs(120);
+pub const CASE_TIME_LIMIT: Duration = Duration::from_secs(120);
 
-/// Runs every case against `engine`, each in a fresh directory under `root/<case>`.
-pub fn run_suite(
-    engine: &dyn DynEngine,
-    cases: &[Case],
-    root: &Path,
-) -> Vec<(&'static str, Verdict)> {
-    cases
-        .iter()
-        .map(|case| (case.name, run_case(engine, case, &root.join(case.name))))
-        .collect()
+/// Runs `case` against `engine` in the fresh directory `dir`. The case runs on a thread
+/// of its own: one that hangs past [`CASE_TIME_LIMIT`] is a FAIL and its thread is left
+/// behind, so the cases after it still run.
+pub fn run_case(engine: Arc<dyn DynEngine>, case: &'static Case, dir: PathBuf) -> Verdict {
+    run_case_within(engine, case, dir, CASE_TIME_LIMIT)
 }
 
-fn run_case(engine: &dyn DynEngine, case: &Case, dir: &Path) -> Verdict {
-    if let Some(reason) = unsupported(engine, case.needs) {
+fn run_case_within(
+    engine: Arc<dyn DynEngine>,
+    case: &'static Case,
+    dir: PathBuf,
+    limit: Duration,
+) -> Verdict {
+    if let Some(reason) = unsupported(engine.as_ref(), case.needs) {
         return Verdict::Unsupported(reason);
     }
     if dir.exists() {
-        std::fs::remove_dir_all(dir).unwrap_or_else(|e| panic!("clearing {}: {e}", dir.display()));
+        std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("clearing {}: {e}", dir.display()));
     }
-    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
-    let ctx = Ctx {
-        engine,
-        dir: dir.to_owned(),
-    };
-    // A case that hangs (an engine that ignores a kill) must not hang the suite.
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
     let (done, result) = mpsc::channel();
-    let check = case.run;
-    std::thread::scope(|scope| {
-        let ctx = &ctx;
-        let worker = std::thread::Builder::new()
-            .name(format!("case-{}", case.name))
-            .spawn_scoped(scope, move || {
-                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| check(ctx)));
-                let _ = done.send(outcome);
-            })
-            .unwrap_or_else(|e| panic!("spawning the case thread: {e}"));
-        let verdict = match result.recv_timeout(CASE_TIME_LIMIT) {
-            Ok(Ok(Ok(()))) => Verdict::Pass,
-            Ok(Ok(Err(why))) => Verdict::Fail(why),
-            Ok(Err(panic)) => Verdict::Fail(format!("panicked: {}", panic_text(&panic))),
-            Err(_) => {
-                // The scope would wait for the hung thread forever: report and exit.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "case {} hung for {CASE_TIME_LIMIT:?}; aborting",
-                    case.name
-                );
-                std::process::exit(101);
-            }
-        };
-        let _ = worker.join();
-        verdict
-    })
+    let spawned = std::thread::Builder::new()
+        .name(format!("case-{}", case.name))
+        .spawn(move || {
+            let ctx = Ctx {
+                engine: engine.as_ref(),
+                dir,
+            };
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (case.run)(&ctx)));
+            let _ = done.send(outcome);
+        });
+    if let Err(e) = spawned {
+        return Verdict::Fail(format!("spawning the case thread: {e}"));
+    }
+    match result.recv_timeout(limit) {
+        Ok(Ok(Ok(()))) => Verdict::Pass,
+        Ok(Ok(Err(why))) => Verdict::Fail(why),
+        Ok(Err(panic)) => Verdict::Fail(format!("panicked: {}", panic_text(&panic))),
+        Err(_) => Verdict::Fail(format!(
+            "hung for more than {limit:?} (its thread is left running)"
+        )),
+    }
 }
 
-fn unsupported(engine: &dyn DynEngine, needs: &[Need]) -> Option<String> {
+/// Why `engine` cannot run a case that `needs` these capabilities, if it cannot.
+pub fn unsupported(engine: &dyn DynEngine, needs: &[Need]) -> Option<String> {
     let caps = engine.capabilities();
     needs.iter().find_map(|need| {
         let (what, support) = match need {
@@ -325,4 +314,41 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .cloned()
         .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
         .unwrap_or_else(|| "(non-string panic)".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sleeps(_: &Ctx) -> Check {
+        std::thread::sleep(Duration::from_secs(2));
+        Ok(())
+    }
+
+    static SLEEPS: Case = Case {
+        name: "sleeps",
+        needs: &[],
+        run: sleeps,
+    };
+
+    #[test]
+    fn a_hung_case_fails_on_its_own_after_its_limit() {
+        let engine: Arc<dyn DynEngine> = Arc::from((wasmux::ENGINES[0].create)().unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let started = std::time::Instant::now();
+        let verdict = run_case_within(
+            engine,
+            &SLEEPS,
+            dir.path().join("c"),
+            Duration::from_millis(50),
+        );
+        assert!(
+            matches!(&verdict, Verdict::Fail(why) if why.contains("hung for more than 50ms")),
+            "{verdict:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "it did not wait for the case"
+        );
+    }
 }

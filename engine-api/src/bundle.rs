@@ -1,4 +1,4 @@
-//! `Bundle`: an OCI bundle on disk, loaded with oci-spec and mapped to a `RunSpec` (design §3).
+//! `Bundle`: an OCI bundle on disk, loaded with oci-spec and mapped to a `RunSpec` (README, "How the OCI spec maps to WASI").
 
 use std::path::{Component, Path, PathBuf};
 

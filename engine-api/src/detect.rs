@@ -1,4 +1,4 @@
-//! Is this a Wasm workload, and of which kind? Decided by content, never by file suffix (design §2).
+//! Is this a Wasm workload, and of which kind? Decided by content, never by file suffix (README, "How the OCI spec maps to WASI").
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -125,7 +125,7 @@ pub const EXIT_NOT_RUNNABLE: u8 = 126;
 pub const EXIT_NOT_FOUND: u8 = 127;
 
 impl Error {
-    /// The process exit code a CLI or shim reports for this error (design §4),
+    /// The process exit code a CLI or shim reports for this error (README, "Exit codes"),
     /// following the shell's 125/126/127 convention.
     pub fn exit_code(&self) -> u8 {
         match self {

@@ -1,4 +1,4 @@
-//! The exit-status contract (design §4): one typed outcome per run, one exit code table.
+//! The exit-status contract (README, "Exit codes"): one typed outcome per run, one exit code table.
 
 use std::fmt;
 

@@ -59,7 +59,7 @@ impl<W: Send> ResourceLimiter for HostState<W> {
 }
 
 /// WASI preview1, with `proc_exit` replaced: wasmtime-wasi refuses statuses of 126 and
-/// above, but a container may exit with any status (design §4).
+/// above, but a container may exit with any status (README, "Exit codes").
 pub(crate) fn core_linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<CoreState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut CoreState| &mut state.wasi)?;

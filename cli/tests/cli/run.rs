@@ -255,7 +255,7 @@ fn memory_limit_turns_a_large_allocation_into_oom_137() {
     );
 }
 
-/// Bad input: one line on stderr, the exit code of design §4, never a panic.
+/// Bad input: one line on stderr, the exit code of README, "Exit codes", never a panic.
 fn assert_clean_failure(out: &Output, code: i32, needle: &str) {
     let err = stderr(out);
     assert_eq!(out.status.code(), Some(code), "stderr: {err}");
