@@ -121,6 +121,26 @@ mod tests {
         }
     }
 
+    /// The engines that are Rust crates name, in their descriptors (and so in the cache
+    /// key and `wasmux engines`), the crate version this build links.
+    #[test]
+    fn rust_engines_name_the_crate_versions_they_link() {
+        let lock = include_str!("../Cargo.lock");
+        let locked = |krate: &str| -> Vec<&str> {
+            lock.split("[[package]]")
+                .filter(|p| p.lines().any(|l| l == format!("name = \"{krate}\"")))
+                .filter_map(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+                .map(|v| v.trim_matches('"'))
+                .collect()
+        };
+        for entry in ENGINES {
+            if matches!(entry.name, "wasmtime" | "wasmer") {
+                let engine = (entry.create)().unwrap();
+                assert_eq!(locked(entry.name), [engine.version()], "{}", entry.name);
+            }
+        }
+    }
+
     #[cfg(feature = "wasmtime")]
     #[test]
     fn explicit_choice_beats_the_bundle_request() {

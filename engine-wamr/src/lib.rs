@@ -22,7 +22,7 @@ use std::sync::Arc;
 use wasmux_engine_api::{
     Capabilities, Descriptor, Engine, EngineInfo, Error, Result, Support, WasmBinary,
 };
-use wasmux_guard::{Guards, MAX_DEPTH, prepare};
+use wasmux_guard::{GuardedModule, Guards, MAX_DEPTH, prepare};
 
 /// The engine's name, as used by `--engine` and `run.oci.handler`.
 pub const NAME: &str = DESCRIPTOR.name;
@@ -62,10 +62,11 @@ impl EngineInfo for WamrEngine {
 
 /// A validated, instrumented module, loaded into WAMR once and instantiated afresh by
 /// each run.
-pub struct WamrModule {
+pub type WamrModule = GuardedModule<WamrCode>;
+
+/// WAMR's part of a loaded module: the module loaded into WAMR.
+pub struct WamrCode {
     module: Arc<ffi::Module>,
-    initial_memory: u64,
-    origin: String,
 }
 
 impl Engine for WamrEngine {
@@ -82,11 +83,15 @@ impl Engine for WamrEngine {
                 path: wasm.origin.clone(),
                 message: format!("WAMR: {message}"),
             })?;
-        Ok(WamrModule {
+        let code = WamrCode {
             module: Arc::new(module),
-            initial_memory: instrumented.initial_memory,
-            origin: wasm.origin.clone(),
-        })
+        };
+        Ok(GuardedModule::new(
+            code,
+            wasm,
+            instrumented.initial_memory,
+            guards,
+        ))
     }
 }
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use wasmux_engine_api::{
     Capabilities, Descriptor, Engine, EngineInfo, Result, Support, WasmBinary,
 };
-use wasmux_guard::{Guards, prepare};
+use wasmux_guard::{GuardedModule, Guards, prepare};
 
 /// The engine's name, as used by `--engine` and `run.oci.handler`.
 pub const NAME: &str = DESCRIPTOR.name;
@@ -28,7 +28,7 @@ pub const NAME: &str = DESCRIPTOR.name;
 /// Name, wasm3 release (as bundled by wasm3x-sys 0.2.1), and capabilities.
 pub const DESCRIPTOR: Descriptor = Descriptor {
     name: "wasm3",
-    version: "0.5.0",
+    version: "0.9.0",
     capabilities: Capabilities {
         components: Support::Unsupported(
             "wasm3 runs core modules only; run components on wasmtime",
@@ -60,10 +60,11 @@ impl EngineInfo for Wasm3Engine {
 }
 
 /// A validated, instrumented module; each run compiles it in its own wasm3 environment.
-pub struct Wasm3Module {
+pub type Wasm3Module = GuardedModule<Wasm3Code>;
+
+/// wasm3's part of a loaded module: the instrumented bytes.
+pub struct Wasm3Code {
     bytes: Arc<[u8]>,
-    initial_memory: u64,
-    origin: String,
 }
 
 impl Engine for Wasm3Engine {
@@ -74,12 +75,17 @@ impl Engine for Wasm3Engine {
         // No trial compile here: wasm3 compiles only inside a runtime that has allocated
         // the module's initial memory, which must wait for the run's memory limit. What
         // wasm3 cannot compile is a link error of the run.
-        let instrumented = prepare(wasm, NAME, Guards::default())?;
-        Ok(Wasm3Module {
+        let guards = Guards::default();
+        let instrumented = prepare(wasm, NAME, guards)?;
+        let code = Wasm3Code {
             bytes: instrumented.bytes.into(),
-            initial_memory: instrumented.initial_memory,
-            origin: wasm.origin.clone(),
-        })
+        };
+        Ok(GuardedModule::new(
+            code,
+            wasm,
+            instrumented.initial_memory,
+            guards,
+        ))
     }
 }
 

@@ -1,14 +1,15 @@
-//! One run: a thread of its own (wasm3's interpreter recurses on the native stack, and
-//! its environments cannot cross threads), a fresh wasm3 environment, wasmux's WASI and
-//! the guard imports the instrumented module calls.
+//! wasm3's part of a guarded run: a fresh wasm3 environment per run (its environments
+//! cannot cross threads, and its interpreter recurses on the native stack), linked to
+//! the guarded host.
 
-use wasmux_engine_api::{Descriptor, Module, RawRun, Result, RunControl, RunSpec};
+use wasmux_engine_api::{Descriptor, Result};
 use wasmux_guard::{
-    Prepared, entry_failed, imports, instantiate_failed, on_own_thread, run_guarded,
+    Ended, GuardedCode, GuardedHost, Prepared, call_in_order, entry_failed, imports,
+    instantiate_failed,
 };
 
 use crate::ffi::Instance;
-use crate::{DESCRIPTOR, NAME, Wasm3Module};
+use crate::{DESCRIPTOR, NAME, Wasm3Code};
 
 /// wasm3's value stack per run, in bytes: 8-byte slots, about a million of them.
 const VALUE_STACK: u32 = 8 << 20;
@@ -16,33 +17,28 @@ const VALUE_STACK: u32 = 8 << 20;
 /// of native stack; this leaves it room to trap cleanly instead of crashing.
 const NATIVE_STACK: usize = 32 << 20;
 
-impl Wasm3Module {
-    fn run_on_this_thread(&self, spec: RunSpec, control: &RunControl) -> Result<RawRun> {
-        let prepared = Prepared {
-            engine: NAME,
-            origin: &self.origin,
-            initial_memory: self.initial_memory,
-            max_depth: None,
-        };
-        run_guarded(prepared, spec, control, |host, entry| {
-            let span = tracing::debug_span!("instantiate", engine = NAME).entered();
-            let mut instance = Instance::new(&self.bytes, VALUE_STACK, &imports(), host)
-                .map_err(|e| instantiate_failed(prepared, e))?;
-            drop(span);
-            let _span = tracing::debug_span!("call", engine = NAME, entry).entered();
-            instance.call(entry).map_err(|e| entry_failed(entry, e))
-        })
-    }
-}
-
-impl Module for Wasm3Module {
+impl GuardedCode for Wasm3Code {
     fn descriptor(&self) -> &'static Descriptor {
         &DESCRIPTOR
     }
 
-    fn execute(&self, spec: RunSpec, control: &RunControl) -> Result<RawRun> {
-        on_own_thread(NAME, NATIVE_STACK, || {
-            self.run_on_this_thread(spec, control)
+    fn native_stack(&self) -> usize {
+        NATIVE_STACK
+    }
+
+    fn instantiate_and_call(
+        &self,
+        host: &mut GuardedHost<'_>,
+        calls: &[&str],
+        module: Prepared<'_>,
+    ) -> Result<Ended> {
+        let span = tracing::debug_span!("instantiate", engine = NAME).entered();
+        let mut instance = Instance::new(&self.bytes, VALUE_STACK, &imports(), host)
+            .map_err(|e| instantiate_failed(module, e))?;
+        drop(span);
+        call_in_order(calls, |entry| {
+            let _span = tracing::debug_span!("call", engine = NAME, entry).entered();
+            instance.call(entry).map_err(|e| entry_failed(entry, e))
         })
     }
 }

@@ -62,3 +62,12 @@ fn trap_messages_map_to_kinds() {
     );
     assert_eq!(outcome::trap_kind("something new"), TrapKind::Other);
 }
+
+#[test]
+fn the_descriptor_names_the_wasm3_this_build_links() {
+    let linked = std::ffi::CStr::from_bytes_with_nul(wasm3x_sys::M3_VERSION)
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(DESCRIPTOR.version, linked);
+}

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use wasmux_engine_api::{
     Artifact, Capabilities, Descriptor, Engine, EngineInfo, Error, Result, Support, WasmBinary,
 };
-use wasmux_guard::{Guards, REWRITE_VERSION, prepare_validated};
+use wasmux_guard::{GuardedModule, Guards, REWRITE_VERSION, prepare_validated};
 
 use crate::ffi::{AstModule, Config, Execution};
 
@@ -111,11 +111,18 @@ impl EngineInfo for WasmEdgeEngine {
 
 /// A validated, instrumented module, parsed (and for AOT compiled) once and
 /// instantiated afresh by each run.
-pub struct WasmEdgeModule {
+pub type WasmEdgeModule = GuardedModule<WasmEdgeCode>;
+
+/// What every module is instrumented with: the depth guard (see the module docs on
+/// call depth).
+const GUARDS: Guards = Guards {
+    max_depth: Some(MAX_DEPTH),
+};
+
+/// WasmEdge's part of a loaded module: its configuration and parsed (or AOT) module.
+pub struct WasmEdgeCode {
     config: Arc<Config>,
     ast: Arc<AstModule>,
-    initial_memory: u64,
-    origin: String,
     descriptor: &'static Descriptor,
 }
 
@@ -130,10 +137,7 @@ impl WasmEdgeEngine {
         let config = self.config()?;
         // WasmEdge's own validator, on the module as given, so errors name its code.
         drop(config.load(&wasm.bytes).map_err(|e| invalid(wasm, e))?);
-        let guards = Guards {
-            max_depth: Some(MAX_DEPTH),
-        };
-        let instrumented = prepare_validated(wasm, descriptor.name, guards)?;
+        let instrumented = prepare_validated(wasm, descriptor.name, GUARDS)?;
         let (ast, native) = match self.execution {
             Execution::Interpreter => (config.load(&instrumented.bytes), None),
             Execution::Aot => {
@@ -159,13 +163,12 @@ impl WasmEdgeEngine {
         initial_memory: u64,
         wasm: &WasmBinary,
     ) -> WasmEdgeModule {
-        WasmEdgeModule {
+        let code = WasmEdgeCode {
             config: Arc::new(config),
             ast: Arc::new(ast),
-            initial_memory,
-            origin: wasm.origin.clone(),
             descriptor: self.descriptor(),
-        }
+        };
+        GuardedModule::new(code, wasm, initial_memory, GUARDS)
     }
 }
 
@@ -197,7 +200,7 @@ impl Engine for WasmEdgeEngine {
     fn compile_for_cache(&self, wasm: &WasmBinary) -> Result<(WasmEdgeModule, Vec<u8>)> {
         let (module, native) = self.load_native(wasm)?;
         let native = native.ok_or_else(|| self.precompile_unsupported())?;
-        let mut artifact = module.initial_memory.to_le_bytes().to_vec();
+        let mut artifact = module.initial_memory().to_le_bytes().to_vec();
         artifact.extend_from_slice(&native);
         Ok((module, artifact))
     }

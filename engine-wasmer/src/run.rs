@@ -99,10 +99,20 @@ impl WasmerModule {
 
         let running = Arc::new(AtomicBool::new(true));
         let _hook = control.on_kill(interrupter(&store, running.clone()));
+        // A reactor is initialised before a custom entry, as on every engine; a
+        // command's `_start` initialises itself.
+        let initialize = spec
+            .entry
+            .as_ref()
+            .and_then(|_| instance.exports.get_function("_initialize").ok().cloned());
         let outcome = {
             let _span = tracing::debug_span!("call", engine = NAME, entry = name).entered();
-            match entry.call(&mut store, &[]) {
-                Ok(_) => RawOutcome::Returned,
+            let initialized = match initialize {
+                Some(init) => init.call(&mut store, &[]).map(drop),
+                None => Ok(()),
+            };
+            match initialized.and_then(|()| entry.call(&mut store, &[]).map(drop)) {
+                Ok(()) => RawOutcome::Returned,
                 Err(e) => outcome_of(&e),
             }
         };

@@ -8,15 +8,16 @@
 
 mod host;
 pub mod instrument;
+mod module;
 mod prepare;
 mod run;
 mod thread;
 
 pub use host::{Ended, GuardedHost, GuestMustEnd, Import, check_imports, imports};
 pub use instrument::{Guards, Instrumented, REWRITE_VERSION, instrument};
+pub use module::{GuardedCode, GuardedModule, call_in_order};
 pub use prepare::{MAX_DEPTH, prepare, prepare_validated};
-pub use run::{Prepared, entry_failed, instantiate_failed, run_guarded};
-pub use thread::on_own_thread;
+pub use run::{Prepared, entry_failed, instantiate_failed};
 pub use wasmux_wasi_preview1::ValType;
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ pub struct Prepared<'m> {
 /// The engine's part of a guarded run, called with the run's host and the entry
 /// function's name: instantiate, call the entry, and say how the call ended.
 /// Instantiation failures are [`instantiate_failed`], entry failures [`entry_failed`].
-pub fn run_guarded<F>(
+pub(crate) fn run_guarded<F>(
     module: Prepared<'_>,
     mut spec: RunSpec,
     control: &RunControl,

@@ -6,7 +6,7 @@ use wasmux_engine_api::{Error, RawOutcome, RawRun, Result, TrapKind};
 /// Runs `run` to completion on a new thread named `wasmux-<engine>` with a native
 /// stack of `stack` bytes. A panic on that thread is a trap of the run, never the
 /// caller's panic.
-pub fn on_own_thread<F>(engine: &str, stack: usize, run: F) -> Result<RawRun>
+pub(crate) fn on_own_thread<F>(engine: &str, stack: usize, run: F) -> Result<RawRun>
 where
     F: FnOnce() -> Result<RawRun> + Send,
 {

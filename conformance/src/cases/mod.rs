@@ -126,6 +126,11 @@ pub const ALL: &[Case] = &[
         run: process::custom_entry,
     },
     Case {
+        name: "reactor-entry",
+        needs: &[],
+        run: process::reactor_entry,
+    },
+    Case {
         name: "wat-entrypoint",
         needs: &[],
         run: process::wat_entrypoint,

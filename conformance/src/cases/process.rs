@@ -141,6 +141,34 @@ pub fn custom_entry(ctx: &Ctx) -> Check {
     ran.expect_stdout(b"hello from an export\n")
 }
 
+/// A reactor: `_initialize` sets a flag that its `run` export reports on stdout.
+const REACTOR_WAT: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $ready (mut i32) (i32.const 0))
+  (data (i32.const 16) "initialized\n")
+  (data (i32.const 32) "not initialized\n")
+  (func (export "_initialize") (global.set $ready (i32.const 1)))
+  (func (export "run")
+    (if (global.get $ready)
+      (then (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 12)))
+      (else (i32.store (i32.const 0) (i32.const 32)) (i32.store (i32.const 4) (i32.const 16))))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
+
+/// A reactor's `_initialize` runs before the custom entry (`path#run`), on every engine.
+pub fn reactor_entry(ctx: &Ctx) -> Check {
+    let bundle = ctx.write(
+        "reactor",
+        &BundleBuilder::default()
+            .file("/reactor.wat", REACTOR_WAT)
+            .args(["/reactor.wat#run"])
+            .annotation("module.wasm.image/variant", "compat"),
+    );
+    let ran = ctx.run(&bundle);
+    ran.expect_status(&ExitStatus::Exited(0))?;
+    ran.expect_stdout(b"initialized\n")
+}
+
 /// A WAT hello that writes through `fd_write` and exits 3 through `proc_exit`.
 const HELLO_WAT: &str = r#"(module
   (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
