@@ -264,20 +264,16 @@ fn containerd_runs_wasm_images_through_wasmux_oci() {
         )
     });
     cases.case("missing entrypoint: wasmux's message, non-zero", || {
-        let out = containerd.run(&[], "wasm-missing", "missing", &[]);
-        let err = String::from_utf8_lossy(&out.stderr);
-        if out.status.success() || !err.contains("entrypoint /missing.wasm not found") {
-            return Err(format!("{out:?}"));
-        }
-        Ok(())
+        e2e::expect_error(
+            &containerd.run(&[], "wasm-missing", "missing", &[]),
+            "entrypoint /missing.wasm not found",
+        )
     });
     cases.case("invalid module: wasmux's message, non-zero", || {
-        let out = containerd.run(&[], "wasm-invalid", "invalid", &[]);
-        let err = String::from_utf8_lossy(&out.stderr);
-        if out.status.success() || !err.contains("invalid module") {
-            return Err(format!("{out:?}"));
-        }
-        Ok(())
+        e2e::expect_error(
+            &containerd.run(&[], "wasm-invalid", "invalid", &[]),
+            "invalid module",
+        )
     });
     cases.case("nothing left under the runtime root", || {
         let root = containerd.runc_root().join(NAMESPACE);

@@ -243,6 +243,15 @@ pub fn expect(out: &Output, code: i32, stdout: Option<&str>) -> Result<(), Strin
     }
 }
 
+/// A command that must fail with `needle` in its stderr (wasmux's one-line error).
+pub fn expect_error(out: &Output, needle: &str) -> Result<(), String> {
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() || !err.contains(needle) {
+        return Err(format!("want a failure saying {needle:?}, got {out:?}"));
+    }
+    Ok(())
+}
+
 /// The runtime root exists (so the runtime really used it) and holds no container.
 pub fn holds_nothing(root: &Path) -> Result<(), String> {
     let entries =

@@ -247,32 +247,23 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
         });
     }
     cases.case("an unknown engine annotation is refused by name", || {
-        let out = podman.run(&["--annotation", "run.oci.handler=nope", "wasm-hello"]);
-        let err = String::from_utf8_lossy(&out.stderr);
-        if out.status.success() || !err.contains("unknown engine \"nope\"") {
-            return Err(format!("{out:?}"));
-        }
-        Ok(())
+        e2e::expect_error(
+            &podman.run(&["--annotation", "run.oci.handler=nope", "wasm-hello"]),
+            "unknown engine \"nope\"",
+        )
     });
     cases.case(
         "native image (compat-smart) runs through the runc delegate",
         || expect(&podman.run(&["native-hello"]), 0, Some(hello)),
     );
     cases.case("missing entrypoint: wasmux's message, non-zero", || {
-        let out = podman.run(&["wasm-missing"]);
-        let err = String::from_utf8_lossy(&out.stderr);
-        if out.status.success() || !err.contains("entrypoint /missing.wasm not found") {
-            return Err(format!("{out:?}"));
-        }
-        Ok(())
+        e2e::expect_error(
+            &podman.run(&["wasm-missing"]),
+            "entrypoint /missing.wasm not found",
+        )
     });
     cases.case("invalid module: wasmux's message, non-zero", || {
-        let out = podman.run(&["wasm-invalid"]);
-        let err = String::from_utf8_lossy(&out.stderr);
-        if out.status.success() || !err.contains("invalid module") {
-            return Err(format!("{out:?}"));
-        }
-        Ok(())
+        e2e::expect_error(&podman.run(&["wasm-invalid"]), "invalid module")
     });
     cases.case("after --rm nothing is left under the runtime root", || {
         podman.state_is_empty()
