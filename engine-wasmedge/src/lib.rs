@@ -152,8 +152,11 @@ impl WasmEdgeEngine {
     }
 
     fn config(&self) -> Result<Config> {
-        Config::new(self.execution)
-            .map_err(|e| Error::io(e, std::io::Error::from(std::io::ErrorKind::OutOfMemory)))
+        // WasmEdge's own failure, not an I/O one.
+        Config::new(self.execution).map_err(|message| Error::Engine {
+            engine: self.name(),
+            message,
+        })
     }
 
     fn module(

@@ -160,3 +160,16 @@ fn concurrent_aot_compiles_all_succeed() {
         assert_eq!(thread.join().unwrap(), ExitStatus::Exited(code as u32));
     }
 }
+
+#[test]
+fn the_descriptors_name_the_wasmedge_this_build_links() {
+    let linked = ffi::library_version();
+    for descriptor in [&INTERPRETER, &AOT] {
+        let minor = format!("{}.", descriptor.version);
+        assert!(
+            linked == descriptor.version || linked.starts_with(&minor),
+            "libwasmedge {linked}, descriptor {}",
+            descriptor.version
+        );
+    }
+}
