@@ -4,7 +4,8 @@
 # beside a static native hello (fork+exec: the floor) and `python3 -c pass`.
 #
 #   benches/whole_process.sh                 # the CLI's default engines
-#   FEATURES=wasmedge,wasm3 benches/whole_process.sh   # others (WasmEdge: see README)
+#   FEATURES=wasmtime,wasmer,wasm3,wamr benches/whole_process.sh   # more (libclang, cmake)
+#   FEATURES=wasmedge,wasm3 benches/whole_process.sh   # WasmEdge: see README
 #   RUNS=100 benches/whole_process.sh
 #
 # Prints a Markdown table of medians with each command's ratio to the native floor.
