@@ -149,20 +149,19 @@ fn main() -> ExitCode {
 }
 
 fn run(globals: &Globals, command: Command) -> Result<u8> {
-    if let Command::Features = command {
-        println!("{:#}", features::document());
-        return Ok(0);
-    }
-    let root = Root::open(&globals.root)?;
+    // `features` needs no state root; every other command opens (or makes) it.
+    let root = || Root::open(&globals.root);
     match command {
-        Command::Create(args) => create::create(globals, &root, &args)?,
-        Command::Start { id } => lifecycle::start(&root, &id)?,
-        Command::State { id } => lifecycle::state(&root, &id)?,
-        Command::Kill { id, signal, .. } => lifecycle::kill(&root, &id, signal::parse(&signal)?)?,
-        Command::Delete { id, force } => lifecycle::delete(&root, &id, force)?,
-        Command::Init(args) => return init::init(&root, &args),
-        Command::Features => {}
-        Command::Other(args) => return Err(other_command(&root, &args)),
+        Command::Features => println!("{:#}", features::document()),
+        Command::Create(args) => create::create(globals, &root()?, &args)?,
+        Command::Start { id } => lifecycle::start(&root()?, &id)?,
+        Command::State { id } => lifecycle::state(&root()?, &id)?,
+        Command::Kill { id, signal, .. } => {
+            lifecycle::kill(&root()?, &id, signal::parse(&signal)?)?
+        }
+        Command::Delete { id, force } => lifecycle::delete(&root()?, &id, force)?,
+        Command::Init(args) => return init::init(&root()?, &args),
+        Command::Other(args) => return Err(other_command(&root()?, &args)),
     }
     Ok(0)
 }
