@@ -9,7 +9,7 @@ WasmEdge runs as "$WASMEDGE_RUN target/release/wasmux" (see scripts/wasmedge-env
 Runs, interleaved so machine noise hits every engine alike: `probe primes 20000000`
 (compile + a compute-bound sieve), `probe primes 0` (compile + start only) and hello,
 on each engine `WASMUX engines` lists. Prints the median and minimum wall time of each.
-The guests are the conformance guests (see README, "Conformance").
+The guests are the conformance guests (see docs/conformance.md).
 """
 import shlex
 import statistics

@@ -5,7 +5,7 @@
 #
 #   benches/whole_process.sh                 # the CLI's default engines
 #   FEATURES=wasmtime,wasmer,wasm3,wamr benches/whole_process.sh   # more (libclang, cmake)
-#   FEATURES=wasmedge,wasm3 benches/whole_process.sh   # WasmEdge: see README
+#   FEATURES=wasmedge,wasm3 benches/whole_process.sh   # WasmEdge: see docs/engines.md
 #   RUNS=100 benches/whole_process.sh
 #
 # Prints a Markdown table of medians with each command's ratio to the native floor.

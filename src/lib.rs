@@ -1,28 +1,68 @@
 //! wasmux runs WebAssembly workloads from OCI bundles on the engine of your choice.
 //!
-//! This facade re-exports the engine-neutral core ([`wasmux_engine_api`]) and registers
-//! every engine compiled in through cargo features (`wasmtime` is on by default).
+//! This facade is what embedders depend on: the engine-neutral API at the top level
+//! (bundles, specs, [`DynEngine`] to load, [`LoadedModule`] to run, [`ExitStatus`]),
+//! every engine compiled in through cargo features (`wasmtime` and `wasmer` are the
+//! Rust-only ones; `wasmtime` is on by default), chosen by name, and [`Runner`] for the
+//! whole path in one call. What a backend implements lives under [`backend`].
 //!
 //! ```no_run
-//! use wasmux::{Bundle, RunControl};
+//! use wasmux::{RunControl, Runner};
 //!
 //! # fn main() -> wasmux::Result<()> {
-//! let bundle = Bundle::load("examples/hello")?;
-//! let engine = wasmux::select_engine(None, bundle.requested_engine())?;
-//! let status = wasmux::run_once(engine.as_ref(), bundle.run_spec()?, &RunControl::new())?;
+//! let status = Runner::new().run_bundle("examples/hello", &RunControl::new())?;
 //! std::process::exit(status.exit_code().into());
 //! # }
 //! ```
+//!
+//! Step by step, with an engine chosen and configured by name:
+//!
+//! ```no_run
+//! use wasmux::{Bundle, EngineOptions, PrecompileCache, RunControl};
+//!
+//! # fn main() -> wasmux::Result<()> {
+//! let bundle = Bundle::load("examples/hello")?;
+//! let options = EngineOptions::new().with_pooling(64);
+//! let engine = wasmux::engine_with_options("wasmtime", &options)?;
+//! let cache = PrecompileCache::open("/var/cache/my-shim").ok();
+//! let spec = bundle.run_spec()?;
+//! let (module, _event) = engine.load_cached(&spec.wasm, cache.as_ref())?;
+//! for _ in 0..3 {
+//!     let status = module.run(spec.clone(), &RunControl::new())?;
+//!     println!("{status}");
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
-pub use wasmux_engine_api::*;
+mod runner;
+
+pub use runner::Runner;
+pub use wasmux_engine_api::{
+    Bundle, CacheEvent, CacheSetting, Capabilities, Cause, Deadline, Descriptor, DynEngine,
+    EXIT_NOT_FOUND, EXIT_NOT_RUNNABLE, EXIT_RUNTIME_ERROR, EngineInfo, EngineOptions, Error,
+    ExitStatus, HandlerMode, HandlerRequest, Limits, LoadedModule, PrecompileCache, Preopen,
+    Result, RunControl, RunSpec, SIGKILL, SIGTERM, Sniffed, Stdio, StdioStream, Support, TrapKind,
+    WasmBinary, WasmKind, parse_env, run_once, sniff,
+};
+
+/// What a backend implements, and the shared pieces it builds on: for adding an engine
+/// (docs/adding-an-engine.md), not for running workloads.
+pub mod backend {
+    pub use wasmux_engine_api::{
+        Artifact, Engine, KillHook, MemoryBudget, Module, Precompile, Precompiler, RawOutcome,
+        RawRun, stdio_wait,
+    };
+}
 
 /// One compiled-in engine: its name, and how to build it when it is chosen.
 #[derive(Clone, Copy)]
 pub struct EngineEntry {
     /// The name used by `--engine` and `run.oci.handler`.
     pub name: &'static str,
-    /// Builds the engine. Only the chosen engine is built, since building one has a cost.
-    pub create: fn() -> Result<Box<dyn DynEngine>>,
+    /// Builds the engine with the given options. Only the chosen engine is built,
+    /// since building one has a cost.
+    pub create: fn(&EngineOptions) -> Result<Box<dyn DynEngine>>,
 }
 
 impl std::fmt::Debug for EngineEntry {
@@ -38,37 +78,48 @@ pub const ENGINES: &[EngineEntry] = &[
     #[cfg(feature = "wasmtime")]
     EngineEntry {
         name: wasmux_wasmtime::NAME,
-        create: || Ok(Box::new(wasmux_wasmtime::WasmtimeEngine::new()?)),
+        create: |o| Ok(Box::new(wasmux_wasmtime::WasmtimeEngine::with_options(o)?)),
     },
     #[cfg(feature = "wasmer")]
     EngineEntry {
         name: wasmux_wasmer::NAME,
-        create: || Ok(Box::new(wasmux_wasmer::WasmerEngine::new()?)),
+        create: |o| Ok(Box::new(wasmux_wasmer::WasmerEngine::with_options(o)?)),
     },
     #[cfg(feature = "wasm3")]
     EngineEntry {
         name: wasmux_wasm3::NAME,
-        create: || Ok(Box::new(wasmux_wasm3::Wasm3Engine::new()?)),
+        create: |o| Ok(Box::new(wasmux_wasm3::Wasm3Engine::with_options(o)?)),
     },
     #[cfg(feature = "wamr")]
     EngineEntry {
         name: wasmux_wamr::NAME,
-        create: || Ok(Box::new(wasmux_wamr::WamrEngine::new()?)),
+        create: |o| Ok(Box::new(wasmux_wamr::WamrEngine::with_options(o)?)),
     },
     #[cfg(feature = "wasmedge")]
     EngineEntry {
         name: wasmux_wasmedge::NAME,
-        create: || Ok(Box::new(wasmux_wasmedge::WasmEdgeEngine::new()?)),
+        create: |o| Ok(Box::new(wasmux_wasmedge::WasmEdgeEngine::with_options(o)?)),
     },
     #[cfg(feature = "wasmedge")]
     EngineEntry {
         name: wasmux_wasmedge::AOT_NAME,
-        create: || Ok(Box::new(wasmux_wasmedge::WasmEdgeEngine::aot()?)),
+        create: |o| {
+            Ok(Box::new(wasmux_wasmedge::WasmEdgeEngine::aot_with_options(
+                o,
+            )?))
+        },
     },
 ];
 
-/// Builds the engine called `name`, or says which names would have worked.
+/// Builds the engine called `name` with its defaults, or says which names would have
+/// worked.
 pub fn engine_by_name(name: &str) -> Result<Box<dyn DynEngine>> {
+    engine_with_options(name, &EngineOptions::default())
+}
+
+/// Builds the engine called `name` with `options`; an option the engine does not have
+/// is [`Error::Unsupported`].
+pub fn engine_with_options(name: &str, options: &EngineOptions) -> Result<Box<dyn DynEngine>> {
     let entry = ENGINES
         .iter()
         .find(|e| e.name == name)
@@ -76,7 +127,18 @@ pub fn engine_by_name(name: &str) -> Result<Box<dyn DynEngine>> {
             name: name.to_owned(),
             available: available_engines(),
         })?;
-    (entry.create)()
+    (entry.create)(options)
+}
+
+/// The name of the engine used when nobody chooses one.
+pub fn default_engine() -> Result<&'static str> {
+    ENGINES
+        .first()
+        .map(|e| e.name)
+        .ok_or_else(|| Error::UnknownEngine {
+            name: "(default)".into(),
+            available: available_engines(),
+        })
 }
 
 /// Chooses an engine: an explicit choice first, then the one the bundle asks for
@@ -85,16 +147,20 @@ pub fn select_engine(
     explicit: Option<&str>,
     requested: Option<&str>,
 ) -> Result<Box<dyn DynEngine>> {
-    match explicit.or(requested) {
-        Some(name) => engine_by_name(name),
-        None => {
-            let entry = ENGINES.first().ok_or_else(|| Error::UnknownEngine {
-                name: "(default)".into(),
-                available: available_engines(),
-            })?;
-            (entry.create)()
-        }
-    }
+    select_engine_with_options(explicit, requested, &EngineOptions::default())
+}
+
+/// [`select_engine`], building the chosen engine with `options`.
+pub fn select_engine_with_options(
+    explicit: Option<&str>,
+    requested: Option<&str>,
+    options: &EngineOptions,
+) -> Result<Box<dyn DynEngine>> {
+    let name = match explicit.or(requested) {
+        Some(name) => name,
+        None => default_engine()?,
+    };
+    engine_with_options(name, options)
 }
 
 fn available_engines() -> String {
@@ -111,6 +177,28 @@ fn available_engines() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every engine honours the options it has and refuses the others by name: none
+    /// ignores one silently.
+    #[test]
+    fn engines_take_or_refuse_each_option() {
+        let pooled = EngineOptions::new().with_pooling(4);
+        let stacked = EngineOptions::new().with_stack_size(4 << 20);
+        for entry in ENGINES {
+            let has_pool = entry.name == "wasmtime";
+            match ((entry.create)(&pooled), has_pool) {
+                (Ok(_), true) => {}
+                (Err(Error::Unsupported { engine, .. }), false) => assert_eq!(engine, entry.name),
+                (other, _) => panic!("{}: pooling gave {:?}", entry.name, other.err()),
+            }
+            let has_stack = entry.name != "wasmer";
+            match ((entry.create)(&stacked), has_stack) {
+                (Ok(_), true) => {}
+                (Err(Error::Unsupported { engine, .. }), false) => assert_eq!(engine, entry.name),
+                (other, _) => panic!("{}: stack size gave {:?}", entry.name, other.err()),
+            }
+        }
+    }
 
     #[test]
     fn unknown_engine_names_the_available_ones() {
@@ -135,7 +223,7 @@ mod tests {
         };
         for entry in ENGINES {
             if matches!(entry.name, "wasmtime" | "wasmer") {
-                let engine = (entry.create)().unwrap();
+                let engine = (entry.create)(&EngineOptions::default()).unwrap();
                 assert_eq!(locked(entry.name), [engine.version()], "{}", entry.name);
             }
         }

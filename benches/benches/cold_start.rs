@@ -20,19 +20,20 @@ fn engines() -> Vec<(String, Box<dyn DynEngine>)> {
     let mut engines: Vec<(String, Box<dyn DynEngine>)> = wasmux::ENGINES
         .iter()
         .map(|entry| {
-            let engine = (entry.create)().expect("the engine starts");
+            let engine = wasmux::engine_by_name(entry.name).expect("the engine starts");
             (entry.name.to_owned(), engine)
         })
         .collect();
     #[cfg(feature = "wasmtime")]
     engines.push((
         "wasmtime-pooled".into(),
-        Box::new(wasmux_wasmtime::WasmtimeEngine::pooled(100).expect("a pooled engine")),
+        wasmux::engine_with_options("wasmtime", &wasmux::EngineOptions::new().with_pooling(100))
+            .expect("a pooled engine"),
     ));
     engines
 }
 
-fn run_ok(module: &dyn wasmux::Module, spec: RunSpec) {
+fn run_ok(module: &wasmux::LoadedModule, spec: RunSpec) {
     let status = module.run(spec, &RunControl::new()).expect("hello runs");
     assert!(status.success(), "hello exited {status}");
 }
@@ -56,8 +57,8 @@ fn compile_and_run(c: &mut Criterion) {
     for (name, engine) in engines() {
         group.bench_function(BenchmarkId::from_parameter(&name), |b| {
             b.iter(|| {
-                let module = engine.load_dyn(&template.wasm).expect("hello loads");
-                run_ok(module.as_ref(), fresh_spec(&template));
+                let module = engine.load(&template.wasm).expect("hello loads");
+                run_ok(&module, fresh_spec(&template));
             })
         });
     }
@@ -77,20 +78,20 @@ fn cache_hit_and_run(c: &mut Criterion) {
     let cache = PrecompileCache::open(dir.path()).expect("a cache");
     let mut group = group(c, "b-cache-hit-run", false);
     for (name, engine) in engines() {
-        if let Support::Unsupported(reason) = engine.capabilities().precompile {
+        if let Support::Unsupported(reason) = engine.precompile() {
             eprintln!("b-cache-hit-run/{name}: unsupported: {reason}");
             continue;
         }
         engine
-            .load_cached_dyn(&template.wasm, Some(&cache))
+            .load_cached(&template.wasm, Some(&cache))
             .expect("hello loads");
         group.bench_function(BenchmarkId::from_parameter(&name), |b| {
             b.iter(|| {
                 let (module, event) = engine
-                    .load_cached_dyn(&template.wasm, Some(&cache))
+                    .load_cached(&template.wasm, Some(&cache))
                     .expect("hello loads");
                 assert_eq!(event, CacheEvent::Hit);
-                run_ok(module.as_ref(), fresh_spec(&template));
+                run_ok(&module, fresh_spec(&template));
             })
         });
     }
@@ -113,9 +114,9 @@ fn prepared_run(c: &mut Criterion) {
     let template = hello_spec();
     let mut group = group(c, "c-prepared-run", false);
     for (name, engine) in engines() {
-        let module = engine.load_dyn(&template.wasm).expect("hello loads");
+        let module = engine.load(&template.wasm).expect("hello loads");
         group.bench_function(BenchmarkId::from_parameter(&name), |b| {
-            b.iter(|| run_ok(module.as_ref(), fresh_spec(&template)))
+            b.iter(|| run_ok(&module, fresh_spec(&template)))
         });
     }
     for (name, pool) in [("raw-wasmtime", None), ("raw-wasmtime-pooled", Some(100))] {

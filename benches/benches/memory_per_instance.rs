@@ -27,7 +27,7 @@ fn hold_spec(wasm: &WasmBinary) -> (RunSpec, PipeWriter, BufReader<PipeReader>) 
 }
 
 /// Runs `count` held instances at once; returns the resident set while all are live.
-fn live_resident(module: &dyn wasmux::Module, wasm: &WasmBinary, count: usize) -> u64 {
+fn live_resident(module: &wasmux::LoadedModule, wasm: &WasmBinary, count: usize) -> u64 {
     std::thread::scope(|scope| {
         let mut held = Vec::new();
         for _ in 0..count {
@@ -51,11 +51,11 @@ fn live_resident(module: &dyn wasmux::Module, wasm: &WasmBinary, count: usize) -
 }
 
 fn measure(name: &str, engine: &dyn DynEngine, wasm: &WasmBinary) {
-    let module = engine.load_dyn(wasm).expect("probe loads");
+    let module = engine.load(wasm).expect("probe loads");
     // A first round pays the one-time costs (thread pools, lazy tables, allocator arenas).
-    live_resident(module.as_ref(), wasm, INSTANCES);
+    live_resident(&module, wasm, INSTANCES);
     let before = resident_bytes();
-    let live = live_resident(module.as_ref(), wasm, INSTANCES);
+    let live = live_resident(&module, wasm, INSTANCES);
     let per_instance = live.saturating_sub(before) / INSTANCES as u64;
     println!(
         "e-memory-per-instance/{name}: {:.0} KiB per live instance (RSS {:.1} MiB idle, {:.1} MiB with {INSTANCES} live)",
@@ -69,13 +69,13 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` does not: run once either way.
     let wasm = core_module_binary("probe");
     for entry in wasmux::ENGINES {
-        let engine = (entry.create)().expect("the engine starts");
+        let engine = wasmux::engine_by_name(entry.name).expect("the engine starts");
         measure(entry.name, engine.as_ref(), &wasm);
     }
     #[cfg(feature = "wasmtime")]
-    measure(
-        "wasmtime-pooled",
-        &wasmux_wasmtime::WasmtimeEngine::pooled(INSTANCES as u32 + 1).expect("a pooled engine"),
-        &wasm,
-    );
+    {
+        let pooling = wasmux::EngineOptions::new().with_pooling(INSTANCES as u32 + 1);
+        let engine = wasmux::engine_with_options("wasmtime", &pooling).expect("a pooled engine");
+        measure("wasmtime-pooled", engine.as_ref(), &wasm);
+    }
 }

@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run an OCI bundle directory, or a module/component file with an in-memory spec.
-    Run(target::RunArgs),
+    Run(Box<target::RunArgs>),
     /// List the compiled-in engines with their versions and capabilities.
     Engines,
 }
@@ -34,7 +34,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log.as_deref());
     let code = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Engines => list_engines(),
     };
     ExitCode::from(code)
@@ -42,9 +42,13 @@ fn main() -> ExitCode {
 
 fn run(args: target::RunArgs) -> u8 {
     let result = args.prepare().and_then(|(spec, requested)| {
-        let engine = wasmux::select_engine(args.engine.as_deref(), requested.as_deref())?;
+        let engine = wasmux::select_engine_with_options(
+            args.engine.as_deref(),
+            requested.as_deref(),
+            &args.engine_options()?,
+        )?;
         let cache = args.cache();
-        let (module, event) = engine.load_cached_dyn(&spec.wasm, cache.as_ref())?;
+        let (module, event) = engine.load_cached(&spec.wasm, cache.as_ref())?;
         if event.is_warning() {
             eprintln!("wasmux: warning: {event}");
         }
@@ -61,11 +65,10 @@ fn run(args: target::RunArgs) -> u8 {
 
 fn list_engines() -> u8 {
     for entry in wasmux::ENGINES {
-        match (entry.create)() {
+        match wasmux::engine_by_name(entry.name) {
             Ok(engine) => {
-                let caps = engine.capabilities();
-                let caps: Vec<String> = caps
-                    .entries()
+                let caps: Vec<String> = engine
+                    .capability_list()
                     .iter()
                     .map(|(name, support)| format!("{name}: {support}"))
                     .collect();

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use wasmux::{Bundle, CacheSetting, Error, PrecompileCache, Preopen, Result, RunSpec, Sniffed};
+use wasmux::{
+    Bundle, CacheSetting, EngineOptions, Error, PrecompileCache, Preopen, Result, RunSpec, Sniffed,
+};
 
 /// Arguments of `wasmux run`.
 #[derive(Args)]
@@ -14,6 +16,11 @@ pub struct RunArgs {
     /// Engine to use (default: the bundle's `run.oci.handler`, else the default engine).
     #[arg(long, value_name = "NAME")]
     pub engine: Option<String>,
+    /// Configure the engine: `pooling=N` (wasmtime's pooling allocator for N live
+    /// instances) or `stack-size=BYTES` (`512k`, `8m`). Repeatable; an engine refuses
+    /// an option it does not have.
+    #[arg(long = "engine-option", value_name = "KEY=VALUE")]
+    engine_options: Vec<String>,
     /// Module only: give the guest HOST at GUEST (`HOST::GUEST`, or `HOST` for the same
     /// path); a `:ro` suffix makes it read-only. Repeatable.
     #[arg(long = "dir", value_name = "HOST::GUEST[:ro]")]
@@ -65,6 +72,15 @@ impl RunArgs {
                 None
             }
         }
+    }
+
+    /// The engine options the flags give.
+    pub fn engine_options(&self) -> Result<EngineOptions> {
+        let mut options = EngineOptions::new();
+        for option in &self.engine_options {
+            options.set(option)?;
+        }
+        Ok(options)
     }
 
     /// Builds the spec and returns it with the engine the bundle asks for, if any.

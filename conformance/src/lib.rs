@@ -1,7 +1,7 @@
-//! The wasmux conformance suite: OCI bundles every engine must run alike (README, "Conformance").
+//! The wasmux conformance suite: OCI bundles every engine must run alike (docs/conformance.md).
 //!
-//! [`cases::ALL`] is the suite; [`suite::run_suite`] runs it against one engine, and
-//! `tests/suite.rs` runs it against every engine compiled in and writes the
+//! [`cases::ALL`] is the suite; [`suite::run_case`] runs one case on one engine, and
+//! `tests/suite.rs` runs every case on every engine compiled in and writes the
 //! [`matrix::Matrix`]. The guests come from `guests/`, built by this crate's build script.
 
 pub mod bundle;

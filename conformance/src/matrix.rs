@@ -80,16 +80,16 @@ impl Matrix {
     }
 }
 
-/// Marks where README.md holds the generated matrix.
-pub const README_START: &str = "<!-- conformance-matrix:start -->";
-/// Ends the generated matrix in README.md.
-pub const README_END: &str = "<!-- conformance-matrix:end -->";
+/// Marks where docs/conformance.md holds the generated matrix.
+pub const MATRIX_START: &str = "<!-- conformance-matrix:start -->";
+/// Ends the generated matrix in docs/conformance.md.
+pub const MATRIX_END: &str = "<!-- conformance-matrix:end -->";
 
-/// `document` with the text between the README markers replaced by `table`, or `None`
+/// `document` with the text between the matrix markers replaced by `table`, or `None`
 /// when the markers are missing.
-pub fn splice_readme(document: &str, table: &str) -> Option<String> {
-    let start = document.find(README_START)? + README_START.len();
-    let end = start + document[start..].find(README_END)?;
+pub fn splice_matrix(document: &str, table: &str) -> Option<String> {
+    let start = document.find(MATRIX_START)? + MATRIX_START.len();
+    let end = start + document[start..].find(MATRIX_END)?;
     Some(format!(
         "{}\n{table}{}",
         &document[..start],
@@ -112,13 +112,13 @@ mod tests {
 
     #[test]
     fn splices_between_the_markers_only() {
-        let doc = format!("intro\n{README_START}\nold\n{README_END}\noutro\n");
-        let new = splice_readme(&doc, "new\n").unwrap();
+        let doc = format!("intro\n{MATRIX_START}\nold\n{MATRIX_END}\noutro\n");
+        let new = splice_matrix(&doc, "new\n").unwrap();
         assert_eq!(
             new,
-            format!("intro\n{README_START}\nnew\n{README_END}\noutro\n")
+            format!("intro\n{MATRIX_START}\nnew\n{MATRIX_END}\noutro\n")
         );
-        assert_eq!(splice_readme("no markers", "x"), None);
+        assert_eq!(splice_matrix("no markers", "x"), None);
     }
 
     #[test]

@@ -131,20 +131,21 @@ impl Ctx<'_> {
         let create = |path: &Path| {
             std::fs::File::create(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         };
-        spec.stdio.stdin = StdioStream::File(open(&stdin_path));
-        spec.stdio.stdout = StdioStream::File(create(&capture("stdout")));
-        spec.stdio.stderr = StdioStream::File(create(&capture("stderr")));
+        spec.stdio.stdin = StdioStream::from(open(&stdin_path));
+        spec.stdio.stdout = StdioStream::from(create(&capture("stdout")));
+        spec.stdio.stderr = StdioStream::from(create(&capture("stderr")));
         let control = options.control.unwrap_or_default();
         let mut cache_event = None;
         let status = match &options.cache {
             None => wasmux::run_once(self.engine, spec, &control),
-            Some(cache) => self
-                .engine
-                .load_cached_dyn(&spec.wasm, Some(cache))
-                .and_then(|(module, event)| {
-                    cache_event = Some(event);
-                    module.run(spec, &control)
-                }),
+            Some(cache) => {
+                self.engine
+                    .load_cached(&spec.wasm, Some(cache))
+                    .and_then(|(module, event)| {
+                        cache_event = Some(event);
+                        module.run(spec, &control)
+                    })
+            }
         };
         let read =
             |path: &Path| std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -299,7 +300,7 @@ pub fn unsupported(engine: &dyn DynEngine, needs: &[Need]) -> Option<String> {
             Need::Components => ("components", caps.components),
             Need::MemoryLimit => ("memory limit", caps.memory_limit),
             Need::Interrupt => ("interrupt", caps.interrupt),
-            Need::Precompile => ("precompile", caps.precompile),
+            Need::Precompile => ("precompile", engine.precompile()),
         };
         match support {
             Support::Supported => None,
@@ -333,7 +334,8 @@ mod tests {
 
     #[test]
     fn a_hung_case_fails_on_its_own_after_its_limit() {
-        let engine: Arc<dyn DynEngine> = Arc::from((wasmux::ENGINES[0].create)().unwrap());
+        let engine: Arc<dyn DynEngine> =
+            Arc::from(wasmux::engine_by_name(wasmux::ENGINES[0].name).unwrap());
         let dir = tempfile::tempdir().unwrap();
         let started = std::time::Instant::now();
         let verdict = run_case_within(

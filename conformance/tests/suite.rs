@@ -2,8 +2,8 @@
 //! `cargo test -p wasmux-conformance --test suite -- wasmer/ro-via-dotdot`. A case an
 //! engine declares it cannot run is reported as ignored. A hung case fails on its own.
 //! When every case ran, the engine × case matrix is printed and written to
-//! `<target>/conformance/matrix.md` (and spliced into README.md with
-//! `WASMUX_UPDATE_README=1`).
+//! `<target>/conformance/matrix.md` (and spliced into docs/conformance.md with
+//! `WASMUX_UPDATE_MATRIX=1`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use libtest_mimic::{Arguments, Trial};
 use wasmux::DynEngine;
 use wasmux_conformance::cases::ALL;
-use wasmux_conformance::matrix::{Matrix, splice_readme};
+use wasmux_conformance::matrix::{Matrix, splice_matrix};
 use wasmux_conformance::suite::{Verdict, run_case, unsupported};
 
 /// `$CARGO_TARGET_DIR/conformance`, or the workspace's `target/conformance`.
@@ -46,8 +46,10 @@ fn main() -> ExitCode {
     let verdicts: Verdicts = Arc::default();
     let mut trials = Vec::new();
     for entry in wasmux::ENGINES {
-        let engine: Arc<dyn DynEngine> =
-            Arc::from((entry.create)().unwrap_or_else(|e| panic!("starting {}: {e}", entry.name)));
+        let engine: Arc<dyn DynEngine> = Arc::from(
+            wasmux::engine_by_name(entry.name)
+                .unwrap_or_else(|e| panic!("starting {}: {e}", entry.name)),
+        );
         for case in ALL {
             let name = format!("{}/{}", entry.name, case.name);
             if let Some(reason) = unsupported(engine.as_ref(), case.needs) {
@@ -89,7 +91,7 @@ fn record(verdicts: &Verdicts, engine: &'static str, case: &'static str, verdict
         .push((engine, case, verdict));
 }
 
-/// The matrix in engine and case order: printed, written, spliced into the README if asked.
+/// The matrix in engine and case order: printed, written, spliced into docs/conformance.md if asked.
 fn report(verdicts: &Verdicts, out: &std::path::Path) {
     let cells = verdicts.lock().unwrap_or_else(|p| p.into_inner());
     let mut matrix = Matrix::default();
@@ -115,12 +117,12 @@ fn report(verdicts: &Verdicts, out: &std::path::Path) {
         matrix.to_markdown(),
         path.display()
     );
-    if std::env::var_os("WASMUX_UPDATE_README").is_some() {
-        let readme = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md");
-        let text = std::fs::read_to_string(&readme)
-            .unwrap_or_else(|e| panic!("{}: {e}", readme.display()));
-        let updated = splice_readme(&text, &matrix.to_markdown())
-            .unwrap_or_else(|| panic!("README.md has no matrix markers"));
-        std::fs::write(&readme, updated).unwrap_or_else(|e| panic!("{}: {e}", readme.display()));
+    if std::env::var_os("WASMUX_UPDATE_MATRIX").is_some() {
+        let doc = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/conformance.md");
+        let text =
+            std::fs::read_to_string(&doc).unwrap_or_else(|e| panic!("{}: {e}", doc.display()));
+        let updated = splice_matrix(&text, &matrix.to_markdown())
+            .unwrap_or_else(|| panic!("docs/conformance.md has no matrix markers"));
+        std::fs::write(&doc, updated).unwrap_or_else(|e| panic!("{}: {e}", doc.display()));
     }
 }

@@ -1,4 +1,4 @@
-//! `Bundle`: an OCI bundle on disk, loaded with oci-spec and mapped to a `RunSpec` (README, "How the OCI spec maps to WASI").
+//! `Bundle`: an OCI bundle on disk, loaded with oci-spec and mapped to a `RunSpec` (docs/oci-to-wasi.md).
 
 use std::path::{Component, Path, PathBuf};
 

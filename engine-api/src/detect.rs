@@ -1,4 +1,4 @@
-//! Is this a Wasm workload, and of which kind? Decided by content, never by file suffix (README, "How the OCI spec maps to WASI").
+//! Is this a Wasm workload, and of which kind? Decided by content, never by file suffix (docs/oci-to-wasi.md).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -51,10 +51,10 @@ pub fn sniff(bytes: Vec<u8>, origin: &str) -> Result<Sniffed> {
             Some(v) if v == CORE_VERSION => WasmKind::CoreModule,
             Some(v) if v[2..] == COMPONENT_LAYER => WasmKind::Component,
             _ => {
-                return Err(Error::InvalidModule {
-                    path: origin.to_owned(),
-                    message: "unknown or truncated Wasm binary version header".into(),
-                });
+                return Err(Error::invalid_module(
+                    origin,
+                    "unknown or truncated Wasm binary version header",
+                ));
             }
         };
         return Ok(Sniffed::Wasm(WasmBinary {
@@ -81,10 +81,8 @@ pub fn sniff(bytes: Vec<u8>, origin: &str) -> Result<Sniffed> {
             "text that is not a WAT (module ...) or (component ...)".into(),
         ));
     }
-    let binary = wat::parse_str(text).map_err(|e| Error::InvalidModule {
-        path: origin.to_owned(),
-        message: format!("WAT does not parse: {e}"),
-    })?;
+    let binary = wat::parse_str(text)
+        .map_err(|e| Error::invalid_module(origin, format!("WAT does not parse: {e}")))?;
     sniff(binary, origin)
 }
 

@@ -1,16 +1,17 @@
-//! The `Engine` trait every backend implements, and the run path they all share.
+//! What a backend implements: [`Engine`] (load), [`Module`] (execute once) and, for
+//! engines that compile to native code, [`Precompile`]. Embedders never call these hooks:
+//! they go through [`DynEngine`](crate::DynEngine) and [`LoadedModule`](crate::LoadedModule),
+//! which apply the kind and capability checks, the cache, the deadline and the exit
+//! contract exactly once, whatever the backend.
 
 use std::fmt;
-use std::io::Write;
 
-use tracing::{debug_span, warn};
-
-use crate::cache::{Artifact, CacheEvent, PrecompileCache, load_cached};
+use crate::cache::Artifact;
 use crate::control::RunControl;
 use crate::detect::{WasmBinary, WasmKind};
 use crate::error::{Error, Result};
-use crate::spec::{RunSpec, StdioStream};
-use crate::status::{ExitStatus, RawOutcome};
+use crate::spec::RunSpec;
+use crate::status::RawOutcome;
 
 /// Whether an engine provides a feature, and if not, why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +38,9 @@ impl fmt::Display for Support {
     }
 }
 
-/// What an engine can do, declared up front so callers (and the conformance suite)
-/// know before running instead of finding out from a failure.
+/// What an engine can do at run time, declared up front so callers (and the conformance
+/// suite) know before running instead of finding out from a failure. (Whether it can
+/// precompile is not declared: it follows from [`Engine::precompiler`].)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
     /// Components through `wasi:cli/run`.
@@ -47,21 +49,9 @@ pub struct Capabilities {
     pub memory_limit: Support,
     /// Stopping a running guest (kill, deadline).
     pub interrupt: Support,
-    /// Saving compiled native code for the precompile cache.
-    pub precompile: Support,
 }
 
 impl Capabilities {
-    /// The capabilities as `(name, support)` pairs, for listings.
-    pub fn entries(&self) -> [(&'static str, Support); 4] {
-        [
-            ("components", self.components),
-            ("memory-limit", self.memory_limit),
-            ("interrupt", self.interrupt),
-            ("precompile", self.precompile),
-        ]
-    }
-
     /// Refuses a kind of binary this engine cannot load, before it tries to compile it
     /// (so a component on a core-only engine is `Unsupported`, not "invalid").
     pub fn check_kind(&self, engine: &'static str, kind: WasmKind) -> Result<()> {
@@ -131,47 +121,54 @@ pub trait EngineInfo: Send + Sync {
     }
 }
 
-/// A Wasm engine. Backends implement this; use it generically (`E: Engine`) for static
-/// dispatch, or through [`DynEngine`] when the engine is chosen at run time.
+/// A Wasm engine, as a backend implements it. Embedders use it through
+/// [`DynEngine`](crate::DynEngine), which every `Engine` is.
 pub trait Engine: EngineInfo {
     /// The engine's loaded (validated, compiled, linked) form of a module or component.
     type Module: Module + 'static;
 
-    /// Validates and compiles; invalid input is an [`Error::InvalidModule`], never a panic.
-    fn load(&self, wasm: &WasmBinary) -> Result<Self::Module>;
+    /// Hook: validates and compiles. Invalid input is an [`Error::InvalidModule`], never
+    /// a panic. The binary's kind has already been checked against the capabilities.
+    fn load_module(&self, wasm: &WasmBinary) -> Result<Self::Module>;
 
+    /// Hook: how this engine saves compiled code for the precompile cache, or why it
+    /// cannot. Required, so a backend states it; the `precompile` capability embedders
+    /// see is this answer.
+    fn precompiler(&self) -> Precompiler<'_, Self::Module>;
+}
+
+/// An engine's answer to "can you precompile?".
+pub enum Precompiler<'a, M> {
+    /// It can, through these hooks.
+    Available(&'a dyn Precompile<M>),
+    /// It cannot, for this reason (shown to users).
+    Unavailable(&'static str),
+}
+
+impl<M> Precompiler<'_, M> {
+    /// The answer as a capability.
+    pub fn support(&self) -> Support {
+        match self {
+            Precompiler::Available(_) => Support::Supported,
+            Precompiler::Unavailable(reason) => Support::Unsupported(reason),
+        }
+    }
+}
+
+/// Saving and reloading compiled native code: implemented by backends that compile
+/// (wasmtime, wasmer, WasmEdge AOT), used only by the precompile cache.
+pub trait Precompile<M>: Send + Sync {
     /// Everything besides name, version and module bytes that decides whether this
-    /// engine's compiled code may be reused (its configuration): part of the cache key.
-    fn precompile_fingerprint(&self) -> String {
-        String::new()
-    }
+    /// engine's compiled code may be reused (its configuration, its target): part of
+    /// the cache key, so it must change whenever reusing the code would be wrong.
+    fn fingerprint(&self) -> String;
 
-    /// [`load`](Self::load), also returning the compiled form to store in the cache.
-    /// Engines whose `precompile` capability is supported override it.
-    fn compile_for_cache(&self, wasm: &WasmBinary) -> Result<(Self::Module, Vec<u8>)> {
-        let _ = wasm;
-        Err(self.precompile_unsupported())
-    }
+    /// Compiles, returning the loaded module and the compiled form to store.
+    fn compile_for_cache(&self, wasm: &WasmBinary) -> Result<(M, Vec<u8>)>;
 
     /// Loads a module from what [`compile_for_cache`](Self::compile_for_cache) stored.
     /// Only the cache makes an [`Artifact`], after verifying the hash it wrote with it.
-    fn load_precompiled(&self, wasm: &WasmBinary, artifact: &Artifact) -> Result<Self::Module> {
-        let _ = (wasm, artifact);
-        Err(self.precompile_unsupported())
-    }
-
-    /// The error of the two precompile hooks on an engine that has none.
-    fn precompile_unsupported(&self) -> Error {
-        let reason = match self.capabilities().precompile {
-            Support::Unsupported(reason) => reason,
-            Support::Supported => "this backend does not implement it",
-        };
-        Error::Unsupported {
-            engine: self.name(),
-            feature: "precompile",
-            reason,
-        }
-    }
+    fn load_precompiled(&self, wasm: &WasmBinary, artifact: &Artifact) -> Result<M>;
 }
 
 /// What a backend observed: the raw outcome and whether a memory grow was denied.
@@ -183,80 +180,14 @@ pub struct RawRun {
     pub memory_denied: bool,
 }
 
-/// A loaded module, runnable any number of times with different specs.
+/// A loaded module, as a backend implements it. Embedders hold a
+/// [`LoadedModule`](crate::LoadedModule), whose `run` wraps [`execute`](Self::execute).
 pub trait Module: Send + Sync {
     /// The engine's descriptor: its name for errors and spans, its capabilities
     /// checked against each spec before running.
     fn descriptor(&self) -> &'static Descriptor;
 
-    /// Backend hook: run once, honouring `control` (it may already be killed).
-    /// Call [`run`](Self::run) instead: it adds the deadline, the checks and the contract.
+    /// Hook: runs once, honouring `control` (it may already be killed). The spec has
+    /// passed the capability checks and the deadline is armed.
     fn execute(&self, spec: RunSpec, control: &RunControl) -> Result<RawRun>;
-
-    /// Runs the module against `spec` to one typed [`ExitStatus`]. The deadline in
-    /// `spec.limits` is armed here; a trap's message is written to the guest's stderr
-    /// stream and logged.
-    fn run(&self, spec: RunSpec, control: &RunControl) -> Result<ExitStatus> {
-        let descriptor = self.descriptor();
-        let engine = descriptor.name;
-        let _span = debug_span!("run", engine, module = %spec.wasm.origin).entered();
-        descriptor.capabilities.check(engine, &spec)?;
-        let stderr = spec.stdio.stderr.try_clone()?;
-        let _deadline = spec.limits.timeout.map(|t| control.arm_deadline(t));
-        let raw = self.execute(spec, control)?;
-        let status = raw.outcome.classify(control.killed(), raw.memory_denied);
-        report(&status, stderr);
-        Ok(status)
-    }
-}
-
-/// Tells people why a guest died: on its stderr stream (the host's when inherited),
-/// never on its stdout, and as a tracing event.
-fn report(status: &ExitStatus, stderr: StdioStream) {
-    if matches!(status, ExitStatus::Exited(_)) {
-        return;
-    }
-    warn!(%status, "guest did not exit normally");
-    let line = format!("wasmux: {status}\n");
-    let written = match stderr {
-        StdioStream::Inherit => std::io::stderr().write_all(line.as_bytes()),
-        StdioStream::File(mut f) => f.write_all(line.as_bytes()),
-        StdioStream::Null => Ok(()),
-    };
-    if let Err(e) = written {
-        warn!(error = %e, "could not write the exit report to the guest's stderr");
-    }
-}
-
-/// An engine behind `dyn`, for choosing one by name at run time.
-pub trait DynEngine: EngineInfo {
-    /// [`Engine::load`], boxed.
-    fn load_dyn(&self, wasm: &WasmBinary) -> Result<Box<dyn Module>> {
-        Ok(self.load_cached_dyn(wasm, None)?.0)
-    }
-
-    /// [`load_cached`], boxed: through the precompile cache when one is given.
-    fn load_cached_dyn(
-        &self,
-        wasm: &WasmBinary,
-        cache: Option<&PrecompileCache>,
-    ) -> Result<(Box<dyn Module>, CacheEvent)>;
-}
-
-impl<E: Engine> DynEngine for E {
-    fn load_cached_dyn(
-        &self,
-        wasm: &WasmBinary,
-        cache: Option<&PrecompileCache>,
-    ) -> Result<(Box<dyn Module>, CacheEvent)> {
-        let _span = debug_span!("load", engine = self.name(), module = %wasm.origin).entered();
-        let (module, event) = load_cached(self, wasm, cache)?;
-        Ok((Box::new(module), event))
-    }
-}
-
-/// Loads and runs in one call: the common case for a shim that runs a bundle once.
-pub fn run_once(engine: &dyn DynEngine, spec: RunSpec, control: &RunControl) -> Result<ExitStatus> {
-    let module = engine.load_dyn(&spec.wasm)?;
-    module.run(spec, control)
 }

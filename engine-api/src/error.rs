@@ -57,20 +57,22 @@ pub enum Error {
         reason: String,
     },
     /// The engine rejected the module while validating or compiling it.
-    #[error("invalid module {path}: {message}")]
+    #[error("invalid module {path}: {}", chain(source))]
     InvalidModule {
         /// Where the module came from.
         path: String,
-        /// The engine's explanation.
-        message: String,
+        /// The engine's error.
+        #[source]
+        source: Cause,
     },
     /// The module imports something neither WASI nor the engine provides.
-    #[error("cannot link {path}: {message}")]
+    #[error("cannot link {path}: {}", chain(source))]
     Link {
         /// Where the module came from.
         path: String,
-        /// The engine's explanation (names the missing import).
-        message: String,
+        /// The engine's error (names the missing import).
+        #[source]
+        source: Cause,
     },
     /// The requested entry function is not exported or takes arguments.
     #[error("entry function {name:?} is not runnable: {reason}")]
@@ -108,13 +110,51 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The engine failed for a reason of its own (not the guest's fault).
-    #[error("engine {engine} failed: {message}")]
+    #[error("engine {engine} failed: {}", chain(source))]
     Engine {
         /// Engine name.
         engine: &'static str,
-        /// The engine's explanation.
-        message: String,
+        /// The engine's error.
+        #[source]
+        source: Cause,
     },
+    /// An engine option given as text is malformed or unknown.
+    #[error("invalid engine option {option:?}: {reason}")]
+    InvalidOption {
+        /// The option as given.
+        option: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// The underlying error of an engine's failure, kept as the [`source`](std::error::Error::source)
+/// of wasmux's error (and shown, with its own chain, in its message).
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A cause with what wasmux was doing when it happened: shown as "context: cause".
+#[derive(Debug, thiserror::Error)]
+#[error("{context}")]
+struct WithContext {
+    context: String,
+    #[source]
+    source: Cause,
+}
+
+/// `error: its source: its source's source`, as one line.
+fn chain(error: &Cause) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let more = cause.to_string();
+        // Some errors repeat their source in their own message; say it once.
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        next = cause.source();
+    }
+    text
 }
 
 /// Process exit code for "the runtime itself failed" (bad bundle, I/O, engine).
@@ -141,9 +181,49 @@ impl Error {
             | Error::InvalidEnv { .. }
             | Error::MountSourceMissing { .. }
             | Error::UnknownEngine { .. }
+            | Error::InvalidOption { .. }
             | Error::Io { .. }
             | Error::Engine { .. } => EXIT_RUNTIME_ERROR,
         }
+    }
+
+    /// The engine rejected the module at `path`.
+    pub fn invalid_module(path: impl Into<String>, source: impl Into<Cause>) -> Self {
+        Error::InvalidModule {
+            path: path.into(),
+            source: source.into(),
+        }
+    }
+
+    /// The module at `path` cannot be linked.
+    pub fn link(path: impl Into<String>, source: impl Into<Cause>) -> Self {
+        Error::Link {
+            path: path.into(),
+            source: source.into(),
+        }
+    }
+
+    /// The engine failed for a reason of its own.
+    pub fn engine(engine: &'static str, source: impl Into<Cause>) -> Self {
+        Error::Engine {
+            engine,
+            source: source.into(),
+        }
+    }
+
+    /// The engine failed for a reason of its own while wasmux was doing `context`.
+    pub fn engine_while(
+        engine: &'static str,
+        context: impl Into<String>,
+        source: impl Into<Cause>,
+    ) -> Self {
+        Error::engine(
+            engine,
+            WithContext {
+                context: context.into(),
+                source: source.into(),
+            },
+        )
     }
 
     /// Wraps an I/O error with what wasmux was doing when it happened.
@@ -157,3 +237,28 @@ impl Error {
 
 /// Result type of every fallible wasmux call.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    /// An engine's error stays reachable as the source, and its whole chain is in the
+    /// message a user reads.
+    #[test]
+    fn engine_errors_keep_their_source_chain() {
+        let err = Error::engine("x", Outer(std::io::Error::other("inner")));
+        assert_eq!(err.to_string(), "engine x failed: outer: inner");
+        let source = std::error::Error::source(&err).unwrap();
+        assert_eq!(source.to_string(), "outer");
+        assert!(source.source().is_some());
+        let err = Error::engine_while("x", "starting", std::io::Error::other("no threads"));
+        assert_eq!(err.to_string(), "engine x failed: starting: no threads");
+        let err = Error::invalid_module("m.wasm", "bad magic".to_owned());
+        assert_eq!(err.to_string(), "invalid module m.wasm: bad magic");
+        assert_eq!(err.exit_code(), EXIT_NOT_RUNNABLE);
+    }
+}

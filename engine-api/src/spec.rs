@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::detect::WasmBinary;
@@ -21,26 +22,27 @@ pub struct Preopen {
 }
 
 /// Where one standard stream of the guest goes.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub enum StdioStream {
     /// The host process's own stream.
     #[default]
     Inherit,
     /// Nothing: reads see end of file, writes are discarded.
     Null,
-    /// Any open file, pipe or socket the embedder hands over.
-    File(File),
+    /// Any open file, pipe or socket the embedder hands over. Shared, so a spec can be
+    /// cloned as a template; each run gets its own duplicate of the descriptor.
+    File(Arc<File>),
 }
 
 impl From<File> for StdioStream {
     fn from(file: File) -> Self {
-        StdioStream::File(file)
+        StdioStream::File(Arc::new(file))
     }
 }
 
 impl From<OwnedFd> for StdioStream {
     fn from(fd: OwnedFd) -> Self {
-        StdioStream::File(File::from(fd))
+        StdioStream::from(File::from(fd))
     }
 }
 
@@ -51,7 +53,7 @@ impl StdioStream {
         Ok(match self {
             StdioStream::Inherit => StdioStream::Inherit,
             StdioStream::Null => StdioStream::Null,
-            StdioStream::File(f) => StdioStream::File(
+            StdioStream::File(f) => StdioStream::from(
                 f.try_clone()
                     .map_err(|e| Error::io("duplicating a stdio handle", e))?,
             ),
@@ -62,7 +64,10 @@ impl StdioStream {
     pub fn into_file_or_inherit(self, write: bool) -> Result<Option<File>> {
         match self {
             StdioStream::Inherit => Ok(None),
-            StdioStream::File(f) => Ok(Some(f)),
+            StdioStream::File(f) => Arc::try_unwrap(f)
+                .or_else(|shared| shared.try_clone())
+                .map(Some)
+                .map_err(|e| Error::io("duplicating a stdio handle", e)),
             StdioStream::Null => std::fs::OpenOptions::new()
                 .read(!write)
                 .write(write)
@@ -74,7 +79,7 @@ impl StdioStream {
 }
 
 /// The guest's three standard streams.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Stdio {
     /// Guest fd 0.
     pub stdin: StdioStream,
@@ -94,13 +99,16 @@ pub struct Limits {
 }
 
 /// One workload, fully decided: an engine only translates this into its own calls.
-#[derive(Debug)]
+///
+/// Cloning makes a template's copy for another run: the clones share the stdio files
+/// and the scratch directories (removed when the last clone is dropped).
+#[derive(Debug, Clone)]
 pub struct RunSpec {
     /// The module or component to run.
     pub wasm: WasmBinary,
     /// Exported function to call instead of `_start` (core modules only).
     pub entry: Option<String>,
-    /// argv, verbatim, argv[0] included.
+    /// argv, verbatim, `argv[0]` included.
     pub args: Vec<String>,
     /// Exactly the guest's environment; nothing of the host is added.
     pub env: Vec<(String, String)>,
@@ -113,7 +121,7 @@ pub struct RunSpec {
     /// Memory and time limits.
     pub limits: Limits,
     /// Scratch directories (tmpfs mounts) that live as long as the spec.
-    pub(crate) scratch: Vec<tempfile::TempDir>,
+    pub(crate) scratch: Vec<Arc<tempfile::TempDir>>,
     /// Where scratch directories are made; the system's temp directory when unset.
     scratch_root: Option<PathBuf>,
 }
@@ -158,7 +166,7 @@ impl RunSpec {
             guest: guest.to_owned(),
             read_only,
         });
-        self.scratch.push(dir);
+        self.scratch.push(Arc::new(dir));
         Ok(())
     }
 
@@ -199,7 +207,7 @@ impl RunSpec {
     /// working directory becomes the `.` preopen, and the rootfs is offered through its
     /// top-level directories (`/etc`, `/usr`, ...) so absolute paths still resolve; the
     /// price is that listing `/` itself, or a file directly in `/`, goes to the working
-    /// directory instead (README, "Known limits").
+    /// directory instead (docs/oci-to-wasi.md, "Known limits").
     pub fn wasi_preopens(&self) -> Result<Vec<Preopen>> {
         if self.cwd.trim_end_matches('/').is_empty() {
             return Ok(shadowed(self.mounts.clone()));

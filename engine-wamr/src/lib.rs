@@ -6,7 +6,7 @@
 //!   wasm3 and WasmEdge, with stdio from any file descriptor and exit statuses intact;
 //! - kill, deadline, memory limit and call depth: the module is rewritten once at load
 //!   ([`wasmux_guard`]): loop and function-entry fuel polls the run, `memory.grow` asks
-//!   the budget first, and calls nest at most [`MAX_DEPTH`](wasmux_guard::MAX_DEPTH)
+//!   the budget first, and calls nest at most [`MAX_DEPTH`]
 //!   deep. WAMR's own `wasm_runtime_terminate` stops a running loop only when WAMR is
 //!   built with its thread manager, which splits the guest's stack between threads;
 //! - each run gets a fresh instance on a thread of its own with a 2 MiB WAMR stack;
@@ -20,9 +20,10 @@ mod run;
 use std::sync::Arc;
 
 use wasmux_engine_api::{
-    Capabilities, Descriptor, Engine, EngineInfo, Error, Result, Support, WasmBinary,
+    Capabilities, Descriptor, Engine, EngineInfo, EngineOptions, Error, Precompiler, Result,
+    Support, WasmBinary,
 };
-use wasmux_guard::{GuardedModule, Guards, MAX_DEPTH, prepare};
+use wasmux_guard::{GuardedModule, GuardedSettings, Guards, MAX_DEPTH, prepare};
 
 /// The engine's name, as used by `--engine` and `run.oci.handler`.
 pub const NAME: &str = DESCRIPTOR.name;
@@ -35,22 +36,27 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
         components: Support::Unsupported("WAMR runs core modules only; run components on wasmtime"),
         memory_limit: Support::Supported,
         interrupt: Support::Supported,
-        precompile: Support::Unsupported(
-            "this WAMR build is its fast interpreter only; there is no native code to keep",
-        ),
     },
 };
 
 /// WAMR's fast interpreter. The runtime itself is process-global and set up once, by
 /// the first engine made.
 #[derive(Debug, Clone)]
-pub struct WamrEngine(());
+pub struct WamrEngine {
+    settings: GuardedSettings,
+}
 
 impl WamrEngine {
     /// The engine; fails only if WAMR cannot set up its runtime.
     pub fn new() -> Result<Self> {
-        ffi::runtime().map_err(|e| Error::io("setting up WAMR", std::io::Error::other(e)))?;
-        Ok(WamrEngine(()))
+        Self::with_options(&EngineOptions::default())
+    }
+
+    /// The engine with `options` (`stack_size`: the run thread's stack).
+    pub fn with_options(options: &EngineOptions) -> Result<Self> {
+        let settings = GuardedSettings::from_options(NAME, options)?;
+        ffi::runtime().map_err(|e| Error::engine_while(NAME, "setting up the runtime", e))?;
+        Ok(WamrEngine { settings })
     }
 }
 
@@ -72,17 +78,13 @@ pub struct WamrCode {
 impl Engine for WamrEngine {
     type Module = WamrModule;
 
-    fn load(&self, wasm: &WasmBinary) -> Result<WamrModule> {
-        DESCRIPTOR.capabilities.check_kind(NAME, wasm.kind)?;
+    fn load_module(&self, wasm: &WasmBinary) -> Result<WamrModule> {
         let guards = Guards {
             max_depth: Some(MAX_DEPTH),
         };
         let instrumented = prepare(wasm, NAME, guards)?;
-        let module =
-            ffi::Module::load(&instrumented.bytes).map_err(|message| Error::InvalidModule {
-                path: wasm.origin.clone(),
-                message: format!("WAMR: {message}"),
-            })?;
+        let module = ffi::Module::load(&instrumented.bytes)
+            .map_err(|message| Error::invalid_module(&wasm.origin, format!("WAMR: {message}")))?;
         let code = WamrCode {
             module: Arc::new(module),
         };
@@ -91,7 +93,14 @@ impl Engine for WamrEngine {
             wasm,
             instrumented.initial_memory,
             guards,
+            self.settings,
         ))
+    }
+
+    fn precompiler(&self) -> Precompiler<'_, WamrModule> {
+        Precompiler::Unavailable(
+            "this WAMR build is its fast interpreter only; there is no native code to keep",
+        )
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmux_engine_api::{
-    Engine, Error, ExitStatus, Module, RunControl, RunSpec, SIGKILL, TrapKind, WasmBinary, WasmKind,
+    DynEngine, Error, ExitStatus, RunControl, RunSpec, SIGKILL, TrapKind, WasmBinary, WasmKind,
 };
 
 use super::*;

@@ -6,7 +6,7 @@
 //!   it, since wasm3 itself is not a validator;
 //! - kill, deadline and memory limit: wasm3 has none, so modules are rewritten to poll
 //!   the run on every loop iteration's fuel and to ask before each `memory.grow`
-//!   ([`instrument`]);
+//!   ([`wasmux_guard::instrument()`]);
 //! - each run gets its own wasm3 environment on its own thread, with a native stack
 //!   large enough for wasm3's recursive interpreter;
 //! - components: not supported by wasm3; refused as `Unsupported`.
@@ -18,9 +18,10 @@ mod run;
 use std::sync::Arc;
 
 use wasmux_engine_api::{
-    Capabilities, Descriptor, Engine, EngineInfo, Result, Support, WasmBinary,
+    Capabilities, Descriptor, Engine, EngineInfo, EngineOptions, Precompiler, Result, Support,
+    WasmBinary,
 };
-use wasmux_guard::{GuardedModule, Guards, prepare};
+use wasmux_guard::{GuardedModule, GuardedSettings, Guards, prepare};
 
 /// The engine's name, as used by `--engine` and `run.oci.handler`.
 pub const NAME: &str = DESCRIPTOR.name;
@@ -35,21 +36,27 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
         ),
         memory_limit: Support::Supported,
         interrupt: Support::Supported,
-        precompile: Support::Unsupported(
-            "wasm3 interprets the module as loaded; there is no native code to keep",
-        ),
     },
 };
 
-/// The wasm3 interpreter. It holds nothing: wasm3's environments cannot move between
-/// threads, so each run makes its own.
+/// The wasm3 interpreter. It holds only its settings: wasm3's environments cannot move
+/// between threads, so each run makes its own.
 #[derive(Debug, Clone, Default)]
-pub struct Wasm3Engine;
+pub struct Wasm3Engine {
+    settings: GuardedSettings,
+}
 
 impl Wasm3Engine {
     /// The engine; infallible, but shaped like the other backends' constructors.
     pub fn new() -> Result<Self> {
-        Ok(Wasm3Engine)
+        Ok(Self::default())
+    }
+
+    /// The engine with `options` (`stack_size`: the run thread's stack).
+    pub fn with_options(options: &EngineOptions) -> Result<Self> {
+        Ok(Wasm3Engine {
+            settings: GuardedSettings::from_options(NAME, options)?,
+        })
     }
 }
 
@@ -70,8 +77,7 @@ pub struct Wasm3Code {
 impl Engine for Wasm3Engine {
     type Module = Wasm3Module;
 
-    fn load(&self, wasm: &WasmBinary) -> Result<Wasm3Module> {
-        DESCRIPTOR.capabilities.check_kind(NAME, wasm.kind)?;
+    fn load_module(&self, wasm: &WasmBinary) -> Result<Wasm3Module> {
         // No trial compile here: wasm3 compiles only inside a runtime that has allocated
         // the module's initial memory, which must wait for the run's memory limit. What
         // wasm3 cannot compile is a link error of the run.
@@ -85,7 +91,14 @@ impl Engine for Wasm3Engine {
             wasm,
             instrumented.initial_memory,
             guards,
+            self.settings,
         ))
+    }
+
+    fn precompiler(&self) -> Precompiler<'_, Wasm3Module> {
+        Precompiler::Unavailable(
+            "wasm3 interprets the module as loaded; there is no native code to keep",
+        )
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use wasmux_engine_api::{Engine, Error, WasmBinary, WasmKind};
+use wasmux_engine_api::{DynEngine, Error, WasmBinary, WasmKind};
 
 use super::*;
 
@@ -18,7 +18,7 @@ fn binary(wat: &str) -> WasmBinary {
 #[test]
 fn an_import_nothing_provides_is_a_link_error() {
     let wat = r#"(module (import "env" "host_secret" (func)) (func (export "_start")))"#;
-    let error = Wasm3Engine.load(&binary(wat)).err().unwrap();
+    let error = Wasm3Engine::default().load(&binary(wat)).err().unwrap();
     assert!(matches!(error, Error::Link { .. }), "{error}");
     assert!(error.to_string().contains("env::host_secret"), "{error}");
 }
@@ -33,7 +33,7 @@ fn malformed_and_truncated_modules_are_invalid_not_a_crash() {
             kind: WasmKind::CoreModule,
             origin: "bad.wasm".into(),
         };
-        let error = Wasm3Engine.load(&wasm).err().unwrap();
+        let error = Wasm3Engine::default().load(&wasm).err().unwrap();
         assert!(matches!(error, Error::InvalidModule { .. }), "{error}");
     }
 }
@@ -45,7 +45,7 @@ fn a_component_is_unsupported() {
         kind: WasmKind::Component,
         origin: "c.wasm".into(),
     };
-    let error = Wasm3Engine.load(&wasm).err().unwrap();
+    let error = Wasm3Engine::default().load(&wasm).err().unwrap();
     assert!(matches!(error, Error::Unsupported { .. }), "{error}");
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmux_engine_api::{
-    Engine, ExitStatus, Module, RunControl, RunSpec, SIGKILL, TrapKind, WasmBinary, WasmKind,
+    DynEngine, ExitStatus, RunControl, RunSpec, SIGKILL, TrapKind, WasmBinary, WasmKind,
 };
 use wasmux_wasm3::Wasm3Engine;
 

@@ -25,9 +25,10 @@ mod run;
 use std::sync::Arc;
 
 use wasmux_engine_api::{
-    Artifact, Capabilities, Descriptor, Engine, EngineInfo, Error, Result, Support, WasmBinary,
+    Artifact, Capabilities, Descriptor, Engine, EngineInfo, EngineOptions, Error, Precompile,
+    Precompiler, Result, Support, WasmBinary,
 };
-use wasmux_guard::{GuardedModule, Guards, REWRITE_VERSION, prepare_validated};
+use wasmux_guard::{GuardedModule, GuardedSettings, Guards, REWRITE_VERSION, prepare_validated};
 
 use crate::ffi::{AstModule, Config, Execution};
 
@@ -45,9 +46,6 @@ const CAPABILITIES: Capabilities = Capabilities {
     ),
     memory_limit: Support::Supported,
     interrupt: Support::Supported,
-    precompile: Support::Unsupported(
-        "the interpreter runs the module as loaded; use wasmedge-aot for native code",
-    ),
 };
 
 /// WasmEdge's interpreter: no compile step, so the fastest start.
@@ -61,11 +59,12 @@ pub const INTERPRETER: Descriptor = Descriptor {
 pub const AOT: Descriptor = Descriptor {
     name: "wasmedge-aot",
     version: VERSION,
-    capabilities: Capabilities {
-        precompile: Support::Supported,
-        ..CAPABILITIES
-    },
+    capabilities: CAPABILITIES,
 };
+
+/// Why the interpreter has nothing for the precompile cache.
+const INTERPRETED: &str =
+    "the interpreter runs the module as loaded; use wasmedge-aot for native code";
 
 pub use wasmux_guard::MAX_DEPTH;
 
@@ -73,20 +72,36 @@ pub use wasmux_guard::MAX_DEPTH;
 #[derive(Debug, Clone)]
 pub struct WasmEdgeEngine {
     execution: Execution,
+    settings: GuardedSettings,
 }
 
 impl WasmEdgeEngine {
     /// The interpreter. Fails if the linked libwasmedge is not a 0.14 release.
     pub fn new() -> Result<Self> {
-        Self::with(Execution::Interpreter)
+        Self::with_options(&EngineOptions::default())
     }
 
     /// The AOT compiler.
     pub fn aot() -> Result<Self> {
-        Self::with(Execution::Aot)
+        Self::aot_with_options(&EngineOptions::default())
     }
 
-    fn with(execution: Execution) -> Result<Self> {
+    /// The interpreter with `options` (`stack_size`: the run thread's stack).
+    pub fn with_options(options: &EngineOptions) -> Result<Self> {
+        Self::with(Execution::Interpreter, options)
+    }
+
+    /// The AOT compiler with `options`.
+    pub fn aot_with_options(options: &EngineOptions) -> Result<Self> {
+        Self::with(Execution::Aot, options)
+    }
+
+    fn with(execution: Execution, options: &EngineOptions) -> Result<Self> {
+        let name = match execution {
+            Execution::Interpreter => NAME,
+            Execution::Aot => AOT_NAME,
+        };
+        let settings = GuardedSettings::from_options(name, options)?;
         let version = ffi::library_version();
         if !version.starts_with("0.14.") {
             return Err(Error::Unsupported {
@@ -96,7 +111,10 @@ impl WasmEdgeEngine {
             });
         }
         ffi::silence_logging();
-        Ok(WasmEdgeEngine { execution })
+        Ok(WasmEdgeEngine {
+            execution,
+            settings,
+        })
     }
 }
 
@@ -131,9 +149,6 @@ impl WasmEdgeEngine {
     /// universal module holding its native code.
     fn load_native(&self, wasm: &WasmBinary) -> Result<(WasmEdgeModule, Option<Vec<u8>>)> {
         let descriptor = self.descriptor();
-        descriptor
-            .capabilities
-            .check_kind(descriptor.name, wasm.kind)?;
         let config = self.config()?;
         // WasmEdge's own validator, on the module as given, so errors name its code.
         drop(config.load(&wasm.bytes).map_err(|e| invalid(wasm, e))?);
@@ -153,10 +168,7 @@ impl WasmEdgeEngine {
 
     fn config(&self) -> Result<Config> {
         // WasmEdge's own failure, not an I/O one.
-        Config::new(self.execution).map_err(|message| Error::Engine {
-            engine: self.name(),
-            message,
-        })
+        Config::new(self.execution).map_err(|message| Error::engine(self.name(), message))
     }
 
     fn module(
@@ -171,27 +183,34 @@ impl WasmEdgeEngine {
             ast: Arc::new(ast),
             descriptor: self.descriptor(),
         };
-        GuardedModule::new(code, wasm, initial_memory, GUARDS)
+        GuardedModule::new(code, wasm, initial_memory, GUARDS, self.settings)
     }
 }
 
 fn invalid(wasm: &WasmBinary, message: String) -> Error {
-    Error::InvalidModule {
-        path: wasm.origin.clone(),
-        message,
-    }
+    Error::invalid_module(&wasm.origin, message)
 }
 
 impl Engine for WasmEdgeEngine {
     type Module = WasmEdgeModule;
 
-    fn load(&self, wasm: &WasmBinary) -> Result<WasmEdgeModule> {
+    fn load_module(&self, wasm: &WasmBinary) -> Result<WasmEdgeModule> {
         Ok(self.load_native(wasm)?.0)
     }
 
+    fn precompiler(&self) -> Precompiler<'_, WasmEdgeModule> {
+        match self.execution {
+            Execution::Aot => Precompiler::Available(self),
+            Execution::Interpreter => Precompiler::Unavailable(INTERPRETED),
+        }
+    }
+}
+
+/// Only reached through [`Engine::precompiler`], so only for the AOT engine.
+impl Precompile<WasmEdgeModule> for WasmEdgeEngine {
     /// The library's exact version, the compile options and the rewrite's version
     /// (the native code is compiled from the rewritten module).
-    fn precompile_fingerprint(&self) -> String {
+    fn fingerprint(&self) -> String {
         format!(
             "libwasmedge {} O2 rewrite {REWRITE_VERSION} depth {MAX_DEPTH}",
             ffi::library_version()
@@ -202,7 +221,7 @@ impl Engine for WasmEdgeEngine {
     /// universal module with WasmEdge's native code.
     fn compile_for_cache(&self, wasm: &WasmBinary) -> Result<(WasmEdgeModule, Vec<u8>)> {
         let (module, native) = self.load_native(wasm)?;
-        let native = native.ok_or_else(|| self.precompile_unsupported())?;
+        let native = native.ok_or_else(|| Error::engine(self.name(), INTERPRETED))?;
         let mut artifact = module.initial_memory().to_le_bytes().to_vec();
         artifact.extend_from_slice(&native);
         Ok((module, artifact))
@@ -210,12 +229,9 @@ impl Engine for WasmEdgeEngine {
 
     fn load_precompiled(&self, wasm: &WasmBinary, artifact: &Artifact) -> Result<WasmEdgeModule> {
         if self.execution != Execution::Aot {
-            return Err(self.precompile_unsupported());
+            return Err(Error::engine(self.name(), INTERPRETED));
         }
-        let engine_error = |message: String| Error::Engine {
-            engine: self.name(),
-            message,
-        };
+        let engine_error = |message: String| Error::engine(self.name(), message);
         let (memory, native) = artifact
             .bytes()
             .split_first_chunk::<8>()

@@ -1,9 +1,9 @@
 //! The wasmer backend of wasmux: core modules through wasmer-wasix's WASI preview1,
-//! compiled by wasmer's singlepass compiler. It only translates a [`RunSpec`] into
+//! compiled by wasmer's singlepass compiler. It only translates a [`RunSpec`](wasmux_engine_api::RunSpec) into
 //! wasmer calls; every policy (mapping, limits, exit statuses) comes from
 //! `wasmux-engine-api`.
 //!
-//! - file system: exactly the spec's preopens over host directories ([`fs`]); read-only
+//! - file system: exactly the spec's preopens over host directories (module `fs`); read-only
 //!   preopens are refused both by WASI rights and by the file-system layer, because
 //!   wasmer-wasix lets `..` walk from one preopen into another with the first one's rights;
 //! - memory limit: per-run tunables whose memories account through `MemoryBudget`;
@@ -23,7 +23,8 @@ use std::sync::Arc;
 use wasmer::sys::{EngineBuilder, Singlepass};
 use wasmer_wasix::runtime::task_manager::tokio::TokioTaskManager;
 use wasmux_engine_api::{
-    Artifact, Capabilities, Descriptor, Engine, EngineInfo, Error, Result, Support, WasmBinary,
+    Artifact, Capabilities, Descriptor, Engine, EngineInfo, EngineOptions, Error, Precompile,
+    Precompiler, Result, Support, WasmBinary,
 };
 
 /// The engine's name, as used by `--engine` and `run.oci.handler`.
@@ -39,7 +40,6 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
         ),
         memory_limit: Support::Supported,
         interrupt: Support::Supported,
-        precompile: Support::Supported,
     },
 };
 
@@ -56,24 +56,31 @@ pub struct WasmerEngine {
 impl WasmerEngine {
     /// Builds the engine and a small tokio runtime for wasmer-wasix's bookkeeping.
     pub fn new() -> Result<Self> {
+        Self::with_options(&EngineOptions::default())
+    }
+
+    /// The engine with `options`; wasmer has neither of the sizing options.
+    pub fn with_options(options: &EngineOptions) -> Result<Self> {
+        options.refuse_pooling(NAME)?;
+        options.refuse_stack_size(
+            NAME,
+            "wasmer's guest stack size is process-wide (wasmer_vm::set_stack_size), not per engine",
+        )?;
         // Singlepass's default features cover what current rustc emits for wasip1
         // (bulk memory, multi-value, reference types, sign extension); the
         // conformance guests, built by the toolchain in use, prove it on every run.
         let engine: wasmer::Engine = EngineBuilder::new(Singlepass::default()).engine().into();
         // A first store installs wasmer's signal handlers; ours goes in front of them.
         drop(wasmer::Store::new(engine.clone()));
-        signal::install().map_err(|e| Error::Engine {
-            engine: NAME,
-            message: format!("installing the interrupt signal filter: {e}"),
-        })?;
+        signal::install()
+            .map_err(|e| Error::engine_while(NAME, "installing the interrupt signal filter", e))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("wasmux-wasmer")
             .enable_all()
             .build()
-            .map_err(|e| Error::Engine {
-                engine: NAME,
-                message: format!("starting the tokio runtime wasmer-wasix needs: {e}"),
+            .map_err(|e| {
+                Error::engine_while(NAME, "starting the tokio runtime wasmer-wasix needs", e)
             })?;
         let tasks = Arc::new(TokioTaskManager::new(runtime.handle().clone()));
         Ok(WasmerEngine {
@@ -108,19 +115,20 @@ impl WasmerEngine {
 impl Engine for WasmerEngine {
     type Module = WasmerModule;
 
-    fn load(&self, wasm: &WasmBinary) -> Result<WasmerModule> {
-        DESCRIPTOR.capabilities.check_kind(NAME, wasm.kind)?;
-        let module = wasmer::Module::new(&self.engine, &wasm.bytes[..]).map_err(|e| {
-            Error::InvalidModule {
-                path: wasm.origin.clone(),
-                message: e.to_string(),
-            }
-        })?;
+    fn load_module(&self, wasm: &WasmBinary) -> Result<WasmerModule> {
+        let module = wasmer::Module::new(&self.engine, &wasm.bytes[..])
+            .map_err(|e| Error::invalid_module(&wasm.origin, e))?;
         Ok(self.module(module))
     }
 
+    fn precompiler(&self) -> Precompiler<'_, WasmerModule> {
+        Precompiler::Available(self)
+    }
+}
+
+impl Precompile<WasmerModule> for WasmerEngine {
     /// The compiler's identity and wasmer's artifact format.
-    fn precompile_fingerprint(&self) -> String {
+    fn fingerprint(&self) -> String {
         format!(
             "{} {}",
             self.engine.deterministic_id(),
@@ -129,11 +137,11 @@ impl Engine for WasmerEngine {
     }
 
     fn compile_for_cache(&self, wasm: &WasmBinary) -> Result<(WasmerModule, Vec<u8>)> {
-        let module = self.load(wasm)?;
-        let serialized = module.module.serialize().map_err(|e| Error::Engine {
-            engine: NAME,
-            message: format!("serialising a compiled module: {e}"),
-        })?;
+        let module = self.load_module(wasm)?;
+        let serialized = module
+            .module
+            .serialize()
+            .map_err(|e| Error::engine_while(NAME, "serialising a compiled module", e))?;
         Ok((module, serialized.to_vec()))
     }
 
@@ -145,10 +153,7 @@ impl Engine for WasmerEngine {
         #[allow(unsafe_code)]
         let module =
             unsafe { wasmer::Module::deserialize(&self.engine, artifact.bytes().to_vec()) }
-                .map_err(|e| Error::Engine {
-                    engine: NAME,
-                    message: format!("loading a precompiled module: {e}"),
-                })?;
+                .map_err(|e| Error::engine_while(NAME, "loading a precompiled module", e))?;
         Ok(self.module(module))
     }
 }

@@ -8,7 +8,7 @@ use wasmux_engine_api::{RawOutcome, TrapKind};
 /// What a failed guest call means: an exit, an interrupt, or a trap of some kind.
 pub(crate) fn outcome_of(error: &RuntimeError) -> RawOutcome {
     if let Some(WasiError::Exit(code)) = error.downcast_ref::<WasiError>() {
-        // wasmer-wasix keeps 16 bits of the status (README, "Known limits").
+        // wasmer-wasix keeps 16 bits of the status (docs/oci-to-wasi.md, "Known limits").
         return RawOutcome::Exit(code.raw() as u32);
     }
     match error.clone().to_trap() {

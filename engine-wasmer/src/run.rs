@@ -207,10 +207,7 @@ fn instantiate_failure(
             outcome: RawOutcome::Trap(TrapKind::Other, error.to_string()),
             memory_denied,
         }),
-        None => Err(Error::Link {
-            path: spec.wasm.origin.clone(),
-            message: error.to_string(),
-        }),
+        None => Err(Error::link(&spec.wasm.origin, error)),
     }
 }
 

@@ -7,8 +7,8 @@ use std::io::{Read, Seek};
 use std::time::{Duration, Instant};
 
 use wasmux_engine_api::{
-    Engine, ExitStatus, Module, RunControl, RunSpec, SIGKILL, Sniffed, StdioStream, WasmBinary,
-    sniff,
+    DynEngine, ExitStatus, LoadedModule, RunControl, RunSpec, SIGKILL, Sniffed, StdioStream,
+    WasmBinary, sniff,
 };
 use wasmux_wasmer::WasmerEngine;
 
@@ -43,10 +43,10 @@ fn threads() -> usize {
 fn two_hundred_runs_leak_no_threads_and_lose_no_output() {
     let engine = WasmerEngine::new().unwrap();
     let module = engine.load(&writer(2)).unwrap();
-    let run = |module: &dyn Module| {
+    let run = |module: &LoadedModule| {
         let mut out = tempfile::tempfile().unwrap();
         let mut spec = RunSpec::new(writer(2));
-        spec.stdio.stdout = StdioStream::File(out.try_clone().unwrap());
+        spec.stdio.stdout = StdioStream::from(out.try_clone().unwrap());
         let status = module.run(spec, &RunControl::new()).unwrap();
         assert_eq!(status, ExitStatus::Exited(0));
         let mut text = String::new();

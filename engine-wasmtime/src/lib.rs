@@ -1,5 +1,5 @@
 //! The wasmtime backend of wasmux: core modules through WASI preview1, components through
-//! `wasi:cli/run` (preview2). It only translates a [`RunSpec`] into wasmtime calls; every
+//! `wasi:cli/run` (preview2). It only translates a [`RunSpec`](wasmux_engine_api::RunSpec) into wasmtime calls; every
 //! policy (mapping, limits, exit statuses) comes from `wasmux-engine-api`.
 //!
 //! - read-only preopens: enforced by wasmtime-wasi's `FsPerms::ReadOnly`, not host modes;
@@ -7,8 +7,8 @@
 //! - kill and deadline: epoch interruption; the epoch only advances when some run is
 //!   killed, and each store then checks its own `RunControl`, so other runs go on;
 //! - fast paths: a loaded module is an `InstancePre` (imports resolved once, so each
-//!   run only instantiates); [`WasmtimeEngine::pooled`] adds the pooling allocator for
-//!   a shim running the same images many times; compiled code goes to the precompile
+//!   run only instantiates); the `pooling` option ([`EngineOptions`]) adds the pooling
+//!   allocator for a shim running the same images many times; compiled code goes to the precompile
 //!   cache through `Module::serialize` and comes back through `Module::deserialize`.
 
 mod outcome;
@@ -25,8 +25,8 @@ use wasmtime::{
 };
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use wasmux_engine_api::{
-    Artifact, Capabilities, Descriptor, Engine, EngineInfo, Error, Result, Support, WasmBinary,
-    WasmKind,
+    Artifact, Capabilities, Descriptor, Engine, EngineInfo, EngineOptions, Error, Precompile,
+    Precompiler, Result, Support, WasmBinary, WasmKind,
 };
 
 use crate::run::{ComponentState, CoreState};
@@ -42,7 +42,6 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
         components: Support::Supported,
         memory_limit: Support::Supported,
         interrupt: Support::Supported,
-        precompile: Support::Supported,
     },
 };
 
@@ -60,25 +59,31 @@ impl WasmtimeEngine {
     /// Builds the engine: Cranelift, components and epoch interruption on, instances
     /// allocated on demand (the cheapest start for a process that runs once).
     pub fn new() -> Result<Self> {
-        Self::with_config(Config::new())
+        Self::with_options(&EngineOptions::default())
     }
 
-    /// The same engine with wasmtime's pooling allocator: memories and instances come
-    /// from a pool reserved up front for `max_instances` live instances, so a shim
-    /// starting the same images again and again skips most `mmap` work per run.
-    /// More live instances than that fail to instantiate, with a link error.
-    pub fn pooled(max_instances: u32) -> Result<Self> {
-        let mut pool = PoolingAllocationConfig::default();
-        pool.total_core_instances(max_instances)
-            .total_memories(max_instances)
-            .total_tables(max_instances)
-            .total_component_instances(max_instances);
+    /// The engine with `options`. `pooling` selects wasmtime's pooling allocator:
+    /// memories and instances come from a pool reserved up front for that many live
+    /// instances, so a shim starting the same images again and again skips most `mmap`
+    /// work per run; more live instances than that fail to instantiate, with a link
+    /// error. `stack_size` is the Wasm stack limit; guests run on the calling thread,
+    /// which must have that much stack to spare.
+    pub fn with_options(options: &EngineOptions) -> Result<Self> {
         let mut config = Config::new();
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        Self::with_config(config)
-    }
-
-    fn with_config(mut config: Config) -> Result<Self> {
+        if let Some(max_instances) = options.pooling {
+            let mut pool = PoolingAllocationConfig::default();
+            pool.total_core_instances(max_instances)
+                .total_memories(max_instances)
+                .total_tables(max_instances)
+                .total_component_instances(max_instances);
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
+        if let Some(bytes) = options.stack_size {
+            // wasmtime refuses a Wasm stack larger than its async stacks, even unused.
+            config
+                .async_stack_size(bytes.saturating_add(1 << 20))
+                .max_wasm_stack(bytes);
+        }
         config.wasm_component_model(true).epoch_interruption(true);
         let engine = wasmtime::Engine::new(&config).map_err(engine_error)?;
         let core_linker = run::core_linker(&engine).map_err(engine_error)?;
@@ -99,10 +104,7 @@ impl WasmtimeEngine {
 
     /// Resolves a compiled module's or component's imports once, for every run.
     fn link(&self, wasm: &WasmBinary, compiled: Compiled) -> Result<WasmtimeModule> {
-        let link = |e: wasmtime::Error| Error::Link {
-            path: wasm.origin.clone(),
-            message: format!("{e:#}"),
-        };
+        let link = |e: wasmtime::Error| Error::link(&wasm.origin, e);
         let linked = match compiled {
             Compiled::Core(module) => {
                 Linked::Core(self.core_linker.instantiate_pre(&module).map_err(link)?)
@@ -122,10 +124,7 @@ impl WasmtimeEngine {
     }
 
     fn compile(&self, wasm: &WasmBinary) -> Result<Compiled> {
-        let invalid = |e: wasmtime::Error| Error::InvalidModule {
-            path: wasm.origin.clone(),
-            message: format!("{e:#}"),
-        };
+        let invalid = |e: wasmtime::Error| Error::invalid_module(&wasm.origin, e);
         Ok(match wasm.kind {
             WasmKind::CoreModule => {
                 Compiled::Core(CoreModule::new(&self.engine, &wasm.bytes).map_err(invalid)?)
@@ -163,13 +162,19 @@ enum Linked {
 impl Engine for WasmtimeEngine {
     type Module = WasmtimeModule;
 
-    fn load(&self, wasm: &WasmBinary) -> Result<WasmtimeModule> {
+    fn load_module(&self, wasm: &WasmBinary) -> Result<WasmtimeModule> {
         let compiled = self.compile(wasm)?;
         self.link(wasm, compiled)
     }
 
+    fn precompiler(&self) -> Precompiler<'_, WasmtimeModule> {
+        Precompiler::Available(self)
+    }
+}
+
+impl Precompile<WasmtimeModule> for WasmtimeEngine {
     /// wasmtime's own hash of its version, configuration and target features.
-    fn precompile_fingerprint(&self) -> String {
+    fn fingerprint(&self) -> String {
         let mut hasher = DefaultHasher::new();
         self.engine
             .precompile_compatibility_hash()
@@ -215,8 +220,5 @@ impl Engine for WasmtimeEngine {
 }
 
 fn engine_error(e: wasmtime::Error) -> Error {
-    Error::Engine {
-        engine: NAME,
-        message: format!("{e:#}"),
-    }
+    Error::engine(NAME, e)
 }

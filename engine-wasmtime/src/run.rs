@@ -122,7 +122,7 @@ impl WasmtimeModule {
             let _span = tracing::debug_span!("instantiate", engine = NAME).entered();
             match pre.instantiate(&mut store) {
                 Ok(instance) => instance,
-                Err(e) => return instantiate_failure(&e, &store, &spec),
+                Err(e) => return instantiate_failure(e, &store, &spec),
             }
         };
         let name = spec.entry.as_deref().unwrap_or("_start");
@@ -179,7 +179,7 @@ impl WasmtimeModule {
             let _span = tracing::debug_span!("instantiate", engine = NAME).entered();
             match pre.instantiate(&mut store) {
                 Ok(command) => command,
-                Err(e) => return instantiate_failure(&e, &store, &spec),
+                Err(e) => return instantiate_failure(e, &store, &spec),
             }
         };
         let _span = tracing::debug_span!("call", engine = NAME, entry = "wasi:cli/run").entered();
@@ -202,17 +202,14 @@ fn finish<W>(outcome: RawOutcome, store: &Store<HostState<W>>) -> RawRun {
 /// Instantiation failed: a trap in a start function or a denied initial memory is the
 /// guest's outcome; anything else is a link problem.
 fn instantiate_failure<W>(
-    e: &wasmtime::Error,
+    e: wasmtime::Error,
     store: &Store<HostState<W>>,
     spec: &RunSpec,
 ) -> Result<RawRun> {
     if store.data().budget.denied() || e.downcast_ref::<wasmtime::Trap>().is_some() {
-        return Ok(finish(outcome_of(e), store));
+        return Ok(finish(outcome_of(&e), store));
     }
-    Err(Error::Link {
-        path: spec.wasm.origin.clone(),
-        message: format!("{e:#}"),
-    })
+    Err(Error::link(&spec.wasm.origin, e))
 }
 
 impl Module for WasmtimeModule {

@@ -1,5 +1,5 @@
 //! Module loading on each compiled-in engine: arbitrary bytes and mutations of valid
-//! modules (seed the corpus with the conformance guests, see README "Fuzzing"). The
+//! modules (seed the corpus with the conformance guests, see docs/reliability.md). The
 //! first byte picks the engine; the rest is sniffed and loaded as a runtime would.
 //! Loading must return a module or an error: never panic, crash or hang.
 #![no_main]
@@ -12,7 +12,7 @@ fn engines() -> &'static [Box<dyn wasmux::DynEngine>] {
     ENGINES.get_or_init(|| {
         wasmux::ENGINES
             .iter()
-            .filter_map(|entry| (entry.create)().ok())
+            .filter_map(|entry| wasmux::engine_by_name(entry.name).ok())
             .collect()
     })
 }
@@ -22,6 +22,6 @@ fuzz_target!(|data: &[u8]| {
     let engines = engines();
     let engine = &engines[usize::from(choice) % engines.len()];
     if let Ok(wasmux::Sniffed::Wasm(wasm)) = wasmux::sniff(bytes.to_vec(), "fuzz.wasm") {
-        let _ = engine.load_dyn(&wasm);
+        let _ = engine.load(&wasm);
     }
 });

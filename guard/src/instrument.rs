@@ -4,11 +4,11 @@
 //! module's own; WasmEdge's interpreter keeps its frames on the heap with no depth limit
 //! and its AOT code overflows the native stack into a crash.
 //!
-//! Three host imports are appended (module [`GUARD_MODULE`]):
+//! Three host imports are appended (module `wasmux_guard`):
 //! - `poll() -> i32`: every loop iteration and every function entry spends one unit of
 //!   fuel from a new global; when it runs out, `poll` is called: it traps if the run
 //!   was killed and otherwise returns fresh fuel. A guest spinning in a loop, in
-//!   recursion or in tail calls is thus stopped within [`FUEL`] iterations or calls, at
+//!   recursion or in tail calls is thus stopped within `FUEL` (10,000) iterations or calls, at
 //!   the cost of a few interpreted instructions each.
 //! - `grow(delta) -> delta'`: placed before each `memory.grow`; it returns the delta
 //!   when the run's memory budget allows it, else a delta no memory can take, so the

@@ -1,5 +1,5 @@
 //! What wasmux adds to an engine that lacks it in-engine (wasm3, WasmEdge, WAMR): a module
-//! rewrite with fuel, memory-grow and call-depth guards ([`instrument`]), and the host
+//! rewrite with fuel, memory-grow and call-depth guards ([`instrument()`]), and the host
 //! side every such engine links the same way ([`GuardedHost`]): wasmux's sandboxed WASI
 //! preview1 and the answers to the guards, from one table of [`imports`].
 //!
@@ -15,7 +15,7 @@ mod thread;
 
 pub use host::{Ended, GuardedHost, GuestMustEnd, Import, check_imports, imports};
 pub use instrument::{Guards, Instrumented, REWRITE_VERSION, instrument};
-pub use module::{GuardedCode, GuardedModule, call_in_order};
+pub use module::{GuardedCode, GuardedModule, GuardedSettings, call_in_order};
 pub use prepare::{MAX_DEPTH, prepare, prepare_validated};
 pub use run::{Prepared, entry_failed, instantiate_failed};
 pub use wasmux_wasi_preview1::ValType;

@@ -4,7 +4,9 @@
 //! [`GuardedCode`].
 
 use wasmparser::{ExternalKind, Parser, Payload};
-use wasmux_engine_api::{Descriptor, Module, RawRun, Result, RunControl, RunSpec, WasmBinary};
+use wasmux_engine_api::{
+    Descriptor, EngineOptions, Module, RawRun, Result, RunControl, RunSpec, WasmBinary,
+};
 
 use crate::host::{Ended, GuardedHost};
 use crate::instrument::Guards;
@@ -16,7 +18,7 @@ pub trait GuardedCode: Send + Sync + 'static {
     /// The engine's descriptor (one backend may have several, as WasmEdge's two modes).
     fn descriptor(&self) -> &'static Descriptor;
 
-    /// The run thread's native stack, in bytes.
+    /// The run thread's default native stack, in bytes.
     fn native_stack(&self) -> usize;
 
     /// On the run thread: instantiates the module for this run with `host` answering its
@@ -39,18 +41,44 @@ pub struct GuardedModule<C> {
     max_depth: Option<u32>,
     /// The module exports `_initialize` (a reactor): it runs before a custom entry.
     initializes: bool,
+    /// The run thread's stack, when the engine's options size it.
+    native_stack: Option<usize>,
+}
+
+/// What a guarded engine takes from [`EngineOptions`]: the run thread's stack size. No
+/// guarded engine has an instance pool, so `pooling` is refused.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GuardedSettings {
+    native_stack: Option<usize>,
+}
+
+impl GuardedSettings {
+    /// The settings `options` ask of the guarded engine `engine`.
+    pub fn from_options(engine: &'static str, options: &EngineOptions) -> Result<Self> {
+        options.refuse_pooling(engine)?;
+        Ok(GuardedSettings {
+            native_stack: options.stack_size,
+        })
+    }
 }
 
 impl<C: GuardedCode> GuardedModule<C> {
-    /// `wasm` is the module as given, `initial_memory` its memory 0's initial size and
-    /// `guards` what it was instrumented with.
-    pub fn new(code: C, wasm: &WasmBinary, initial_memory: u64, guards: Guards) -> Self {
+    /// `wasm` is the module as given, `initial_memory` its memory 0's initial size,
+    /// `guards` what it was instrumented with, `settings` the engine's.
+    pub fn new(
+        code: C,
+        wasm: &WasmBinary,
+        initial_memory: u64,
+        guards: Guards,
+        settings: GuardedSettings,
+    ) -> Self {
         GuardedModule {
             code,
             origin: wasm.origin.clone(),
             initial_memory,
             max_depth: guards.max_depth,
             initializes: exports_function(&wasm.bytes, "_initialize"),
+            native_stack: settings.native_stack,
         }
     }
 
@@ -77,7 +105,10 @@ impl<C: GuardedCode> Module for GuardedModule<C> {
         // A reactor is initialised before a custom entry, as wasmtime does; a command's
         // `_start` initialises itself.
         let initialize = self.initializes && spec.entry.is_some();
-        on_own_thread(engine, self.code.native_stack(), || {
+        let stack = self
+            .native_stack
+            .unwrap_or_else(|| self.code.native_stack());
+        on_own_thread(engine, stack, || {
             run_guarded(prepared, spec, control, |host, entry| {
                 let calls: &[&str] = if initialize {
                     &["_initialize", entry]

@@ -17,22 +17,13 @@ pub const MAX_DEPTH: u32 = 20_000;
 pub fn prepare(wasm: &WasmBinary, engine: &str, guards: Guards) -> Result<Instrumented> {
     wasmparser::Validator::new()
         .validate_all(&wasm.bytes)
-        .map_err(|e| Error::InvalidModule {
-            path: wasm.origin.clone(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| Error::invalid_module(&wasm.origin, e))?;
     prepare_validated(wasm, engine, guards)
 }
 
 /// For a module the engine has validated itself: refuses imports no guarded host
 /// provides (a link error naming them) and rewrites it with `guards`.
 pub fn prepare_validated(wasm: &WasmBinary, engine: &str, guards: Guards) -> Result<Instrumented> {
-    check_imports(&wasm.bytes, engine).map_err(|message| Error::Link {
-        path: wasm.origin.clone(),
-        message,
-    })?;
-    instrument(&wasm.bytes, guards).map_err(|message| Error::InvalidModule {
-        path: wasm.origin.clone(),
-        message,
-    })
+    check_imports(&wasm.bytes, engine).map_err(|message| Error::link(&wasm.origin, message))?;
+    instrument(&wasm.bytes, guards).map_err(|message| Error::invalid_module(&wasm.origin, message))
 }

@@ -42,13 +42,13 @@ where
 
 /// The error for a module the engine cannot instantiate (a link error of the run).
 pub fn instantiate_failed(module: Prepared<'_>, message: impl std::fmt::Display) -> Error {
-    Error::Link {
-        path: module.origin.to_owned(),
-        message: format!(
+    Error::link(
+        module.origin,
+        format!(
             "{} cannot instantiate this module: {message}",
             module.engine
         ),
-    }
+    )
 }
 
 /// The error for an entry function that is missing or cannot be called.

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use signal_hook::consts::{SIGALRM, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
-use wasmux::{Bundle, Module, RunControl, RunSpec};
+use wasmux::{Bundle, LoadedModule, RunControl, RunSpec};
 
 use crate::console;
 use crate::error::{OciError, Result};
@@ -38,7 +38,7 @@ pub struct InitArgs {
 
 /// A run ready to start.
 struct Prepared {
-    module: Box<dyn Module>,
+    module: LoadedModule,
     spec: RunSpec,
     annotations: HashMap<String, String>,
     cgroups: Vec<PathBuf>,
@@ -102,7 +102,7 @@ fn prepare(dir: &ContainerDir, args: &InitArgs) -> Result<Prepared> {
         .or_else(settings::default_engine);
     let engine = wasmux::select_engine(requested.as_deref(), None)?;
     let cache = settings::cache();
-    let (module, event) = engine.load_cached_dyn(&spec.wasm, cache.as_ref())?;
+    let (module, event) = engine.load_cached(&spec.wasm, cache.as_ref())?;
     if event.is_warning() {
         tracing::warn!("{event}");
     }

@@ -62,7 +62,7 @@ pub struct Globals {
     /// Log debug events too.
     #[arg(long)]
     debug: bool,
-    /// Accepted: systemd-style cgroup paths are not placed (README, wasmux-oci).
+    /// Accepted: systemd-style cgroup paths are not placed (docs/oci-runtime.md).
     #[arg(long)]
     systemd_cgroup: bool,
 }

@@ -6,7 +6,7 @@
 //! over cap-std: every path is resolved beneath the preopen it names, so `..`, absolute
 //! paths and symlinks that lead out are refused by the kernel (`openat2` with
 //! `RESOLVE_BENEATH`). wasmux adds what wasi-common lacks: read-only preopens
-//! ([`readonly`]), exit statuses beyond 125, and a table of host functions an engine
+//! (its `readonly` module), exit statuses beyond 125, and a table of host functions an engine
 //! links by name and signature ([`FUNCTIONS`]), each taking the guest's memory as a
 //! plain byte slice.
 

@@ -349,3 +349,28 @@ fn a_component_on_a_core_only_engine_is_unsupported_126() {
     let out = wasmux(&["run", "--engine", "wasmer", component.to_str().unwrap()]);
     assert_clean_failure(&out, 126, "components");
 }
+
+/// `--engine-option` reaches the chosen engine: one that has the option runs with it,
+/// one that lacks it refuses by name, a malformed option is the command's error.
+#[test]
+fn engine_options_are_applied_or_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = probe_bundle(&["exit", "3"]).write(dir.path());
+    for engine in engines() {
+        let out = run_bundle(
+            &bundle,
+            &["--engine", &engine, "--engine-option", "pooling=4"],
+        );
+        if engine == "wasmtime" {
+            assert_eq!(out.status.code(), Some(3), "{engine}: {}", stderr(&out));
+        } else {
+            assert_clean_failure(
+                &out,
+                126,
+                &format!("engine {engine} does not support the pooling option"),
+            );
+        }
+    }
+    let out = run_bundle(&bundle, &["--engine-option", "stack-size=tiny"]);
+    assert_clean_failure(&out, 125, "invalid engine option \"stack-size=tiny\"");
+}

@@ -21,7 +21,7 @@ pub fn stdout_reader_goes_away(ctx: &Ctx) -> Check {
     let stderr = bundle.with_extension("stderr");
     spec.stdio.stdout = StdioStream::from(OwnedFd::from(writer));
     spec.stdio.stderr =
-        StdioStream::File(std::fs::File::create(&stderr).map_err(|e| e.to_string())?);
+        StdioStream::from(std::fs::File::create(&stderr).map_err(|e| e.to_string())?);
     spec.limits.timeout = Some(Duration::from_secs(60));
     let reading = std::thread::spawn(move || {
         let mut first = vec![0u8; 128 * 1024];

@@ -19,12 +19,12 @@ fn concurrent_runs_each_get_exactly_their_own_output_on_every_engine() {
     let _serial = crate::serial();
     let wasm = core_module_binary("probe");
     for entry in wasmux::ENGINES {
-        let engine = (entry.create)().unwrap();
-        let module = engine.load_dyn(&wasm).unwrap();
+        let engine = wasmux::engine_by_name(entry.name).unwrap();
+        let module = engine.load(&wasm).unwrap();
         std::thread::scope(|scope| {
             let runs: Vec<_> = (0..RUNS)
                 .map(|i| {
-                    let module = module.as_ref();
+                    let module = &module;
                     let wasm = wasm.clone();
                     scope.spawn(move || {
                         let mut stdin = tempfile::tempfile().unwrap();
@@ -33,8 +33,8 @@ fn concurrent_runs_each_get_exactly_their_own_output_on_every_engine() {
                         let mut stdout = tempfile::tempfile().unwrap();
                         let mut spec = RunSpec::new(wasm);
                         spec.args = vec!["probe.wasm".into(), "echo".into()];
-                        spec.stdio.stdin = StdioStream::File(stdin);
-                        spec.stdio.stdout = StdioStream::File(stdout.try_clone().unwrap());
+                        spec.stdio.stdin = StdioStream::from(stdin);
+                        spec.stdio.stdout = StdioStream::from(stdout.try_clone().unwrap());
                         let status = module.run(spec, &RunControl::new()).unwrap();
                         let mut got = Vec::new();
                         stdout.rewind().unwrap();

@@ -47,8 +47,8 @@ fn module_load_inputs_load_or_fail_cleanly_on_every_engine() {
             continue;
         };
         for entry in wasmux::ENGINES {
-            let engine = (entry.create)().unwrap();
-            let loaded = engine.load_dyn(&wasm);
+            let engine = wasmux::engine_by_name(entry.name).unwrap();
+            let loaded = engine.load(&wasm);
             eprintln!("{} on {}: {:?}", input.display(), entry.name, loaded.err());
         }
     }

@@ -5,17 +5,17 @@
 
 use std::io::{Read, Seek};
 
-use wasmux::{Module, RunControl, RunSpec, StdioStream};
+use wasmux::{LoadedModule, RunControl, RunSpec, StdioStream};
 use wasmux_conformance::workload::{fresh_spec, hello_spec, open_fds, resident_bytes};
 
 const GREETING: &[u8] = b"Hello from a Wasm container, run by wasmux!\n";
 
 /// One run; every `check`-th run captures stdout and compares it exactly.
-fn run_once(module: &dyn Module, template: &RunSpec, check: bool) {
+fn run_once(module: &LoadedModule, template: &RunSpec, check: bool) {
     let mut spec = fresh_spec(template);
     let mut out = check.then(|| tempfile::tempfile().unwrap());
     spec.stdio.stdout = match &out {
-        Some(file) => StdioStream::File(file.try_clone().unwrap()),
+        Some(file) => StdioStream::from(file.try_clone().unwrap()),
         None => StdioStream::Null,
     };
     let status = module.run(spec, &RunControl::new()).unwrap();
@@ -38,12 +38,12 @@ fn sequential_runs_keep_memory_and_descriptors_flat_on_every_engine() {
         .max(200);
     let template = hello_spec();
     for entry in wasmux::ENGINES {
-        let engine = (entry.create)().unwrap();
-        let module = engine.load_dyn(&template.wasm).unwrap();
+        let engine = wasmux::engine_by_name(entry.name).unwrap();
+        let module = engine.load(&template.wasm).unwrap();
         let started = std::time::Instant::now();
         let mut after_100 = (0, 0);
         for i in 1..=runs {
-            run_once(module.as_ref(), &template, i % 100 == 0);
+            run_once(&module, &template, i % 100 == 0);
             if i == 100 {
                 after_100 = (resident_bytes() / 1024, open_fds());
             }

@@ -8,7 +8,7 @@ use tracing::{debug, warn};
 use super::key::CacheKey;
 use super::{Lookup, PrecompileCache};
 use crate::detect::WasmBinary;
-use crate::engine::{Engine, Support};
+use crate::engine::{Engine, Precompiler};
 use crate::error::Result;
 
 /// What the cache did for one load, so embedders and tests can see it.
@@ -52,7 +52,8 @@ impl CacheEvent {
 
 /// Loads `wasm` on `engine`, through `cache` when there is one and the engine can
 /// precompile. Only the engine's own load errors (an invalid module) fail the call.
-pub fn load_cached<E: Engine>(
+/// The one place the binary's kind is checked against the engine.
+pub(crate) fn load_cached<E: Engine + ?Sized>(
     engine: &E,
     wasm: &WasmBinary,
     cache: Option<&PrecompileCache>,
@@ -62,14 +63,17 @@ pub fn load_cached<E: Engine>(
         .capabilities
         .check_kind(descriptor.name, wasm.kind)?;
     let Some(cache) = cache else {
-        return Ok((engine.load(wasm)?, CacheEvent::Off));
+        return Ok((engine.load_module(wasm)?, CacheEvent::Off));
     };
-    if let Support::Unsupported(reason) = descriptor.capabilities.precompile {
-        return Ok((engine.load(wasm)?, CacheEvent::Uncacheable(reason)));
-    }
-    let key = CacheKey::new(descriptor, &engine.precompile_fingerprint(), &wasm.bytes);
+    let precompiler = match engine.precompiler() {
+        Precompiler::Available(precompiler) => precompiler,
+        Precompiler::Unavailable(reason) => {
+            return Ok((engine.load_module(wasm)?, CacheEvent::Uncacheable(reason)));
+        }
+    };
+    let key = CacheKey::new(descriptor, &precompiler.fingerprint(), &wasm.bytes);
     let refused = match cache.read(&key) {
-        Lookup::Found(artifact) => match engine.load_precompiled(wasm, &artifact) {
+        Lookup::Found(artifact) => match precompiler.load_precompiled(wasm, &artifact) {
             Ok(module) => {
                 debug!(%key, "precompile cache hit");
                 return Ok((module, CacheEvent::Hit));
@@ -79,7 +83,7 @@ pub fn load_cached<E: Engine>(
         Lookup::Missing => None,
         Lookup::Rejected(reason) => Some(reason),
     };
-    let (module, artifact) = engine.compile_for_cache(wasm)?;
+    let (module, artifact) = precompiler.compile_for_cache(wasm)?;
     let event = match (cache.write(&key, &artifact), refused) {
         (Ok(()), None) => CacheEvent::Stored,
         (Ok(()), Some(reason)) => CacheEvent::Replaced(reason),

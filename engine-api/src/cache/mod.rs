@@ -9,7 +9,7 @@
 //! - private: the directory is created (or tightened) to mode 0700 and must belong to
 //!   this user;
 //! - verified: an entry is native code, so it is loaded only after its header, key and
-//!   the BLAKE3 hash written with it match ([`entry`]); entries are mapped, not copied; anything else is removed and
+//!   the BLAKE3 hash written with it match; entries are mapped, not copied; anything else is removed and
 //!   recompiled. A write that fails (read-only or full disk) costs the cache, not the run.
 
 mod entry;
@@ -24,7 +24,8 @@ use std::path::{Path, PathBuf};
 
 pub use entry::Rejection;
 pub use key::{CacheKey, host_cpu_features};
-pub use load::{CacheEvent, load_cached};
+pub use load::CacheEvent;
+pub(crate) use load::load_cached;
 pub use setting::{CACHE_DIR_VAR, CACHE_SWITCH_VAR, CacheSetting};
 
 /// A compiled artifact in the cache whose integrity hash matched. Only the cache makes

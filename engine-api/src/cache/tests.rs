@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::*;
 use crate::control::RunControl;
 use crate::detect::{WasmBinary, WasmKind};
-use crate::engine::{Capabilities, Descriptor, Engine, EngineInfo, Module, RawRun, Support};
+use crate::engine::{
+    Capabilities, Descriptor, Engine, EngineInfo, Module, Precompile, Precompiler, RawRun, Support,
+};
 use crate::error::{Error, Result};
 use crate::spec::RunSpec;
 
@@ -20,9 +22,11 @@ pub(crate) const TEST_ENGINE: Descriptor = Descriptor {
         components: Support::Supported,
         memory_limit: Support::Supported,
         interrupt: Support::Supported,
-        precompile: Support::Supported,
     },
 };
+
+/// The test engine's configuration, as its precompile fingerprint.
+const FINGERPRINT: &str = "reversed";
 
 /// Counts how modules were made; refuses artifacts that start with `refuse`.
 #[derive(Default)]
@@ -54,13 +58,23 @@ impl EngineInfo for Reverser {
 impl Engine for Reverser {
     type Module = Loaded;
 
-    fn load(&self, wasm: &WasmBinary) -> Result<Loaded> {
+    fn load_module(&self, wasm: &WasmBinary) -> Result<Loaded> {
         self.compiles.fetch_add(1, Ordering::SeqCst);
         Ok(Loaded(wasm.bytes.to_vec()))
     }
 
+    fn precompiler(&self) -> Precompiler<'_, Loaded> {
+        Precompiler::Available(self)
+    }
+}
+
+impl Precompile<Loaded> for Reverser {
+    fn fingerprint(&self) -> String {
+        FINGERPRINT.into()
+    }
+
     fn compile_for_cache(&self, wasm: &WasmBinary) -> Result<(Loaded, Vec<u8>)> {
-        let module = self.load(wasm)?;
+        let module = self.load_module(wasm)?;
         let native = module.0.iter().rev().copied().collect();
         Ok((module, native))
     }
@@ -83,7 +97,7 @@ fn wasm(bytes: &[u8]) -> WasmBinary {
 }
 
 fn key_of(bytes: &[u8]) -> CacheKey {
-    CacheKey::new(&TEST_ENGINE, "", bytes)
+    CacheKey::new(&TEST_ENGINE, FINGERPRINT, bytes)
 }
 
 fn fresh() -> (tempfile::TempDir, PrecompileCache) {
@@ -118,27 +132,76 @@ fn no_cache_or_an_interpreter_compiles_every_time() {
     struct Interpreter;
     impl EngineInfo for Interpreter {
         fn descriptor(&self) -> &'static Descriptor {
-            const INTERPRETER: Descriptor = Descriptor {
-                capabilities: Capabilities {
-                    precompile: Support::Unsupported("interpreter"),
-                    ..TEST_ENGINE.capabilities
-                },
-                ..TEST_ENGINE
-            };
-            &INTERPRETER
+            &TEST_ENGINE
         }
     }
     impl Engine for Interpreter {
         type Module = Loaded;
-        fn load(&self, wasm: &WasmBinary) -> Result<Loaded> {
+        fn load_module(&self, wasm: &WasmBinary) -> Result<Loaded> {
             Ok(Loaded(wasm.bytes.to_vec()))
+        }
+        fn precompiler(&self) -> Precompiler<'_, Loaded> {
+            Precompiler::Unavailable("interpreter")
         }
     }
     let (_, event) = load_cached(&Interpreter, &wasm(b"m"), Some(&cache)).unwrap();
     assert_eq!(event, CacheEvent::Uncacheable("interpreter"));
     assert_eq!(fs::read_dir(cache.dir()).unwrap().count(), 0);
-    let err = Interpreter.compile_for_cache(&wasm(b"m")).unwrap_err();
-    assert!(err.to_string().contains("interpreter"), "{err}");
+    // What embedders see follows from the precompiler, for both engines.
+    use crate::DynEngine;
+    assert_eq!(
+        Interpreter.precompile(),
+        Support::Unsupported("interpreter")
+    );
+    assert_eq!(Reverser::default().precompile(), Support::Supported);
+    assert_eq!(
+        Interpreter.capability_list()[3],
+        ("precompile", Support::Unsupported("interpreter"))
+    );
+}
+
+/// The kind check runs once per load, in the shared path: a component never reaches a
+/// core-only backend's hook.
+#[test]
+fn a_component_on_a_core_only_engine_is_unsupported_before_the_backend_sees_it() {
+    struct CoreOnly(AtomicUsize);
+    impl EngineInfo for CoreOnly {
+        fn descriptor(&self) -> &'static Descriptor {
+            const CORE_ONLY: Descriptor = Descriptor {
+                capabilities: Capabilities {
+                    components: Support::Unsupported("core modules only"),
+                    ..TEST_ENGINE.capabilities
+                },
+                ..TEST_ENGINE
+            };
+            &CORE_ONLY
+        }
+    }
+    impl Engine for CoreOnly {
+        type Module = Loaded;
+        fn load_module(&self, wasm: &WasmBinary) -> Result<Loaded> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(Loaded(wasm.bytes.to_vec()))
+        }
+        fn precompiler(&self) -> Precompiler<'_, Loaded> {
+            Precompiler::Unavailable("interpreter")
+        }
+    }
+    let engine = CoreOnly(AtomicUsize::new(0));
+    let mut component = wasm(b"c");
+    component.kind = WasmKind::Component;
+    let err = crate::DynEngine::load(&engine, &component).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Unsupported {
+                feature: "components",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(engine.0.load(Ordering::SeqCst), 0);
 }
 
 /// Damages the stored entry of `module`, then checks the next load never hands the

@@ -1,0 +1,136 @@
+//! What embedders call: [`DynEngine`] to load, [`LoadedModule`] to run. Both are sealed
+//! wrappers over the backend hooks ([`Engine`], [`Module`]), so the checks, the cache,
+//! the deadline and the exit contract are applied here once, for every backend, and no
+//! backend can skip or repeat them.
+
+use std::io::Write;
+
+use tracing::{debug_span, warn};
+
+use crate::cache::{CacheEvent, PrecompileCache, load_cached};
+use crate::control::RunControl;
+use crate::detect::WasmBinary;
+use crate::engine::{Engine, EngineInfo, Module, Support};
+use crate::error::Result;
+use crate::spec::{RunSpec, StdioStream};
+use crate::status::ExitStatus;
+
+mod sealed {
+    /// Implemented for every [`Engine`](crate::Engine) and nothing else.
+    pub trait Sealed {}
+    impl<E: crate::Engine> Sealed for E {}
+}
+
+/// An engine as embedders use it, usable behind `dyn` when the engine is chosen at run
+/// time. Every [`Engine`] is one; nothing else can be.
+pub trait DynEngine: EngineInfo + sealed::Sealed {
+    /// Whether this engine saves compiled code in the precompile cache, and if not, why.
+    fn precompile(&self) -> Support;
+
+    /// Every capability as `(name, support)`, for listings.
+    fn capability_list(&self) -> [(&'static str, Support); 4] {
+        let caps = self.capabilities();
+        [
+            ("components", caps.components),
+            ("memory-limit", caps.memory_limit),
+            ("interrupt", caps.interrupt),
+            ("precompile", self.precompile()),
+        ]
+    }
+
+    /// Validates and compiles: an invalid module is an error, never a panic; a
+    /// component on a core-only engine is [`Unsupported`](crate::Error::Unsupported).
+    fn load(&self, wasm: &WasmBinary) -> Result<LoadedModule> {
+        Ok(self.load_cached(wasm, None)?.0)
+    }
+
+    /// [`load`](Self::load) through the precompile cache when one is given: a verified
+    /// entry skips the compiler, a miss compiles and stores. A cache fault never fails
+    /// the load; the returned event says what the cache did.
+    fn load_cached(
+        &self,
+        wasm: &WasmBinary,
+        cache: Option<&PrecompileCache>,
+    ) -> Result<(LoadedModule, CacheEvent)>;
+}
+
+impl<E: Engine> DynEngine for E {
+    fn precompile(&self) -> Support {
+        self.precompiler().support()
+    }
+
+    fn load_cached(
+        &self,
+        wasm: &WasmBinary,
+        cache: Option<&PrecompileCache>,
+    ) -> Result<(LoadedModule, CacheEvent)> {
+        let _span = debug_span!("load", engine = self.name(), module = %wasm.origin).entered();
+        let (module, event) = load_cached(self, wasm, cache)?;
+        Ok((
+            LoadedModule {
+                module: Box::new(module),
+            },
+            event,
+        ))
+    }
+}
+
+/// A validated, compiled module, runnable any number of times (also at once, from
+/// several threads) with different specs.
+pub struct LoadedModule {
+    module: Box<dyn Module>,
+}
+
+impl std::fmt::Debug for LoadedModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedModule")
+            .field("engine", &self.engine())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedModule {
+    /// The name of the engine that loaded it.
+    pub fn engine(&self) -> &'static str {
+        self.module.descriptor().name
+    }
+
+    /// Runs the module against `spec` to one typed [`ExitStatus`]. The spec is checked
+    /// against the engine's capabilities, the deadline in `spec.limits` is armed, and a
+    /// guest that did not exit normally is reported on its stderr stream and logged.
+    pub fn run(&self, spec: RunSpec, control: &RunControl) -> Result<ExitStatus> {
+        let descriptor = self.module.descriptor();
+        let engine = descriptor.name;
+        let _span = debug_span!("run", engine, module = %spec.wasm.origin).entered();
+        descriptor.capabilities.check(engine, &spec)?;
+        let stderr = spec.stdio.stderr.try_clone()?;
+        let _deadline = spec.limits.timeout.map(|t| control.arm_deadline(t));
+        let raw = self.module.execute(spec, control)?;
+        let status = raw.outcome.classify(control.killed(), raw.memory_denied);
+        report(&status, stderr);
+        Ok(status)
+    }
+}
+
+/// Tells people why a guest died: on its stderr stream (the host's when inherited),
+/// never on its stdout, and as a tracing event.
+fn report(status: &ExitStatus, stderr: StdioStream) {
+    if matches!(status, ExitStatus::Exited(_)) {
+        return;
+    }
+    warn!(%status, "guest did not exit normally");
+    let line = format!("wasmux: {status}\n");
+    let written = match stderr {
+        StdioStream::Inherit => std::io::stderr().write_all(line.as_bytes()),
+        StdioStream::File(f) => (&*f).write_all(line.as_bytes()),
+        StdioStream::Null => Ok(()),
+    };
+    if let Err(e) = written {
+        warn!(error = %e, "could not write the exit report to the guest's stderr");
+    }
+}
+
+/// Loads and runs in one call: the common case for a shim that runs a bundle once.
+pub fn run_once(engine: &dyn DynEngine, spec: RunSpec, control: &RunControl) -> Result<ExitStatus> {
+    engine.load(&spec.wasm)?.run(spec, control)
+}

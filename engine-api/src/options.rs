@@ -1,0 +1,161 @@
+//! Engine options an embedder can give any engine by name: each backend honours the ones
+//! it has and refuses the others with [`Error::Unsupported`], never silently.
+
+use crate::error::{Error, Result};
+
+/// The smallest native stack an option may ask for: below it no engine gets through its
+/// own start-up.
+pub const MIN_STACK_SIZE: usize = 256 << 10;
+
+/// How to build an engine. The default is each engine's own default set-up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EngineOptions {
+    /// Reserve memories and instances up front for this many live instances (wasmtime's
+    /// pooling allocator): cheaper starts for a process running the same images many
+    /// times, and more live instances than that fail to instantiate.
+    pub pooling: Option<u32>,
+    /// The native stack a guest runs on, in bytes (wasmtime: the Wasm stack limit;
+    /// wasm3, WAMR and WasmEdge: the run thread's stack). Deeper recursion then traps
+    /// later, or sooner, as a stack overflow.
+    pub stack_size: Option<usize>,
+}
+
+impl EngineOptions {
+    /// Each engine's defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// With the pooling allocator sized for `max_instances` live instances.
+    pub fn with_pooling(mut self, max_instances: u32) -> Self {
+        self.pooling = Some(max_instances);
+        self
+    }
+
+    /// With a native stack of `bytes`.
+    pub fn with_stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Sets one option from its text form, as a command line gives it: `pooling=N`
+    /// (live instances) or `stack-size=BYTES` (a number, or with a `k`/`m` suffix).
+    pub fn set(&mut self, key_value: &str) -> Result<()> {
+        let invalid = |reason: String| Error::InvalidOption {
+            option: key_value.to_owned(),
+            reason,
+        };
+        let (key, value) = key_value
+            .split_once('=')
+            .ok_or_else(|| invalid("expected KEY=VALUE".into()))?;
+        match key {
+            "pooling" => {
+                let n = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| invalid("expected a positive number of instances".into()))?;
+                self.pooling = Some(n);
+            }
+            "stack-size" => {
+                let bytes = parse_size(value).ok_or_else(|| {
+                    invalid("expected a size in bytes, e.g. 8388608, 512k or 8m".into())
+                })?;
+                if bytes < MIN_STACK_SIZE {
+                    return Err(invalid(format!("at least {MIN_STACK_SIZE} bytes")));
+                }
+                self.stack_size = Some(bytes);
+            }
+            _ => return Err(invalid("known options: pooling, stack-size".into())),
+        }
+        Ok(())
+    }
+
+    /// For a backend without a pooling allocator: refuses `pooling`, naming the engine.
+    pub fn refuse_pooling(&self, engine: &'static str) -> Result<()> {
+        match self.pooling {
+            Some(_) => Err(Error::Unsupported {
+                engine,
+                feature: "the pooling option",
+                reason: "only wasmtime has a pooling instance allocator",
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// For a backend whose guest stack cannot be sized: refuses `stack_size`.
+    pub fn refuse_stack_size(&self, engine: &'static str, reason: &'static str) -> Result<()> {
+        match self.stack_size {
+            Some(_) => Err(Error::Unsupported {
+                engine,
+                feature: "the stack-size option",
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `1234`, `512k`, `8m` (powers of 1024), as bytes.
+fn parse_size(text: &str) -> Option<usize> {
+    let lower = text.to_ascii_lowercase();
+    let (digits, unit) = match lower.strip_suffix('k') {
+        Some(d) => (d, 1 << 10),
+        None => match lower.strip_suffix('m') {
+            Some(d) => (d, 1 << 20),
+            None => (lower.as_str(), 1),
+        },
+    };
+    digits.parse::<usize>().ok()?.checked_mul(unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_are_set_from_text() {
+        let mut options = EngineOptions::new();
+        options.set("pooling=16").unwrap();
+        options.set("stack-size=8m").unwrap();
+        assert_eq!(
+            options,
+            EngineOptions::new()
+                .with_pooling(16)
+                .with_stack_size(8 << 20)
+        );
+        options.set("stack-size=524288").unwrap();
+        assert_eq!(options.stack_size, Some(512 << 10));
+    }
+
+    #[test]
+    fn bad_options_are_errors_naming_the_option() {
+        for bad in [
+            "pooling",
+            "pooling=0",
+            "pooling=-1",
+            "stack-size=1k",
+            "stack-size=lots",
+            "stack-size=99999999999999999999m",
+            "tier=fast",
+        ] {
+            let err = EngineOptions::new().set(bad).unwrap_err();
+            assert!(matches!(err, Error::InvalidOption { .. }), "{bad}: {err}");
+            assert!(err.to_string().contains(bad), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_engine_refuses_what_it_lacks() {
+        assert!(EngineOptions::new().refuse_pooling("x").is_ok());
+        let err = EngineOptions::new()
+            .with_pooling(4)
+            .refuse_pooling("x")
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Unsupported { engine: "x", .. }),
+            "{err}"
+        );
+    }
+}
