@@ -1,10 +1,8 @@
 //! WAMR's part of a guarded run: WAMR's per-thread state, a fresh instance of the loaded
 //! module linked to the guarded host.
 
-use wasmux_engine_api::{Descriptor, Error, Result};
-use wasmux_guard::{
-    Ended, GuardedCode, GuardedHost, Prepared, call_in_order, entry_failed, instantiate_failed,
-};
+use wasmux_engine_api::{Descriptor, Error};
+use wasmux_guard::{Ended, GuardedCode, GuardedHost, GuardedInstance, NotInstantiated};
 
 use crate::ffi::{Instance, ThreadEnv};
 use crate::{DESCRIPTOR, NAME, WamrCode};
@@ -15,34 +13,46 @@ use crate::{DESCRIPTOR, NAME, WamrCode};
 /// 100 bytes. A deeper or larger-framed recursion traps as a stack overflow, like one
 /// past the depth guard.
 const WAMR_STACK: u32 = 2 << 20;
-/// The run thread's native stack: the interpreter loop and the host calls (WASI) run
-/// on it; WASM-to-WASM calls do not recurse natively.
-const NATIVE_STACK: usize = 8 << 20;
+
+/// An instance on a thread WAMR has set up; the instance goes first (fields drop in
+/// order), the thread's WAMR state after it.
+pub struct WamrInstance<'a, 'h> {
+    instance: Instance<'a, 'h>,
+    _thread: ThreadEnv,
+}
 
 impl GuardedCode for WamrCode {
+    type Instance<'a, 'h>
+        = WamrInstance<'a, 'h>
+    where
+        'h: 'a;
+
+    /// The interpreter loop and the host calls (WASI) run on it; WASM-to-WASM calls do
+    /// not recurse natively.
+    const NATIVE_STACK: usize = 8 << 20;
+
     fn descriptor(&self) -> &'static Descriptor {
         &DESCRIPTOR
     }
 
-    fn native_stack(&self) -> usize {
-        NATIVE_STACK
-    }
-
-    fn instantiate_and_call(
-        &self,
-        host: &mut GuardedHost<'_>,
-        calls: &[&str],
-        module: Prepared<'_>,
-    ) -> Result<Ended> {
-        let _thread = ThreadEnv::new()
-            .map_err(|e| Error::io("preparing the run thread", std::io::Error::other(e)))?;
-        let span = tracing::debug_span!("instantiate", engine = NAME).entered();
-        let mut instance = Instance::new(&self.module, WAMR_STACK, host)
-            .map_err(|e| instantiate_failed(module, e))?;
-        drop(span);
-        call_in_order(calls, |entry| {
-            let _span = tracing::debug_span!("call", engine = NAME, entry).entered();
-            instance.call(entry).map_err(|e| entry_failed(entry, e))
+    fn instantiate<'a, 'h>(
+        &'a self,
+        host: &'a mut GuardedHost<'h>,
+    ) -> Result<WamrInstance<'a, 'h>, NotInstantiated> {
+        let thread = ThreadEnv::new().map_err(|e| {
+            NotInstantiated::Failed(Error::engine_while(NAME, "preparing the run thread", e))
+        })?;
+        let instance =
+            Instance::new(&self.module, WAMR_STACK, host).map_err(NotInstantiated::Refused)?;
+        Ok(WamrInstance {
+            instance,
+            _thread: thread,
         })
+    }
+}
+
+impl GuardedInstance for WamrInstance<'_, '_> {
+    fn call(&mut self, entry: &str) -> Result<Ended, String> {
+        self.instance.call(entry)
     }
 }

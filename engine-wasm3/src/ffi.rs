@@ -37,7 +37,8 @@ struct Slot<'h> {
 }
 
 /// A module loaded, linked and compiled in a runtime of its own.
-pub(crate) struct Instance<'a, 'h> {
+/// Public only to be the `GuardedCode::Instance` of this engine; the module is private.
+pub struct Instance<'a, 'h> {
     environment: sys::IM3Environment,
     runtime: sys::IM3Runtime,
     /// Userdata of the linked imports; wasm3 holds their addresses, so each is boxed

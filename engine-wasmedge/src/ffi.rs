@@ -194,7 +194,8 @@ struct Slot<'h> {
 }
 
 /// A module instantiated in a store of its own, with the host functions linked.
-pub(crate) struct Instance<'a, 'h> {
+/// Public only to be the `GuardedCode::Instance` of this engine; the module is private.
+pub struct Instance<'a, 'h> {
     executor: *mut sys::WasmEdge_ExecutorContext,
     store: *mut sys::WasmEdge_StoreContext,
     imports: Vec<*mut sys::WasmEdge_ModuleInstanceContext>,

@@ -15,9 +15,8 @@ mod thread;
 
 pub use host::{Ended, GuardedHost, GuestMustEnd, Import, check_imports, imports};
 pub use instrument::{Guards, Instrumented, REWRITE_VERSION, instrument};
-pub use module::{GuardedCode, GuardedModule, GuardedSettings, call_in_order};
+pub use module::{GuardedCode, GuardedInstance, GuardedModule, GuardedSettings, NotInstantiated};
 pub use prepare::{MAX_DEPTH, prepare, prepare_validated};
-pub use run::{Prepared, entry_failed, instantiate_failed};
 pub use wasmux_wasi_preview1::ValType;
 
 #[cfg(test)]

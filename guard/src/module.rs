@@ -5,32 +5,54 @@
 
 use wasmparser::{ExternalKind, Parser, Payload};
 use wasmux_engine_api::{
-    Descriptor, EngineOptions, Module, RawRun, Result, RunControl, RunSpec, WasmBinary,
+    Descriptor, EngineOptions, Error, Module, RawRun, Result, RunControl, RunSpec, WasmBinary,
 };
 
 use crate::host::{Ended, GuardedHost};
 use crate::instrument::Guards;
-use crate::run::{Prepared, run_guarded};
+use crate::run::{Prepared, entry_failed, instantiate_failed, run_guarded};
 use crate::thread::on_own_thread;
 
-/// What a guarded engine keeps of a loaded module, and its part of each run.
+/// What a guarded engine keeps of a loaded module, and its part of each run: making an
+/// instance on the run thread. The guard does the rest (thread, host, spans, the calls
+/// in order, the outcome).
 pub trait GuardedCode: Send + Sync + 'static {
+    /// One instance of the module, linked to one run's host.
+    type Instance<'a, 'h>: GuardedInstance
+    where
+        Self: 'a,
+        'h: 'a;
+
+    /// The run thread's default native stack, in bytes.
+    const NATIVE_STACK: usize;
+
     /// The engine's descriptor (one backend may have several, as WasmEdge's two modes).
     fn descriptor(&self) -> &'static Descriptor;
 
-    /// The run thread's default native stack, in bytes.
-    fn native_stack(&self) -> usize;
+    /// On the run thread: instantiates the module with `host` answering its imports.
+    fn instantiate<'a, 'h>(
+        &'a self,
+        host: &'a mut GuardedHost<'h>,
+    ) -> std::result::Result<Self::Instance<'a, 'h>, NotInstantiated>;
+}
 
-    /// On the run thread: instantiates the module for this run with `host` answering its
-    /// imports, then calls `calls` in order through [`call_in_order`]. A module that
-    /// cannot be instantiated is [`instantiate_failed`](crate::instantiate_failed), an
-    /// entry that cannot be called [`entry_failed`](crate::entry_failed).
-    fn instantiate_and_call(
-        &self,
-        host: &mut GuardedHost<'_>,
-        calls: &[&str],
-        module: Prepared<'_>,
-    ) -> Result<Ended>;
+/// An instance of a guarded engine, for one run.
+pub trait GuardedInstance {
+    /// Calls the exported function `entry` and says how it ended; `Err` is an entry
+    /// that is missing or cannot be called, with the engine's reason.
+    fn call(&mut self, entry: &str) -> std::result::Result<Ended, String>;
+}
+
+/// Why there is no instance to call.
+#[derive(Debug)]
+pub enum NotInstantiated {
+    /// The engine cannot instantiate this module: a link error of the run, with the
+    /// engine's reason.
+    Refused(String),
+    /// Instantiating ran the module's start function, and that ended the run.
+    Ended(Ended),
+    /// The host failed to prepare the run.
+    Failed(Error),
 }
 
 /// A loaded module of a guarded engine: the backend's code plus what every run needs.
@@ -105,9 +127,7 @@ impl<C: GuardedCode> Module for GuardedModule<C> {
         // A reactor is initialised before a custom entry, as wasmtime does; a command's
         // `_start` initialises itself.
         let initialize = self.initializes && spec.entry.is_some();
-        let stack = self
-            .native_stack
-            .unwrap_or_else(|| self.code.native_stack());
+        let stack = self.native_stack.unwrap_or(C::NATIVE_STACK);
         on_own_thread(engine, stack, || {
             run_guarded(prepared, spec, control, |host, entry| {
                 let calls: &[&str] = if initialize {
@@ -115,21 +135,41 @@ impl<C: GuardedCode> Module for GuardedModule<C> {
                 } else {
                     &[entry]
                 };
-                self.code.instantiate_and_call(host, calls, prepared)
+                self.instantiate_and_call(host, calls, prepared)
             })
         })
     }
 }
 
-/// Calls each of `calls` through `call`, stopping at the first that does not return.
-pub fn call_in_order(calls: &[&str], mut call: impl FnMut(&str) -> Result<Ended>) -> Result<Ended> {
-    for name in calls {
-        let ended = call(name)?;
-        if !matches!(ended, Ended::Returned) {
-            return Ok(ended);
+impl<C: GuardedCode> GuardedModule<C> {
+    /// On the run thread: one instance, then `calls` in order until one does not return.
+    fn instantiate_and_call(
+        &self,
+        host: &mut GuardedHost<'_>,
+        calls: &[&str],
+        module: Prepared<'_>,
+    ) -> Result<Ended> {
+        let engine = module.engine;
+        let span = tracing::debug_span!("instantiate", engine).entered();
+        let instance = self.code.instantiate(host);
+        drop(span);
+        let mut instance = match instance {
+            Ok(instance) => instance,
+            Err(NotInstantiated::Refused(reason)) => {
+                return Err(instantiate_failed(module, reason));
+            }
+            Err(NotInstantiated::Ended(ended)) => return Ok(ended),
+            Err(NotInstantiated::Failed(error)) => return Err(error),
+        };
+        for entry in calls {
+            let _span = tracing::debug_span!("call", engine, entry).entered();
+            let ended = instance.call(entry).map_err(|e| entry_failed(entry, e))?;
+            if !matches!(ended, Ended::Returned) {
+                return Ok(ended);
+            }
         }
+        Ok(Ended::Returned)
     }
-    Ok(Ended::Returned)
 }
 
 /// Whether the (valid) module exports a function called `name`.

@@ -7,15 +7,15 @@ use crate::host::{Ended, GuardedHost};
 
 /// What a guarded run needs to know about the loaded module.
 #[derive(Debug, Clone, Copy)]
-pub struct Prepared<'m> {
+pub(crate) struct Prepared<'m> {
     /// The engine's name, for spans and messages.
-    pub engine: &'static str,
+    pub(crate) engine: &'static str,
     /// Where the module came from, for errors.
-    pub origin: &'m str,
+    pub(crate) origin: &'m str,
     /// The module's initial memory, checked against the limit before instantiating.
-    pub initial_memory: u64,
+    pub(crate) initial_memory: u64,
     /// The depth the module was instrumented with, if any.
-    pub max_depth: Option<u32>,
+    pub(crate) max_depth: Option<u32>,
 }
 
 /// The engine's part of a guarded run, called with the run's host and the entry
@@ -41,7 +41,7 @@ where
 }
 
 /// The error for a module the engine cannot instantiate (a link error of the run).
-pub fn instantiate_failed(module: Prepared<'_>, message: impl std::fmt::Display) -> Error {
+pub(crate) fn instantiate_failed(module: Prepared<'_>, message: impl std::fmt::Display) -> Error {
     Error::link(
         module.origin,
         format!(
@@ -52,7 +52,7 @@ pub fn instantiate_failed(module: Prepared<'_>, message: impl std::fmt::Display)
 }
 
 /// The error for an entry function that is missing or cannot be called.
-pub fn entry_failed(entry: &str, reason: String) -> Error {
+pub(crate) fn entry_failed(entry: &str, reason: String) -> Error {
     Error::EntryFunction {
         name: entry.to_owned(),
         reason,
