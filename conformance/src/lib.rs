@@ -9,6 +9,7 @@ pub mod cases;
 pub mod guests;
 pub mod matrix;
 pub mod suite;
+pub mod wasi_diff;
 pub mod workload;
 
 pub use bundle::BundleBuilder;

@@ -1,8 +1,9 @@
 //! Read-only preopens. wasi-common 46 has no read-only mode: a preopen hands out
 //! whatever the host directory allows, and `O_CREAT` even turns a read-only open into a
-//! writable one. These wrappers refuse every mutation with `EROFS` before it reaches the
-//! host, whatever the host file modes say, and wrap every file and directory opened
-//! beneath so the refusal follows the guest down the tree.
+//! writable one. These wrappers refuse every mutation with `EPERM` (what wasmtime
+//! answers for a read-only preopen) before it reaches the host, whatever the host file
+//! modes say, and wrap every file and directory opened beneath so the refusal follows
+//! the guest down the tree.
 
 use std::any::Any;
 use std::io::{IoSlice, IoSliceMut, SeekFrom};
@@ -25,7 +26,7 @@ pub(crate) fn preopen(dir: Dir, read_only: bool) -> Box<dyn WasiDir> {
 }
 
 fn refused<T>() -> Result<T, Error> {
-    Err(Errno::Rofs.into())
+    Err(Errno::Perm.into())
 }
 
 /// A directory whose tree the guest may read but not change.

@@ -1,6 +1,6 @@
 //! The guest's standard streams as wasi-common files, from whatever the spec hands
-//! over. Reads and writes that could block (pipes, sockets, terminals) go through
-//! engine-api's `GuestFile`, so a kill or deadline ends a guest stuck on its stdio.
+//! over. Reads and writes go through engine-api's `GuestFile`, so a kill or deadline
+//! ends a guest stuck on its stdio (pipes, sockets, terminals).
 
 use std::any::Any;
 use std::fs::File;
@@ -53,15 +53,13 @@ pub(crate) fn stream(
     let inner: Box<dyn WasiFile> = Box::new(WasiHostFile::from_cap_std(
         cap_std::fs::File::from_std(copy),
     ));
-    if !guest.may_block() {
-        return Ok(inner);
-    }
     Ok(Box::new(KillableStream { inner, guest }))
 }
 
-/// A stream that could block: reads and writes go through a [`GuestFile`], which
-/// gives way to a kill (the guest's call then fails, and its next fuel check ends
-/// it); everything else is wasi-common's file.
+/// A standard stream: reads and writes go through a [`GuestFile`], which gives way to
+/// a kill when the stream could block (the guest's call then fails, and its next fuel
+/// check ends it); it is a stream, not a file, to the guest (no seeking, the file type
+/// wasmtime reports); everything else is wasi-common's file.
 struct KillableStream {
     inner: Box<dyn WasiFile>,
     guest: GuestFile,
@@ -73,8 +71,15 @@ impl WasiFile for KillableStream {
         self
     }
 
+    /// A terminal is a character device, anything else `unknown`, as wasmtime reports
+    /// its stdio: wasi-libc's `isatty` asks for a character device without seek
+    /// rights, which `/dev/null` or a pipe would otherwise pass for.
     async fn get_filetype(&self) -> Result<FileType, WasiError> {
-        self.inner.get_filetype().await
+        Ok(if self.inner.isatty() {
+            FileType::CharacterDevice
+        } else {
+            FileType::Unknown
+        })
     }
 
     fn pollable(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
