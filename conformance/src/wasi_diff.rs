@@ -29,6 +29,7 @@ pub const SCENARIOS: &[&str] = &[
     "readonly",
     "fds",
     "misc",
+    "std",
 ];
 
 /// A difference from wasmtime that is accepted, and why. Kept nearly empty: an engine

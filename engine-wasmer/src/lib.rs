@@ -1,27 +1,26 @@
-//! The wasmer backend of wasmux: core modules through wasmer-wasix's WASI preview1,
-//! compiled by wasmer's singlepass compiler. It only translates a [`RunSpec`](wasmux_engine_api::RunSpec) into
-//! wasmer calls; every policy (mapping, limits, exit statuses) comes from
+//! The wasmer backend of wasmux: core modules compiled by wasmer's singlepass compiler,
+//! with wasmux's own sandboxed WASI preview1 (`wasmux-wasi-preview1`, the one the
+//! guarded engines link). It only translates a [`RunSpec`](wasmux_engine_api::RunSpec)
+//! into wasmer calls; every policy (mapping, limits, exit statuses) comes from
 //! `wasmux-engine-api`.
 //!
-//! - file system: exactly the spec's preopens over host directories (module `fs`); read-only
-//!   preopens are refused both by WASI rights and by the file-system layer, because
-//!   wasmer-wasix lets `..` walk from one preopen into another with the first one's rights;
+//! - WASI: wasmux's preview1 bound as wasmer host functions (module `wasi`): the same
+//!   errnos, read-only preopens and path resolution beneath each preopen as on wasm3,
+//!   WAMR and WasmEdge, checked against wasmtime by the differential suite. (wasmer-wasix,
+//!   wasmer's own WASIX, answered dozens of preview1 calls differently: the preopen `/`
+//!   was not a directory, POSIX errnos came back as EPERM, `..` walked between preopens.)
 //! - memory limit: per-run tunables whose memories account through `MemoryBudget`;
 //! - kill and deadline: wasmer's host interrupt (a SIGUSR1 to the thread running the
 //!   guest), so the compiled code carries no checks and runs at full speed;
 //! - components: not supported by wasmer 7; refused as `Unsupported`.
 
-mod file;
-mod fs;
 mod memory;
 mod outcome;
 mod run;
 mod signal;
-
-use std::sync::Arc;
+mod wasi;
 
 use wasmer::sys::{EngineBuilder, Singlepass};
-use wasmer_wasix::runtime::task_manager::tokio::TokioTaskManager;
 use wasmux_engine_api::{
     Artifact, Capabilities, Descriptor, Engine, EngineInfo, EngineOptions, Error, Precompile,
     Precompiler, Result, Support, WasmBinary,
@@ -43,18 +42,14 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
     },
 };
 
-/// A wasmer engine (singlepass) and the async runtime wasmer-wasix needs, shared by
-/// every module it loads and every run.
+/// A wasmer engine (singlepass), shared by every module it loads and every run.
 #[derive(Clone)]
 pub struct WasmerEngine {
     engine: wasmer::Engine,
-    tasks: Arc<TokioTaskManager>,
-    /// Kept alive (and its worker threads with it) as long as any clone of the engine.
-    runtime: Arc<tokio::runtime::Runtime>,
 }
 
 impl WasmerEngine {
-    /// Builds the engine and a small tokio runtime for wasmer-wasix's bookkeeping.
+    /// Builds the engine.
     pub fn new() -> Result<Self> {
         Self::with_options(&EngineOptions::default())
     }
@@ -74,20 +69,7 @@ impl WasmerEngine {
         drop(wasmer::Store::new(engine.clone()));
         signal::install()
             .map_err(|e| Error::engine_while(NAME, "installing the interrupt signal filter", e))?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("wasmux-wasmer")
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                Error::engine_while(NAME, "starting the tokio runtime wasmer-wasix needs", e)
-            })?;
-        let tasks = Arc::new(TokioTaskManager::new(runtime.handle().clone()));
-        Ok(WasmerEngine {
-            engine,
-            tasks,
-            runtime: Arc::new(runtime),
-        })
+        Ok(WasmerEngine { engine })
     }
 }
 

@@ -2,14 +2,14 @@
 
 use wasmer::RuntimeError;
 use wasmer::sys::vm::TrapCode;
-use wasmer_wasix::WasiError;
 use wasmux_engine_api::{RawOutcome, TrapKind};
+
+use crate::wasi::GuestExit;
 
 /// What a failed guest call means: an exit, an interrupt, or a trap of some kind.
 pub(crate) fn outcome_of(error: &RuntimeError) -> RawOutcome {
-    if let Some(WasiError::Exit(code)) = error.downcast_ref::<WasiError>() {
-        // wasmer-wasix keeps 16 bits of the status (docs/oci-to-wasi.md, "Known limits").
-        return RawOutcome::Exit(code.raw() as u32);
+    if let Some(GuestExit(status)) = error.downcast_ref::<GuestExit>() {
+        return RawOutcome::Exit(*status);
     }
     match error.clone().to_trap() {
         Some(TrapCode::HostInterrupt) => RawOutcome::Interrupted,

@@ -2,7 +2,7 @@
 //!
 //! wasmer stops a running guest by signalling its thread (SIGUSR1); its handler unwinds
 //! the guest whenever the thread's stack pointer is on the guest's stack, and host
-//! functions run on that stack too. A signal landing in host code (wasmer-wasix's
+//! functions run on that stack too. A signal landing in host code (WASI's
 //! syscalls, malloc) then captures a backtrace inside the signal handler and unwinds
 //! out of the middle of host code: it deadlocked on the allocator's lock here, and
 //! would leave any lock held by that code locked.

@@ -8,7 +8,6 @@ use super::*;
 
 const ESUCCESS: i32 = 0;
 const EPERM: i32 = 63;
-const EPERM: i32 = 63;
 const ENOTCAPABLE: i32 = 76;
 const OFLAGS_CREAT: u64 = 1;
 const ALL_RIGHTS: u64 = u64::MAX >> 35;

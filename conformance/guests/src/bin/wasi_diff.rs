@@ -373,6 +373,7 @@ fn main() {
         "readonly" => readonly(ro),
         "fds" => fds(root),
         "misc" => misc(root),
+        "std" => std_fs(),
         other => panic!("unknown scenario {other:?}"),
     }
 }
@@ -774,4 +775,69 @@ fn misc(root: u32) {
     line("sock_send(file)", res(unsafe { sys::sock_send(file, v.as_ptr(), 1, 0, &mut len) }));
     line("sock_recv(99)", res(unsafe { sys::sock_recv(99, v.as_ptr(), 1, 0, &mut len, &mut flags) }));
     unsafe { sys::fd_close(file) };
+}
+
+/// What programs do through Rust std (and so through wasi-libc's conventions for rights
+/// and flags), each result as `Ok` or the `io::ErrorKind` and OS error.
+fn std_fs() {
+    use std::fs;
+    use std::io::{Read, Seek, SeekFrom, Write};
+    use std::os::fd::AsRawFd;
+    fn shown<T: std::fmt::Debug>(r: std::io::Result<T>) -> String {
+        match r {
+            Ok(v) => format!("Ok({v:?})"),
+            Err(e) => format!("Err({:?}, os {:?})", e.kind(), e.raw_os_error()),
+        }
+    }
+    let append = fs::OpenOptions::new().append(true).open("/file.txt");
+    line("OpenOptions::append().open", match &append {
+        Ok(_) => "Ok(())".into(),
+        Err(e) => format!("Err({:?}, os {:?})", e.kind(), e.raw_os_error()),
+    });
+    if let Ok(f) = append {
+        // pwrite(2) on the O_WRONLY|O_APPEND descriptor std opened (FileExt is unstable).
+        line("pwrite(Q, at 1) on append", show(call::pwrite(f.as_raw_fd() as u32, b"Q", 1), |n| n.to_string()));
+        line("write_all on append", shown((&f).write_all(b"tail\n")));
+    }
+    let created = fs::OpenOptions::new().write(true).create_new(true).open("/fresh.txt");
+    line("create_new", shown(created.map(|_| ())));
+    line("create_new again", shown(fs::OpenOptions::new().write(true).create_new(true).open("/fresh.txt").map(|_| ())));
+    line("read_to_string", shown(fs::read_to_string("/dir/inner.txt")));
+    line("read_to_string(dir)", shown(fs::read_to_string("/dir")));
+    line("write", shown(fs::write("/dir/w.txt", "w")));
+    line("create_dir_all", shown(fs::create_dir_all("/a/b/c")));
+    line("create_dir(existing)", shown(fs::create_dir("/a")));
+    let mut names: Vec<String> = fs::read_dir("/dir").map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+    names.sort();
+    line("read_dir(/dir)", names.join(" "));
+    line("read_dir(file)", shown(fs::read_dir("/file.txt").map(|_| ())));
+    line("metadata(/dir) is_dir", shown(fs::metadata("/dir").map(|m| m.is_dir())));
+    line("symlink_metadata(link-file) is_symlink", shown(fs::symlink_metadata("/link-file").map(|m| m.file_type().is_symlink())));
+    line("metadata(link-dangling)", shown(fs::metadata("/link-dangling").map(|_| ())));
+    line("read_link(link-dir)", shown(fs::read_link("/link-dir")));
+    line("rename over existing", shown(fs::rename("/dir/w.txt", "/empty.txt")));
+    line("copy", shown(fs::copy("/file.txt", "/copied.txt")));
+    line("remove_dir(non-empty)", shown(fs::remove_dir("/a")));
+    line("remove_dir_all", shown(fs::remove_dir_all("/a")));
+    line("remove_file(dir)", shown(fs::remove_file("/dir")));
+    line("hard_link", shown(fs::hard_link("/copied.txt", "/copied-link.txt")));
+    let (target, at) = ("inner.txt", "dir/sym");
+    let root = preopen("/");
+    line("path_symlink(inner.txt -> dir/sym)", res(unsafe { sys::path_symlink(target.as_ptr(), target.len() as u32, root, at.as_ptr(), at.len() as u32) }));
+    line("read through symlink", shown(fs::read_to_string("/dir/sym")));
+    let mut f = fs::OpenOptions::new().read(true).write(true).open("/copied.txt").map_err(|e| e.to_string());
+    if let Ok(f) = f.as_mut() {
+        line("seek(End(-3))", shown(f.seek(SeekFrom::End(-3))));
+        let mut rest = String::new();
+        line("read_to_string rest", shown(f.read_to_string(&mut rest).map(|_| rest.clone())));
+        line("set_len(2)", shown(f.set_len(2)));
+        line("metadata len", shown(f.metadata().map(|m| m.len())));
+        line("sync_all", shown(f.sync_all()));
+    }
+    line("open ro for write", shown(fs::OpenOptions::new().write(true).open("/ro/r.txt").map(|_| ())));
+    line("read ro", shown(fs::read_to_string("/ro/r.txt")));
+    line("write into ro", shown(fs::write("/ro/new.txt", "x")));
+    line("open ../ escape", shown(fs::read("/../etc/passwd").map(|_| ())));
+    line("current_dir", shown(std::env::current_dir()));
+    line("relative read", shown(fs::read_to_string("file.txt").map(|s| s.len())));
 }
