@@ -5,7 +5,8 @@ use std::path::{Component, Path, PathBuf};
 use oci_spec::runtime::{Mount, Spec};
 use tracing::{debug, warn};
 
-use crate::detect::{HandlerMode, HandlerRequest, Sniffed, WasmBinary, sniff};
+use crate::detect::{HandlerMode, HandlerRequest, Sniffed, WasmBinary};
+use crate::entrypoint;
 use crate::error::{Error, Result};
 use crate::spec::{Limits, Preopen, RunSpec, resolve_through_mounts};
 
@@ -127,22 +128,10 @@ impl Bundle {
     /// Reads the module named by `process.args[0]` (relative to `cwd`) through the
     /// mount table and classifies it according to the handler mode.
     fn read_entrypoint(&self, mounts: &[Preopen], cwd: &str, path: &str) -> Result<WasmBinary> {
-        let guest = if path.starts_with('/') {
-            path.to_owned()
-        } else {
-            format!("{}/{path}", cwd.trim_end_matches('/'))
-        };
-        let not_found = |reason: String| Error::EntrypointNotFound {
-            path: guest.clone(),
-            reason,
-        };
-        let (host, _) =
-            resolve_through_mounts(mounts, &guest).map_err(|e| not_found(e.to_string()))?;
-        if host.is_dir() {
-            return Err(not_found("it is a directory".into()));
-        }
-        let bytes = std::fs::read(&host).map_err(|e| not_found(e.to_string()))?;
-        match (sniff(bytes, &guest)?, self.request.mode) {
+        let guest = entrypoint::guest_path(cwd, path);
+        let (host, _) = resolve_through_mounts(mounts, &guest)
+            .map_err(|e| entrypoint::not_found(&guest, e.to_string()))?;
+        match (entrypoint::read(&guest, &host)?, self.request.mode) {
             (Sniffed::Wasm(wasm), _) => Ok(wasm),
             (Sniffed::NotWasm(reason), HandlerMode::Strict) => Err(Error::NotWasm {
                 path: guest,
@@ -242,7 +231,7 @@ struct MountTable {
 }
 
 /// `path#func` selects an exported function; the part after the last `#` is the name.
-fn split_entry(arg0: &str) -> (&str, Option<&str>) {
+pub(crate) fn split_entry(arg0: &str) -> (&str, Option<&str>) {
     match arg0.rsplit_once('#') {
         Some((path, func)) if !func.is_empty() && !func.contains('/') => (path, Some(func)),
         _ => (arg0, None),

@@ -12,11 +12,13 @@
 
 pub mod bundle;
 pub mod cache;
+pub mod container;
 pub mod control;
 pub mod detect;
 mod devices;
 pub mod embed;
 pub mod engine;
+mod entrypoint;
 pub mod error;
 pub mod memory;
 pub mod options;

@@ -3,81 +3,35 @@
 //! by its PID at the end.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::e2e::{self, Buildah, Cases, expect};
 
 const NAMESPACE: &str = "wasmux-test";
 
+/// The test's containerd, and the wasmux-oci wrapper its runc shim is pointed at.
 struct Containerd {
+    daemon: e2e::Containerd,
     dir: PathBuf,
-    daemon: Child,
     wrapper: PathBuf,
 }
 
 impl Containerd {
     fn start(dir: &Path) -> Self {
-        let config = dir.join("containerd.toml");
-        let p = |name: &str| dir.join(name).display().to_string();
-        std::fs::write(
-            &config,
-            format!(
-                r#"version = 2
-root = "{root}"
-state = "{state}"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "{grpc}"
-[ttrpc]
-  address = "{ttrpc}"
-[debug]
-  address = "{debug}"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{opt}"
-"#,
-                root = p("root"),
-                state = p("state"),
-                grpc = p("grpc.sock"),
-                ttrpc = p("ttrpc.sock"),
-                debug = p("debug.sock"),
-                opt = p("opt"),
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
-        let daemon = Command::new("containerd")
-            .arg("--config")
-            .arg(&config)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let containerd = Containerd {
+        Containerd {
+            daemon: e2e::Containerd::start(dir, NAMESPACE, None),
             dir: dir.to_owned(),
-            daemon,
             wrapper: e2e::wrapper(dir, false),
-        };
-        let until = Instant::now() + Duration::from_secs(60);
-        while !containerd.ctr(&["version"]).status.success() {
-            assert!(Instant::now() < until, "containerd did not answer");
-            std::thread::sleep(Duration::from_millis(100));
         }
-        containerd
     }
 
     fn ctr_command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("ctr");
-        cmd.arg("--address")
-            .arg(self.dir.join("grpc.sock"))
-            .args(["--namespace", NAMESPACE])
-            .args(args)
-            .stdin(Stdio::null());
-        cmd
+        self.daemon.ctr_command(args)
     }
 
     fn ctr(&self, args: &[&str]) -> Output {
-        self.ctr_command(args).output().unwrap()
+        self.daemon.ctr(args)
     }
 
     fn runc_root(&self) -> PathBuf {
@@ -105,17 +59,6 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     }
 }
 
-impl Drop for Containerd {
-    fn drop(&mut self) {
-        let pid = rustix::process::Pid::from_raw(self.daemon.id() as i32).unwrap();
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        let _ = self.daemon.wait();
-        e2e::unmount_under(&self.dir);
-        // containerd's cgroupsPath is /NAMESPACE/ID.
-        e2e::remove_cgroup_parent(NAMESPACE);
-    }
-}
-
 #[test]
 fn containerd_runs_wasm_images_through_wasmux_oci() {
     if !e2e::tools_available(
@@ -127,18 +70,9 @@ fn containerd_runs_wasm_images_through_wasmux_oci() {
     let tmp = tempfile::tempdir().unwrap();
     let buildah = Buildah::new(tmp.path().join("storage"), tmp.path().join("runroot"));
     let containerd = Containerd::start(tmp.path());
-    for image in e2e::standard_images(tmp.path()) {
-        buildah.build(&image);
-        let archive = tmp.path().join(format!("{}.tar", image.name));
-        buildah.push_archive(image.name, &archive);
-        let import = containerd.ctr(&["image", "import", archive.to_str().unwrap()]);
-        assert!(import.status.success(), "import {}: {import:?}", image.name);
-    }
-    let _ = Command::new("buildah")
-        .args(buildah.storage_args())
-        .args(["rmi", "--all", "--force"])
-        .output();
-    e2e::unmount_under(&tmp.path().join("storage"));
+    containerd
+        .daemon
+        .import(&buildah, &e2e::standard_images(tmp.path()));
 
     let hello = "Hello from a Wasm container, run by wasmux!";
     let mut cases = Cases::default();

@@ -1,0 +1,32 @@
+//! `containerd-shim-wasmux-v1`: runwasi's containerd shim library (`containerd-shim-wasm`)
+//! with every wasmux engine behind it. containerd starts it for the runtime
+//! `io.containerd.wasmux.v1`; youki's libcontainer (inside the library) makes the
+//! container, and in its init process, after `pivot_root`, the sandbox (`sandbox.rs`)
+//! maps the process to a wasmux `RunSpec` (the rootfs is `/`) and runs it with wasmux's
+//! exit contract.
+
+mod engine_choice;
+mod sandbox;
+
+use containerd_shim_wasm::shim::{Cli, Shim, Version, version};
+
+use crate::sandbox::WasmuxSandbox;
+
+/// The shim, as containerd-shim-wasm sees it.
+struct WasmuxShim;
+
+impl Shim for WasmuxShim {
+    type Sandbox = WasmuxSandbox;
+
+    fn name() -> &'static str {
+        "wasmux"
+    }
+
+    fn version() -> Version {
+        version!()
+    }
+}
+
+fn main() {
+    WasmuxShim::run(None);
+}

@@ -1,0 +1,84 @@
+//! The container's process, inside its container: the wasmux spec of the process, the
+//! engine, the signals, the exit code.
+
+use anyhow::{Context, Result, bail};
+use containerd_shim_wasm::sandbox::Sandbox;
+use containerd_shim_wasm::sandbox::context::{RuntimeContext, Source};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use wasmux::{RunControl, RunSpec, Sniffed};
+
+use crate::engine_choice::engine_for;
+
+/// Runs one container's module with wasmux.
+#[derive(Default)]
+pub(crate) struct WasmuxSandbox;
+
+impl Sandbox for WasmuxSandbox {
+    /// Wasm by content, never by suffix: what wasmux's detection says of the entrypoint.
+    async fn can_handle(&self, ctx: &impl RuntimeContext) -> Result<()> {
+        let source = ctx.entrypoint().source;
+        let bytes = source.as_bytes().context("reading the entrypoint")?;
+        let origin = match &source {
+            Source::File(path) => path.display().to_string(),
+            Source::Oci(_) => "the image's Wasm layer".into(),
+        };
+        match wasmux::sniff(bytes.into_owned(), &origin)? {
+            Sniffed::Wasm(_) => Ok(()),
+            Sniffed::NotWasm(reason) => bail!("{origin} is not Wasm: {reason}"),
+        }
+    }
+
+    /// Maps the process (the rootfs is `/`), runs it on its engine in a thread of its
+    /// own (never on the shim's async runtime), and returns wasmux's exit code. A
+    /// failure to start is reported on the container's stderr with wasmux's exit code
+    /// (125, 126, 127), not the library's generic 137.
+    async fn run_wasi(&self, ctx: &impl RuntimeContext) -> Result<i32> {
+        let cwd = std::env::current_dir().context("the container's working directory")?;
+        let cwd = cwd
+            .to_str()
+            .context("the working directory is not UTF-8")?
+            .to_owned();
+        let args = ctx.args().to_vec();
+        let env = ctx.envs().to_vec();
+        let argv0 = std::env::args().next().unwrap_or_default();
+        let engine = engine_for(&argv0, std::env::var("WASMUX_ENGINE").ok());
+        let control = RunControl::new();
+        forward_signals(&control)?;
+        let run = std::thread::Builder::new()
+            .name("wasmux-guest".into())
+            .spawn(move || -> wasmux::Result<u8> {
+                let spec = RunSpec::for_container_process(&args, &env, &cwd)?;
+                let engine = wasmux::select_engine(engine.as_deref(), None)?;
+                let module = engine.load(&spec.wasm)?;
+                Ok(module.run(spec, &control)?.exit_code())
+            })
+            .context("starting the guest's thread")?;
+        let code = match run.join() {
+            Ok(Ok(code)) => code,
+            Ok(Err(error)) => {
+                eprintln!("wasmux: {error}");
+                error.exit_code()
+            }
+            Err(_) => bail!("the guest's thread panicked"),
+        };
+        Ok(i32::from(code))
+    }
+}
+
+/// The container's init gets `ctr task kill`'s signal: a terminating one kills the guest
+/// through its control, so it ends with 128 + signal (SIGKILL needs no handler).
+fn forward_signals(control: &RunControl) -> Result<()> {
+    let mut signals =
+        Signals::new([SIGTERM, SIGINT, SIGHUP]).context("installing signal handlers")?;
+    let control = control.clone();
+    std::thread::Builder::new()
+        .name("wasmux-signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                control.kill(signal);
+            }
+        })
+        .context("starting the signal thread")?;
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! The real containerd, started by this test with a private root, state and sockets and
+//! this build's shim on its PATH, running Wasm images built with buildah through
+//! `ctr run --runtime io.containerd.wasmux.v1` (and `io.containerd.wasmux-ENGINE.v1`).
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use wasmux_conformance::e2e::{self, Buildah, Cases, Containerd, expect};
+
+const NAMESPACE: &str = "wasmux-shim-test";
+const SHIM: &str = env!("CARGO_BIN_EXE_containerd-shim-wasmux-v1");
+
+/// `ctr run --rm --runtime RUNTIME [FLAGS] IMAGE ID [ARGS]`; ARGS replace the image's
+/// command line, so they start with the module.
+fn run_command(
+    ctr: &Containerd,
+    runtime: &str,
+    flags: &[&str],
+    image: &str,
+    id: &str,
+    args: &[&str],
+) -> Command {
+    let image = format!("docker.io/library/{image}:latest");
+    let mut all = vec!["run", "--rm", "--runtime", runtime];
+    all.extend_from_slice(flags);
+    all.push(&image);
+    all.push(id);
+    all.extend_from_slice(args);
+    ctr.ctr_command(&all)
+}
+
+/// The shim under its own name, and as `containerd-shim-wasmux-ENGINE-v1` for every
+/// engine compiled in.
+fn shim_dir(dir: &Path) -> std::path::PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(SHIM, bin.join("containerd-shim-wasmux-v1")).unwrap();
+    for entry in wasmux::ENGINES {
+        let name = format!("containerd-shim-wasmux-{}-v1", entry.name);
+        std::os::unix::fs::symlink(SHIM, bin.join(name)).unwrap();
+    }
+    bin
+}
+
+#[test]
+fn containerd_runs_wasm_images_through_the_wasmux_shim() {
+    if !e2e::tools_available("shim", &["containerd", "ctr", "buildah", "gcc"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let buildah = Buildah::new(tmp.path().join("storage"), tmp.path().join("runroot"));
+    let bin = shim_dir(tmp.path());
+    let containerd = Containerd::start(tmp.path(), NAMESPACE, Some(&bin));
+    containerd.import(&buildah, &e2e::standard_images(tmp.path()));
+    let wasmux = "io.containerd.wasmux.v1";
+    let probe = |flags: &[&str], id: &str, args: &[&str]| {
+        let mut all = vec!["/probe.wasm"];
+        all.extend_from_slice(args);
+        run_command(&containerd, wasmux, flags, "wasm-probe", id, &all)
+            .output()
+            .unwrap()
+    };
+
+    let mut cases = Cases::default();
+    cases.case("hello", || {
+        let out = run_command(&containerd, wasmux, &[], "wasm-hello", "hello", &[])
+            .output()
+            .unwrap();
+        expect(&out, 0, Some("Hello from a Wasm container, run by wasmux!"))
+    });
+    cases.case("exit 7", || {
+        expect(&probe(&[], "exit7", &["exit", "7"]), 7, None)
+    });
+    cases.case("trap is 134", || {
+        expect(&probe(&[], "trap", &["trap", "unreachable"]), 134, None)
+    });
+    cases.case("--memory-limit 32 MiB, 128 MiB wanted: 137", || {
+        let out = probe(&["--memory-limit", "33554432"], "oom", &["alloc", "128"]);
+        expect(&out, 137, None)
+    });
+    cases.case("env is exactly the spec's", || {
+        let out = probe(&["--env", "K=V"], "env", &["env"]);
+        expect(&out, 0, Some("K=\"V\""))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let names: Vec<&str> = text.lines().filter_map(|l| l.split('=').next()).collect();
+        match names.as_slice() {
+            ["K", "PATH"] => Ok(()),
+            other => Err(format!(
+                "variables beyond the spec's K and ctr's PATH: {other:?}"
+            )),
+        }
+    });
+    cases.case("argv verbatim", || {
+        let out = probe(&[], "args", &["args", "a b", "--x"]);
+        expect(
+            &out,
+            0,
+            Some("0:\"/probe.wasm\"\n1:\"args\"\n2:\"a b\"\n3:\"--x\""),
+        )
+    });
+    cases.case("the container's /proc is out of reach", || {
+        let out = probe(
+            &[],
+            "proc",
+            &["try-read", "/proc/self/environ", "/sys/kernel/hostname"],
+        );
+        expect(
+            &out,
+            0,
+            Some("/proc/self/environ: refused\n/sys/kernel/hostname: refused"),
+        )
+    });
+    cases.case("a ro bind mount refuses every change", || {
+        let data = tmp.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(data.join("existing.txt"), "kept").unwrap();
+        let mount = format!(
+            "type=bind,src={},dst=/data,options=rbind:ro",
+            data.display()
+        );
+        let out = probe(&["--mount", &mount], "ro", &["mutate", "/data"]);
+        expect(&out, 0, None)?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.contains("ALLOWED") || text.lines().count() != 6 {
+            return Err(format!("ro mount: {text}"));
+        }
+        let kept = std::fs::read_to_string(data.join("existing.txt")).unwrap();
+        (kept == "kept")
+            .then_some(())
+            .ok_or(format!("the host file changed: {kept:?}"))
+    });
+    cases.case("ctr task kill ends the guest with 143", || {
+        let mut spinning = run_command(
+            &containerd,
+            wasmux,
+            &[],
+            "wasm-probe",
+            "spin",
+            &["/probe.wasm", "spin"],
+        )
+        .spawn()
+        .unwrap();
+        let mut killed = false;
+        for _ in 0..100 {
+            std::thread::sleep(Duration::from_millis(200));
+            if containerd.ctr(&["task", "kill", "spin"]).status.success() {
+                killed = true;
+                break;
+            }
+        }
+        let status = spinning.wait().unwrap();
+        match (killed, status.code()) {
+            (true, Some(143)) => Ok(()),
+            other => Err(format!("killed, exit: {other:?}")),
+        }
+    });
+    for entry in wasmux::ENGINES {
+        cases.case(&format!("io.containerd.wasmux-{}.v1", entry.name), || {
+            let runtime = format!("io.containerd.wasmux-{}.v1", entry.name);
+            let id = format!("engine-{}", entry.name);
+            let out = run_command(
+                &containerd,
+                &runtime,
+                &[],
+                "wasm-probe",
+                &id,
+                &["/probe.wasm", "exit", "5"],
+            )
+            .output()
+            .unwrap();
+            expect(&out, 5, None)
+        });
+    }
+    cases.case("10 concurrent containers, each its own output", || {
+        let children: Vec<_> = (0..10)
+            .map(|i| {
+                let id = format!("many{i}");
+                let word = format!("word{i}");
+                let child = run_command(
+                    &containerd,
+                    wasmux,
+                    &[],
+                    "wasm-probe",
+                    &id,
+                    &["/probe.wasm", "args", &word],
+                )
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+                (word, child)
+            })
+            .collect();
+        for (word, child) in children {
+            let out = child.wait_with_output().unwrap();
+            expect(&out, 0, Some(&format!("2:\"{word}\"")))?;
+        }
+        Ok(())
+    });
+    cases.finish("containerd_runs_wasm_images_through_the_wasmux_shim");
+}
