@@ -183,21 +183,26 @@ runc-private = ["{runc}"]
         for rt in ("wasmux-oci", "runc"):
             print(f"| {rt} | " + " | ".join(f"{steps_times[(rt, s)]:.1f}" for s in steps) + " |")
     finally:
-        if daemon:
-            daemon.send_signal(signal.SIGTERM)
-            daemon.wait()
         subprocess.run(["podman", "--root", f"{work}/storage", "--runroot", f"{work}/runroot",
                         "rm", "--all", "--force"], capture_output=True)
-        mounts = [l.split()[1] for l in Path("/proc/mounts").read_text().splitlines() if l.split()[1].startswith(str(work))]
-        for point in sorted(mounts, key=len, reverse=True):
-            subprocess.run(["umount", "-l", point], capture_output=True)
-        shutil.rmtree(work, ignore_errors=True)
-        # The containers' cgroups are removed by their runtimes; the namespace's parent is ours.
-        for hierarchy in Path("/sys/fs/cgroup").iterdir():
-            try:
-                (hierarchy / "bench").rmdir()
-            except OSError:
-                pass
+        cleanup(work, daemon)
+
+
+def cleanup(work, daemon):
+    """Stops containerd by its PID, undoes the mounts under `work`, removes it and the
+    namespace's parent cgroup (the containers' own are removed by their runtimes)."""
+    if daemon:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait()
+    mounts = [l.split()[1] for l in Path("/proc/mounts").read_text().splitlines() if l.split()[1].startswith(str(work))]
+    for point in sorted(mounts, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True)
+    shutil.rmtree(work, ignore_errors=True)
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        try:
+            (hierarchy / "bench").rmdir()
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":
