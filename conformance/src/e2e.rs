@@ -6,6 +6,7 @@
 // Test support: a failed step is the calling test's failure, with the step named.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -122,16 +123,24 @@ impl Buildah {
     }
 }
 
+/// Compiles the C file `source` into the static binary `out`.
+fn compile_static(source: &str, out: &Path) {
+    let status = Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(out)
+        .arg(source)
+        .status()
+        .unwrap();
+    assert!(status.success(), "gcc -static {source} failed");
+}
+
 /// The images both tests use: Wasm guests (`compat`) and a static native hello.
 pub fn standard_images(dir: &Path) -> Vec<Image<'static>> {
     let native = dir.join("native-hello");
-    let status = Command::new("gcc")
-        .args(["-static", "-O2", "-o"])
-        .arg(&native)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../benches/hello.c"))
-        .status()
-        .unwrap();
-    assert!(status.success(), "gcc -static failed");
+    compile_static(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../benches/hello.c"),
+        &native,
+    );
     let bad = dir.join("bad.wasm");
     std::fs::write(&bad, b"\0asm\x01\0\0\0\x05\x03").unwrap();
     const WASM: &[(&str, &str)] = &[("module.wasm.image/variant", "compat")];
@@ -167,6 +176,19 @@ pub fn standard_images(dir: &Path) -> Vec<Image<'static>> {
             annotations: &[("module.wasm.image/variant", "compat-smart")],
         },
     ]
+}
+
+/// A pod sandbox image (`wasmux-pause`, a static native process that waits for
+/// SIGTERM): what containerd's CRI plugin starts first in every pod.
+pub fn pause_image(dir: &Path) -> Image<'static> {
+    let pause = dir.join("pause");
+    compile_static(concat!(env!("CARGO_MANIFEST_DIR"), "/e2e/pause.c"), &pause);
+    Image {
+        name: "wasmux-pause",
+        files: vec![(pause, "/pause")],
+        entrypoint: "/pause",
+        annotations: &[],
+    }
 }
 
 /// Named checks run in order; the test fails at the end listing every failed one.
@@ -273,19 +295,37 @@ pub struct Containerd {
     daemon: Child,
 }
 
+/// How a test's containerd is set up beyond its private root, state and sockets.
+#[derive(Debug, Default)]
+pub struct ContainerdSetup<'a> {
+    /// Put in front of its PATH: where it finds `containerd-shim-*` binaries.
+    pub path_prefix: Option<&'a Path>,
+    /// Added to its environment, and so to its shims'.
+    pub env: Vec<(&'a str, OsString)>,
+    /// The CRI plugin's section (TOML under `[plugins."io.containerd.grpc.v1.cri"]`,
+    /// sub-tables included); `None` disables the plugin.
+    pub cri: Option<String>,
+}
+
 impl Containerd {
-    /// Starts containerd under `dir` (CRI off), with `path_prefix` in front of its PATH
-    /// (where it finds `containerd-shim-*` binaries), and waits until it answers.
-    pub fn start(dir: &Path, namespace: &'static str, path_prefix: Option<&Path>) -> Self {
+    /// Starts containerd under `dir` as `setup` says and waits until it answers.
+    pub fn start(dir: &Path, namespace: &'static str, setup: ContainerdSetup<'_>) -> Self {
         let config = dir.join("containerd.toml");
         let p = |name: &str| dir.join(name).display().to_string();
+        let (disabled, cri) = match setup.cri {
+            Some(cri) => (String::new(), cri),
+            None => (
+                r#"disabled_plugins = ["io.containerd.grpc.v1.cri"]"#.to_owned(),
+                String::new(),
+            ),
+        };
         std::fs::write(
             &config,
             format!(
                 r#"version = 2
 root = "{root}"
 state = "{state}"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
+{disabled}
 [grpc]
   address = "{grpc}"
 [ttrpc]
@@ -294,6 +334,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   address = "{debug}"
 [plugins."io.containerd.internal.v1.opt"]
   path = "{opt}"
+{cri}
 "#,
                 root = p("root"),
                 state = p("state"),
@@ -309,9 +350,10 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         command
             .arg("--config")
             .arg(&config)
+            .envs(setup.env)
             .stdout(log.try_clone().unwrap())
             .stderr(log);
-        if let Some(prefix) = path_prefix {
+        if let Some(prefix) = setup.path_prefix {
             let path = std::env::var("PATH").unwrap_or_default();
             command.env("PATH", format!("{}:{path}", prefix.display()));
         }
@@ -328,11 +370,16 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         containerd
     }
 
+    /// containerd's gRPC socket (the CRI API's too).
+    pub fn grpc_socket(&self) -> PathBuf {
+        self.dir.join("grpc.sock")
+    }
+
     /// `ctr` against this containerd and namespace.
     pub fn ctr_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("ctr");
         cmd.arg("--address")
-            .arg(self.dir.join("grpc.sock"))
+            .arg(self.grpc_socket())
             .args(["--namespace", self.namespace])
             .args(args)
             .stdin(Stdio::null());

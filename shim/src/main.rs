@@ -3,9 +3,11 @@
 //! `io.containerd.wasmux.v1`; youki's libcontainer (inside the library) makes the
 //! container, and in its init process, after `pivot_root`, the sandbox (`sandbox.rs`)
 //! maps the process to a wasmux `RunSpec` (the rootfs is `/`) and runs it with wasmux's
-//! exit contract.
+//! exit contract, loading the module through the node's precompile cache
+//! (`node_cache.rs`).
 
 mod engine_choice;
+mod node_cache;
 mod sandbox;
 
 use containerd_shim_wasm::shim::{Cli, Shim, Version, version};
@@ -28,5 +30,9 @@ impl Shim for WasmuxShim {
 }
 
 fn main() {
+    // Before the library forks its zygote, which every container process comes from.
+    node_cache::open(wasmux::CacheSetting::from_env_or(
+        node_cache::NODE_CACHE_DIR,
+    ));
     WasmuxShim::run(None);
 }

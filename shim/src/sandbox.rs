@@ -6,9 +6,10 @@ use containerd_shim_wasm::sandbox::Sandbox;
 use containerd_shim_wasm::sandbox::context::{RuntimeContext, Source};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use wasmux::{RunControl, RunSpec, Sniffed};
+use wasmux::{RunControl, RunSpec, Runner, Sniffed};
 
 use crate::engine_choice::engine_for;
+use crate::node_cache;
 
 /// Runs one container's module with wasmux.
 #[derive(Default)]
@@ -29,8 +30,9 @@ impl Sandbox for WasmuxSandbox {
         }
     }
 
-    /// Maps the process (the rootfs is `/`), runs it on its engine in a thread of its
-    /// own (never on the shim's async runtime), and returns wasmux's exit code. A
+    /// Maps the process (the rootfs is `/`), loads the module through the node's
+    /// precompile cache, runs it on its engine in a thread of its own (never on the
+    /// shim's async runtime), and returns wasmux's exit code. A
     /// failure to start is reported on the container's stderr with wasmux's exit code
     /// (125, 126, 127), not the library's generic 137.
     async fn run_wasi(&self, ctx: &impl RuntimeContext) -> Result<i32> {
@@ -49,9 +51,15 @@ impl Sandbox for WasmuxSandbox {
             .name("wasmux-guest".into())
             .spawn(move || -> wasmux::Result<u8> {
                 let spec = RunSpec::for_container_process(&args, &env, &cwd)?;
-                let engine = wasmux::select_engine(engine.as_deref(), None)?;
-                let module = engine.load(&spec.wasm)?;
-                Ok(module.run(spec, &control)?.exit_code())
+                let mut runner = Runner::new();
+                if let Some(engine) = engine {
+                    runner = runner.engine(engine);
+                }
+                runner = match node_cache::inherited_dir() {
+                    Some(dir) => runner.cache_dir(dir),
+                    None => runner.no_cache(),
+                };
+                Ok(runner.run(spec, None, &control)?.exit_code())
             })
             .context("starting the guest's thread")?;
         let code = match run.join() {

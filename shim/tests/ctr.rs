@@ -4,11 +4,12 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use wasmux_conformance::e2e::{self, Buildah, Cases, Containerd, expect};
+use wasmux_conformance::e2e::{self, Buildah, Cases, Containerd, ContainerdSetup, expect};
 
 const NAMESPACE: &str = "wasmux-shim-test";
 const SHIM: &str = env!("CARGO_BIN_EXE_containerd-shim-wasmux-v1");
@@ -53,7 +54,13 @@ fn containerd_runs_wasm_images_through_the_wasmux_shim() {
     let tmp = tempfile::tempdir().unwrap();
     let buildah = Buildah::new(tmp.path().join("storage"), tmp.path().join("runroot"));
     let bin = shim_dir(tmp.path());
-    let containerd = Containerd::start(tmp.path(), NAMESPACE, Some(&bin));
+    let cache = tmp.path().join("modules");
+    let setup = ContainerdSetup {
+        path_prefix: Some(&bin),
+        env: vec![("WASMUX_CACHE_DIR", cache.clone().into())],
+        cri: None,
+    };
+    let containerd = Containerd::start(tmp.path(), NAMESPACE, setup);
     containerd.import(&buildah, &e2e::standard_images(tmp.path()));
     let wasmux = "io.containerd.wasmux.v1";
     let probe = |flags: &[&str], id: &str, args: &[&str]| {
@@ -71,6 +78,34 @@ fn containerd_runs_wasm_images_through_the_wasmux_shim() {
             .unwrap();
         expect(&out, 0, Some("Hello from a Wasm container, run by wasmux!"))
     });
+    cases.case(
+        "the second start maps the node cache's entry, compiled once",
+        || {
+            let entries = || -> Vec<(std::path::PathBuf, u64)> {
+                let mut all: Vec<_> = std::fs::read_dir(&cache)
+                    .map(|dir| {
+                        dir.filter_map(Result::ok)
+                            .map(|e| (e.path(), e.metadata().unwrap().ino()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                all.sort();
+                all
+            };
+            let first = entries();
+            if first.len() != 1 {
+                return Err(format!("after one start, cache entries: {first:?}"));
+            }
+            let out = run_command(&containerd, wasmux, &[], "wasm-hello", "hello2", &[])
+                .output()
+                .unwrap();
+            expect(&out, 0, Some("Hello from a Wasm container, run by wasmux!"))?;
+            let second = entries();
+            (second == first).then_some(()).ok_or(format!(
+                "the entry was rewritten: {first:?} then {second:?}"
+            ))
+        },
+    );
     cases.case("exit 7", || {
         expect(&probe(&[], "exit7", &["exit", "7"]), 7, None)
     });

@@ -25,17 +25,34 @@ impl CacheSetting {
         Self::from_vars(|name| std::env::var_os(name))
     }
 
-    /// [`from_env`](Self::from_env) over any source of variables (tests, embedders).
-    pub fn from_vars(var: impl Fn(&str) -> Option<OsString>) -> Self {
+    /// `WASMUX_CACHE=off` turns it off; else `WASMUX_CACHE_DIR`; else `dir`. For
+    /// services (a containerd shim) whose `HOME` is not a user's: a node-wide default.
+    pub fn from_env_or(dir: impl Into<PathBuf>) -> Self {
+        Self::from_vars_or(|name| std::env::var_os(name), dir)
+    }
+
+    /// [`from_env_or`](Self::from_env_or) over any source of variables.
+    pub fn from_vars_or(var: impl Fn(&str) -> Option<OsString>, dir: impl Into<PathBuf>) -> Self {
+        Self::explicit(var).unwrap_or_else(|| CacheSetting::Dir(dir.into()))
+    }
+
+    /// What the two wasmux variables say, if either is set.
+    fn explicit(var: impl Fn(&str) -> Option<OsString>) -> Option<Self> {
         let set = |name: &str| var(name).filter(|v| !v.is_empty());
         if let Some(switch) = set(CACHE_SWITCH_VAR)
             && ["off", "0", "false", "no"].contains(&switch.to_string_lossy().as_ref())
         {
-            return CacheSetting::Off;
+            return Some(CacheSetting::Off);
         }
-        if let Some(dir) = set(CACHE_DIR_VAR) {
-            return CacheSetting::Dir(dir.into());
+        set(CACHE_DIR_VAR).map(|dir| CacheSetting::Dir(dir.into()))
+    }
+
+    /// [`from_env`](Self::from_env) over any source of variables (tests, embedders).
+    pub fn from_vars(var: impl Fn(&str) -> Option<OsString>) -> Self {
+        if let Some(setting) = Self::explicit(&var) {
+            return setting;
         }
+        let set = |name: &str| var(name).filter(|v| !v.is_empty());
         // XDG: a relative XDG_CACHE_HOME is invalid and must be ignored.
         let base = set("XDG_CACHE_HOME")
             .map(PathBuf::from)
@@ -94,6 +111,31 @@ mod tests {
                 ("HOME", "/h")
             ]),
             CacheSetting::Dir("/c".into())
+        );
+    }
+
+    #[test]
+    fn a_service_default_replaces_xdg_and_home_but_not_the_variables() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| OsString::from(v))
+            }
+        };
+        let node = "/var/cache/wasmux/modules";
+        assert_eq!(
+            CacheSetting::from_vars_or(vars(&[("HOME", "/h"), ("XDG_CACHE_HOME", "/x")]), node),
+            CacheSetting::Dir(node.into())
+        );
+        assert_eq!(
+            CacheSetting::from_vars_or(vars(&[(CACHE_DIR_VAR, "/c")]), node),
+            CacheSetting::Dir("/c".into())
+        );
+        assert_eq!(
+            CacheSetting::from_vars_or(vars(&[(CACHE_SWITCH_VAR, "off")]), node),
+            CacheSetting::Off
         );
     }
 }

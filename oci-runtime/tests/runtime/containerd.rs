@@ -20,7 +20,7 @@ struct Containerd {
 impl Containerd {
     fn start(dir: &Path) -> Self {
         Containerd {
-            daemon: e2e::Containerd::start(dir, NAMESPACE, None),
+            daemon: e2e::Containerd::start(dir, NAMESPACE, e2e::ContainerdSetup::default()),
             dir: dir.to_owned(),
             wrapper: e2e::wrapper(dir, false),
         }
