@@ -76,7 +76,9 @@ def interleave(commands):
     return {name: statistics.median(t) * 1000 for name, t in times.items()}
 
 
-def start_containerd(work):
+def start_containerd(work, log=None):
+    """A private containerd under `work`; with `log`, at debug level into that file (its
+    "event published" lines time a container's phases)."""
     config = work / "containerd.toml"
     config.write_text(f"""version = 2
 root = "{work}/containerd-root"
@@ -89,8 +91,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [plugins."io.containerd.internal.v1.opt"]
   path = "{work}/opt"
 """)
-    daemon = subprocess.Popen(["containerd", "--config", str(config)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = ["containerd", "--config", str(config)]
+    if log is not None:
+        args += ["--log-level", "debug"]
+    daemon = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                              stderr=open(log, "w") if log is not None else subprocess.DEVNULL)
     for _ in range(600):
         if subprocess.run(["ctr", "-a", f"{work}/grpc.sock", "version"], capture_output=True).returncode == 0:
             return daemon
