@@ -167,38 +167,42 @@ fn containerd_runs_wasm_images_through_the_wasmux_shim() {
             .then_some(())
             .ok_or(format!("the host file changed: {kept:?}"))
     });
-    cases.case("ctr task kill ends the guest with 143", || {
-        let mut spinning = run_command(
-            &containerd,
-            wasmux,
-            &[],
-            "wasm-probe",
-            "spin",
-            &["/probe.wasm", "spin"],
-        )
-        .spawn()
-        .unwrap();
-        // SIGTERM until the container ends: one that lands before the guest's handler
-        // is installed is ignored by the container's init (pid 1), so it is repeated.
-        let mut status = None;
-        for _ in 0..100 {
-            std::thread::sleep(Duration::from_millis(200));
-            if let Some(done) = spinning.try_wait().unwrap() {
-                status = Some(done);
-                break;
+    for (signal, code) in [("SIGTERM", 143), ("SIGKILL", 137)] {
+        cases.case(&format!("ctr task kill --signal {signal}: {code}"), || {
+            let id = format!("spin-{signal}");
+            let mut spinning = run_command(
+                &containerd,
+                wasmux,
+                &[],
+                "wasm-probe",
+                &id,
+                &["/probe.wasm", "spin"],
+            )
+            .spawn()
+            .unwrap();
+            // The signal until the container ends: a SIGTERM that lands before the
+            // guest's handler is installed is ignored by the container's init (pid 1),
+            // so it is repeated.
+            let mut status = None;
+            for _ in 0..100 {
+                std::thread::sleep(Duration::from_millis(200));
+                if let Some(done) = spinning.try_wait().unwrap() {
+                    status = Some(done);
+                    break;
+                }
+                let _ = containerd.ctr(&["task", "kill", "--signal", signal, &id]);
             }
-            let _ = containerd.ctr(&["task", "kill", "spin"]);
-        }
-        let Some(status) = status else {
-            let _ = containerd.ctr(&["task", "kill", "--signal", "SIGKILL", "spin"]);
-            let _ = spinning.wait();
-            return Err("still running 20 s after the first SIGTERM".into());
-        };
-        match status.code() {
-            Some(143) => Ok(()),
-            other => Err(format!("exit {other:?}, want 143")),
-        }
-    });
+            let Some(status) = status else {
+                let _ = containerd.ctr(&["task", "kill", "--signal", "SIGKILL", &id]);
+                let _ = spinning.wait();
+                return Err(format!("still running 20 s after the first {signal}"));
+            };
+            match status.code() {
+                Some(got) if got == code => Ok(()),
+                other => Err(format!("exit {other:?}, want {code}")),
+            }
+        });
+    }
     for entry in wasmux::ENGINES {
         cases.case(&format!("io.containerd.wasmux-{}.v1", entry.name), || {
             let runtime = format!("io.containerd.wasmux-{}.v1", entry.name);
