@@ -35,6 +35,7 @@
 //! # }
 //! ```
 
+pub mod deferred_fill;
 mod runner;
 
 pub use runner::Runner;
@@ -42,8 +43,8 @@ pub use wasmux_engine_api::{
     Bundle, CacheEvent, CacheSetting, Capabilities, Cause, Deadline, Descriptor, DynEngine,
     EXIT_NOT_FOUND, EXIT_NOT_RUNNABLE, EXIT_RUNTIME_ERROR, EngineInfo, EngineOptions, Error,
     ExitStatus, HandlerMode, HandlerRequest, Limits, LoadedModule, PrecompileCache, Preopen,
-    Result, RunControl, RunSpec, SIGKILL, SIGTERM, Sniffed, Stdio, StdioStream, Support, TrapKind,
-    WasmBinary, WasmKind, parse_env, run_once, sniff,
+    Result, RunControl, RunSpec, SIGKILL, SIGTERM, Sniffed, Stdio, StdioStream, Support, Tier,
+    TrapKind, WasmBinary, WasmKind, parse_env, run_once, sniff,
 };
 
 /// What a backend implements, and the shared pieces it builds on: for adding an engine
@@ -196,6 +197,21 @@ mod tests {
                 (Ok(_), true) => {}
                 (Err(Error::Unsupported { engine, .. }), false) => assert_eq!(engine, entry.name),
                 (other, _) => panic!("{}: stack size gave {:?}", entry.name, other.err()),
+            }
+            for tier in [Tier::Baseline, Tier::Optimized, Tier::Auto] {
+                let has_tier = match entry.name {
+                    "wasmtime" => true,
+                    "wasmer" => tier != Tier::Optimized,
+                    _ => false,
+                };
+                let tiered = EngineOptions::new().with_tier(tier);
+                match ((entry.create)(&tiered), has_tier) {
+                    (Ok(_), true) => {}
+                    (Err(Error::Unsupported { engine, .. }), false) => {
+                        assert_eq!(engine, entry.name)
+                    }
+                    (other, _) => panic!("{}: {tier:?} gave {:?}", entry.name, other.err()),
+                }
             }
         }
     }

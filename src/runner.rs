@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use tracing::warn;
 
 use crate::{
-    Bundle, CacheSetting, EngineOptions, ExitStatus, PrecompileCache, Result, RunControl, RunSpec,
+    Bundle, CacheEvent, CacheSetting, EngineOptions, ExitStatus, PrecompileCache, Result,
+    RunControl, RunSpec,
 };
 
 /// Runs bundles and specs with one engine configuration and one cache.
@@ -92,7 +93,15 @@ impl Runner {
         if event.is_warning() {
             warn!(%event, "precompile cache");
         }
-        module.run(spec, control)
+        let wasm = spec.wasm.clone();
+        let status = module.run(spec, control);
+        // A tiered load ran baseline code: the optimized code goes into the cache once
+        // the guest is done, before the status is returned (a container's process ends
+        // with it, taking any background work along).
+        if let (CacheEvent::Deferred, Some(cache)) = (event, &cache) {
+            crate::deferred_fill::fill_now(engine.as_ref(), &wasm, cache);
+        }
+        status
     }
 
     /// The cache, or none when it is off or cannot be used (a cache fault costs the

@@ -5,7 +5,7 @@ mod target;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use wasmux::{EXIT_RUNTIME_ERROR, RunControl};
+use wasmux::{CacheEvent, EXIT_RUNTIME_ERROR, RunControl, deferred_fill};
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +28,13 @@ enum Command {
     Run(Box<target::RunArgs>),
     /// List the compiled-in engines with their versions and capabilities.
     Engines,
+    /// Internal: a run's detached cache fill (the module on stdin).
+    #[command(name = "__fill-cache", hide = true)]
+    FillCache {
+        engine: String,
+        cache_dir: std::path::PathBuf,
+        options: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -36,21 +43,40 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Run(args) => run(*args),
         Command::Engines => list_engines(),
+        Command::FillCache {
+            engine,
+            cache_dir,
+            options,
+        } => match wasmux::deferred_fill::fill_from_stdin(&engine, &cache_dir, &options) {
+            Ok(_) => 0,
+            Err(e) => e.exit_code(),
+        },
     };
     ExitCode::from(code)
 }
 
 fn run(args: target::RunArgs) -> u8 {
     let result = args.prepare().and_then(|(spec, requested)| {
+        let options = args.engine_options()?;
         let engine = wasmux::select_engine_with_options(
             args.engine.as_deref(),
             requested.as_deref(),
-            &args.engine_options()?,
+            &options,
         )?;
         let cache = args.cache();
         let (module, event) = engine.load_cached(&spec.wasm, cache.as_ref())?;
         if event.is_warning() {
             eprintln!("wasmux: warning: {event}");
+        }
+        if let (CacheEvent::Deferred, Some(cache)) = (&event, &cache) {
+            // Baseline code runs now; the optimized code is compiled for the next run
+            // by a detached process, so this one exits with the guest.
+            let spawned = std::env::current_exe().and_then(|exe| {
+                deferred_fill::spawn_detached(&exe, engine.name(), &options, cache, &spec.wasm)
+            });
+            if let Err(e) = spawned {
+                eprintln!("wasmux: warning: optimized code will not be cached: {e}");
+            }
         }
         module.run(spec, &RunControl::new())
     });

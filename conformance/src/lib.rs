@@ -11,6 +11,7 @@ pub mod guests;
 pub mod matrix;
 pub mod suite;
 pub mod wasi_diff;
+pub mod wasm_bytes;
 pub mod workload;
 
 pub use bundle::BundleBuilder;

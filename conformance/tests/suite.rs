@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use libtest_mimic::{Arguments, Trial};
-use wasmux::DynEngine;
+use wasmux::{DynEngine, EngineOptions, Tier};
 use wasmux_conformance::cases::ALL;
 use wasmux_conformance::matrix::{Matrix, splice_matrix};
 use wasmux_conformance::suite::{Verdict, run_case, unsupported};
@@ -45,28 +45,21 @@ fn main() -> ExitCode {
 
     let verdicts: Verdicts = Arc::default();
     let mut trials = Vec::new();
-    for entry in wasmux::ENGINES {
-        let engine: Arc<dyn DynEngine> = Arc::from(
-            wasmux::engine_by_name(entry.name)
-                .unwrap_or_else(|e| panic!("starting {}: {e}", entry.name)),
-        );
+    let variants = variants();
+    for (label, engine) in &variants {
+        let label: &'static str = label;
         for case in ALL {
-            let name = format!("{}/{}", entry.name, case.name);
+            let name = format!("{label}/{}", case.name);
             if let Some(reason) = unsupported(engine.as_ref(), case.needs) {
-                record(
-                    &verdicts,
-                    entry.name,
-                    case.name,
-                    Verdict::Unsupported(reason),
-                );
+                record(&verdicts, label, case.name, Verdict::Unsupported(reason));
                 trials.push(Trial::test(name, || Ok(())).with_ignored_flag(true));
                 continue;
             }
             let (engine, verdicts) = (engine.clone(), verdicts.clone());
-            let dir = out.join("bundles").join(entry.name).join(case.name);
+            let dir = out.join("bundles").join(label).join(case.name);
             trials.push(Trial::test(name, move || {
                 let verdict = run_case(engine, case, dir);
-                record(&verdicts, entry.name, case.name, verdict.clone());
+                record(&verdicts, label, case.name, verdict.clone());
                 match verdict {
                     Verdict::Fail(why) => Err(why.into()),
                     Verdict::Pass | Verdict::Unsupported(_) => Ok(()),
@@ -79,9 +72,30 @@ fn main() -> ExitCode {
     let ran_all = conclusion.num_filtered_out == 0
         && conclusion.num_passed + conclusion.num_failed + conclusion.num_ignored == total as u64;
     if ran_all {
-        report(&verdicts, &out);
+        let labels: Vec<&str> = variants.iter().map(|(label, _)| *label).collect();
+        report(&verdicts, &labels, &out);
     }
     conclusion.exit_code()
+}
+
+/// Every compiled-in engine, and wasmtime again on its baseline tier (Winch), which the
+/// first start of a big module runs on.
+fn variants() -> Vec<(&'static str, Arc<dyn DynEngine>)> {
+    let start = |name: &str, options: &EngineOptions| -> Arc<dyn DynEngine> {
+        Arc::from(
+            wasmux::engine_with_options(name, options)
+                .unwrap_or_else(|e| panic!("starting {name}: {e}")),
+        )
+    };
+    let mut variants = Vec::new();
+    for entry in wasmux::ENGINES {
+        variants.push((entry.name, start(entry.name, &EngineOptions::default())));
+        if entry.name == "wasmtime" {
+            let winch = EngineOptions::new().with_tier(Tier::Baseline);
+            variants.push(("wasmtime-winch", start(entry.name, &winch)));
+        }
+    }
+    variants
 }
 
 fn record(verdicts: &Verdicts, engine: &'static str, case: &'static str, verdict: Verdict) {
@@ -92,20 +106,20 @@ fn record(verdicts: &Verdicts, engine: &'static str, case: &'static str, verdict
 }
 
 /// The matrix in engine and case order: printed, written, spliced into docs/conformance.md if asked.
-fn report(verdicts: &Verdicts, out: &std::path::Path) {
+fn report(verdicts: &Verdicts, labels: &[&'static str], out: &std::path::Path) {
     let cells = verdicts.lock().unwrap_or_else(|p| p.into_inner());
     let mut matrix = Matrix::default();
-    for entry in wasmux::ENGINES {
+    for &label in labels {
         let results = ALL
             .iter()
             .filter_map(|case| {
                 cells
                     .iter()
-                    .find(|(e, c, _)| *e == entry.name && *c == case.name)
+                    .find(|(e, c, _)| *e == label && *c == case.name)
                     .map(|(_, c, v)| (*c, v.clone()))
             })
             .collect();
-        matrix.add(entry.name, results);
+        matrix.add(label, results);
     }
     let path = out.join("matrix.md");
     matrix

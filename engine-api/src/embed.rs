@@ -7,7 +7,7 @@ use std::io::Write;
 
 use tracing::{debug_span, warn};
 
-use crate::cache::{CacheEvent, PrecompileCache, load_cached};
+use crate::cache::{CacheEvent, PrecompileCache, fill_cache, load_cached};
 use crate::control::RunControl;
 use crate::detect::WasmBinary;
 use crate::engine::{Engine, EngineInfo, Module, Support};
@@ -52,11 +52,22 @@ pub trait DynEngine: EngineInfo + sealed::Sealed {
         wasm: &WasmBinary,
         cache: Option<&PrecompileCache>,
     ) -> Result<(LoadedModule, CacheEvent)>;
+
+    /// Compiles `wasm`'s optimized code into `cache`, after a load that returned
+    /// [`CacheEvent::Deferred`] (or ahead of any run): `Stored`, or `NotStored` when the
+    /// entry cannot be written; `Uncacheable` for an engine without precompiled code.
+    fn fill_cache(&self, wasm: &WasmBinary, cache: &PrecompileCache) -> Result<CacheEvent>;
 }
 
 impl<E: Engine> DynEngine for E {
     fn precompile(&self) -> Support {
         self.precompiler().support()
+    }
+
+    fn fill_cache(&self, wasm: &WasmBinary, cache: &PrecompileCache) -> Result<CacheEvent> {
+        let _span =
+            debug_span!("fill_cache", engine = self.name(), module = %wasm.origin).entered();
+        fill_cache(self, wasm, cache)
     }
 
     fn load_cached(

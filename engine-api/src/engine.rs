@@ -169,6 +169,14 @@ pub trait Precompile<M>: Send + Sync {
     /// Loads a module from what [`compile_for_cache`](Self::compile_for_cache) stored.
     /// Only the cache makes an [`Artifact`], after verifying the hash it wrote with it.
     fn load_precompiled(&self, wasm: &WasmBinary, artifact: &Artifact) -> Result<M>;
+
+    /// A tiered engine's quick load for a cache miss: baseline code that starts sooner
+    /// than [`compile_for_cache`](Self::compile_for_cache)'s optimized code, which the
+    /// caller then makes for the cache ([`DynEngine::fill_cache`](crate::DynEngine::fill_cache)).
+    /// `None` (the default): compile for the cache now.
+    fn load_baseline(&self, _wasm: &WasmBinary) -> Option<Result<M>> {
+        None
+    }
 }
 
 /// What a backend observed: the raw outcome and whether a memory grow was denied.

@@ -37,6 +37,6 @@ pub use engine::{
 };
 pub use error::{Cause, EXIT_NOT_FOUND, EXIT_NOT_RUNNABLE, EXIT_RUNTIME_ERROR, Error, Result};
 pub use memory::MemoryBudget;
-pub use options::EngineOptions;
+pub use options::{EngineOptions, Tier};
 pub use spec::{Limits, Preopen, RunSpec, Stdio, StdioStream};
 pub use status::{ExitStatus, RawOutcome, SIGKILL, SIGTERM, TrapKind};

@@ -19,6 +19,36 @@ pub struct EngineOptions {
     /// wasm3, WAMR and WasmEdge: the run thread's stack). Deeper recursion then traps
     /// later, or sooner, as a stack overflow.
     pub stack_size: Option<usize>,
+    /// Which compiler tier makes native code ([`Tier`]); `None` is the engine's default
+    /// (wasmtime: [`Tier::Auto`]).
+    pub tier: Option<Tier>,
+}
+
+/// Compile tiers for an engine that has both a baseline compiler (fast to compile, slower
+/// code) and an optimizing one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// Baseline code only (wasmtime: Winch), cached as such: the fastest first start,
+    /// the slowest compute.
+    Baseline,
+    /// Optimized code only (wasmtime: Cranelift): the first start of a big module waits
+    /// for the whole compile.
+    Optimized,
+    /// A big module missing from the cache starts on baseline code while its optimized
+    /// code is compiled for the cache (the caller decides where: see
+    /// `CacheEvent::Deferred`); small modules and cache hits are optimized code.
+    Auto,
+}
+
+impl Tier {
+    /// The option's text form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Baseline => "baseline",
+            Tier::Optimized => "optimized",
+            Tier::Auto => "auto",
+        }
+    }
 }
 
 impl EngineOptions {
@@ -39,8 +69,31 @@ impl EngineOptions {
         self
     }
 
+    /// With compile tier `tier`.
+    pub fn with_tier(mut self, tier: Tier) -> Self {
+        self.tier = Some(tier);
+        self
+    }
+
+    /// The options as `key=value` texts, each accepted by [`set`](Self::set): how a
+    /// process hands its engine set-up to another (a background cache fill).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(n) = self.pooling {
+            args.push(format!("pooling={n}"));
+        }
+        if let Some(bytes) = self.stack_size {
+            args.push(format!("stack-size={bytes}"));
+        }
+        if let Some(tier) = self.tier {
+            args.push(format!("tier={}", tier.as_str()));
+        }
+        args
+    }
+
     /// Sets one option from its text form, as a command line gives it: `pooling=N`
-    /// (live instances) or `stack-size=BYTES` (a number, or with a `k`/`m` suffix).
+    /// (live instances), `stack-size=BYTES` (a number, or with a `k`/`m` suffix) or
+    /// `tier=baseline|optimized|auto`.
     pub fn set(&mut self, key_value: &str) -> Result<()> {
         let invalid = |reason: String| Error::InvalidOption {
             option: key_value.to_owned(),
@@ -67,7 +120,15 @@ impl EngineOptions {
                 }
                 self.stack_size = Some(bytes);
             }
-            _ => return Err(invalid("known options: pooling, stack-size".into())),
+            "tier" => {
+                self.tier = Some(match value {
+                    "baseline" => Tier::Baseline,
+                    "optimized" => Tier::Optimized,
+                    "auto" => Tier::Auto,
+                    _ => return Err(invalid("expected baseline, optimized or auto".into())),
+                });
+            }
+            _ => return Err(invalid("known options: pooling, stack-size, tier".into())),
         }
         Ok(())
     }
@@ -79,6 +140,18 @@ impl EngineOptions {
                 engine,
                 feature: "the pooling option",
                 reason: "only wasmtime has a pooling instance allocator",
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// For a backend with one compiler (or none): refuses `tier`, with the reason.
+    pub fn refuse_tier(&self, engine: &'static str, reason: &'static str) -> Result<()> {
+        match self.tier {
+            Some(_) => Err(Error::Unsupported {
+                engine,
+                feature: "the tier option",
+                reason,
             }),
             None => Ok(()),
         }
@@ -127,6 +200,23 @@ mod tests {
         );
         options.set("stack-size=524288").unwrap();
         assert_eq!(options.stack_size, Some(512 << 10));
+        for tier in [Tier::Baseline, Tier::Optimized, Tier::Auto] {
+            options.set(&format!("tier={}", tier.as_str())).unwrap();
+            assert_eq!(options.tier, Some(tier));
+        }
+    }
+
+    #[test]
+    fn options_round_trip_through_their_text() {
+        let options = EngineOptions::new()
+            .with_pooling(3)
+            .with_stack_size(1 << 20)
+            .with_tier(Tier::Baseline);
+        let mut parsed = EngineOptions::new();
+        for arg in options.to_args() {
+            parsed.set(&arg).unwrap();
+        }
+        assert_eq!(parsed, options);
     }
 
     #[test]
@@ -139,6 +229,7 @@ mod tests {
             "stack-size=lots",
             "stack-size=99999999999999999999m",
             "tier=fast",
+            "tier=",
         ] {
             let err = EngineOptions::new().set(bad).unwrap_err();
             assert!(matches!(err, Error::InvalidOption { .. }), "{bad}: {err}");

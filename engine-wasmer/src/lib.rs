@@ -23,7 +23,7 @@ mod wasi;
 use wasmer::sys::{EngineBuilder, Singlepass};
 use wasmux_engine_api::{
     Artifact, Capabilities, Descriptor, Engine, EngineInfo, EngineOptions, Error, Precompile,
-    Precompiler, Result, Support, WasmBinary,
+    Precompiler, Result, Support, Tier, WasmBinary,
 };
 
 /// The engine's name, as used by `--engine` and `run.oci.handler`.
@@ -54,9 +54,16 @@ impl WasmerEngine {
         Self::with_options(&EngineOptions::default())
     }
 
-    /// The engine with `options`; wasmer has neither of the sizing options.
+    /// The engine with `options`; wasmer has neither of the sizing options, and its one
+    /// compiler is singlepass (a baseline compiler), so `tier=optimized` is refused.
     pub fn with_options(options: &EngineOptions) -> Result<Self> {
         options.refuse_pooling(NAME)?;
+        if options.tier == Some(Tier::Optimized) {
+            options.refuse_tier(
+                NAME,
+                "wasmer is built with singlepass only (its Cranelift would clash with wasmtime's)",
+            )?;
+        }
         options.refuse_stack_size(
             NAME,
             "wasmer's guest stack size is process-wide (wasmer_vm::set_stack_size), not per engine",

@@ -22,11 +22,12 @@ use std::sync::{Arc, OnceLock};
 use wasmtime::component::{Component, Linker as ComponentLinker};
 use wasmtime::{
     Config, InstanceAllocationStrategy, Linker, Module as CoreModule, PoolingAllocationConfig,
+    Strategy,
 };
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use wasmux_engine_api::{
     Artifact, Capabilities, Descriptor, Engine, EngineInfo, EngineOptions, Error, Precompile,
-    Precompiler, Result, Support, WasmBinary, WasmKind,
+    Precompiler, Result, Support, Tier, WasmBinary, WasmKind,
 };
 
 use crate::run::{ComponentState, CoreState};
@@ -45,19 +46,29 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
     },
 };
 
-/// A wasmtime engine with WASI linked once, shared by every module it loads.
+/// A wasmtime engine: the compiler that makes cache entries, and under `tier=auto` a
+/// baseline one for big modules the cache does not hold yet.
 #[derive(Clone)]
 pub struct WasmtimeEngine {
-    engine: wasmtime::Engine,
-    core_linker: Linker<CoreState>,
-    /// Built on the first component: most runs are core modules, and linking all of
-    /// WASI preview2 would cost every start.
-    component_linker: Arc<OnceLock<ComponentLinker<ComponentState>>>,
+    main: Compiler,
+    /// Winch with the same configuration, built on the first big miss.
+    baseline: Option<Arc<LazyCompiler>>,
 }
 
+/// A baseline compiler made when first needed (most runs never need one).
+struct LazyCompiler {
+    config: Config,
+    compiler: OnceLock<Compiler>,
+}
+
+/// Modules smaller than this compile optimized right away even under `tier=auto`: for
+/// them Cranelift takes tens of milliseconds, and baseline code would only slow the run.
+pub const BASELINE_MIN_BYTES: usize = 1 << 20;
+
 impl WasmtimeEngine {
-    /// Builds the engine: Cranelift, components and epoch interruption on, instances
-    /// allocated on demand (the cheapest start for a process that runs once).
+    /// Builds the engine: Cranelift (Winch for a first start of a big module),
+    /// components and epoch interruption on, instances allocated on demand (the
+    /// cheapest start for a process that runs once).
     pub fn new() -> Result<Self> {
         Self::with_options(&EngineOptions::default())
     }
@@ -67,7 +78,10 @@ impl WasmtimeEngine {
     /// instances, so a shim starting the same images again and again skips most `mmap`
     /// work per run; more live instances than that fail to instantiate, with a link
     /// error. `stack_size` is the Wasm stack limit; guests run on the calling thread,
-    /// which must have that much stack to spare.
+    /// which must have that much stack to spare. `tier`: `optimized` is Cranelift,
+    /// `baseline` Winch (its code cached as such), `auto` (the default) Cranelift except
+    /// for a module of [`BASELINE_MIN_BYTES`] or more missing from the cache, which
+    /// loads on Winch ([`CacheEvent::Deferred`](wasmux_engine_api::CacheEvent::Deferred)).
     pub fn with_options(options: &EngineOptions) -> Result<Self> {
         let mut config = Config::new();
         if let Some(max_instances) = options.pooling {
@@ -85,10 +99,58 @@ impl WasmtimeEngine {
                 .max_wasm_stack(bytes);
         }
         config.wasm_component_model(true).epoch_interruption(true);
-        let engine = wasmtime::Engine::new(&config).map_err(engine_error)?;
+        let mut winch = config.clone();
+        winch.strategy(Strategy::Winch);
+        Ok(match options.tier.unwrap_or(Tier::Auto) {
+            Tier::Baseline => WasmtimeEngine {
+                main: Compiler::new(&winch, "winch")?,
+                baseline: None,
+            },
+            Tier::Optimized => WasmtimeEngine {
+                main: Compiler::new(&config, "cranelift")?,
+                baseline: None,
+            },
+            Tier::Auto => WasmtimeEngine {
+                main: Compiler::new(&config, "cranelift")?,
+                baseline: Some(Arc::new(LazyCompiler {
+                    config: winch,
+                    compiler: OnceLock::new(),
+                })),
+            },
+        })
+    }
+}
+
+impl LazyCompiler {
+    fn get(&self) -> Result<&Compiler> {
+        if let Some(compiler) = self.compiler.get() {
+            return Ok(compiler);
+        }
+        let compiler = Compiler::new(&self.config, "winch")?;
+        Ok(self.compiler.get_or_init(|| compiler))
+    }
+}
+
+/// One wasmtime engine (one compiler) with WASI linked once, shared by every module it
+/// loads.
+#[derive(Clone)]
+struct Compiler {
+    engine: wasmtime::Engine,
+    strategy: &'static str,
+    core_linker: Linker<CoreState>,
+    /// Built on the first component: most runs are core modules, and linking all of
+    /// WASI preview2 would cost every start.
+    component_linker: Arc<OnceLock<ComponentLinker<ComponentState>>>,
+}
+
+impl Compiler {
+    /// `strategy`: which compiler `config` selects, named in cache fingerprints.
+    fn new(config: &Config, strategy: &'static str) -> Result<Self> {
+        let engine = wasmtime::Engine::new(config).map_err(engine_error)?;
         let core_linker = run::core_linker(&engine).map_err(engine_error)?;
-        Ok(WasmtimeEngine {
+        Ok(Compiler {
             engine,
+            strategy,
             core_linker,
             component_linker: Arc::default(),
         })
@@ -134,6 +196,11 @@ impl WasmtimeEngine {
             }
         })
     }
+
+    fn load(&self, wasm: &WasmBinary) -> Result<WasmtimeModule> {
+        let compiled = self.compile(wasm)?;
+        self.link(wasm, compiled)
+    }
 }
 
 /// Compiled, not yet linked.
@@ -163,8 +230,10 @@ impl Engine for WasmtimeEngine {
     type Module = WasmtimeModule;
 
     fn load_module(&self, wasm: &WasmBinary) -> Result<WasmtimeModule> {
-        let compiled = self.compile(wasm)?;
-        self.link(wasm, compiled)
+        match self.load_baseline(wasm) {
+            Some(baseline) => baseline,
+            None => self.main.load(wasm),
+        }
     }
 
     fn precompiler(&self) -> Precompiler<'_, WasmtimeModule> {
@@ -173,33 +242,37 @@ impl Engine for WasmtimeEngine {
 }
 
 impl Precompile<WasmtimeModule> for WasmtimeEngine {
-    /// wasmtime's own hash of its version, configuration and target features.
+    /// The compiler's name and wasmtime's own hash of its version, configuration and
+    /// target features: baseline and optimized code are different entries.
     fn fingerprint(&self) -> String {
         let mut hasher = DefaultHasher::new();
-        self.engine
+        self.main
+            .engine
             .precompile_compatibility_hash()
             .hash(&mut hasher);
-        format!("{:016x}", hasher.finish())
+        format!("{}-{:016x}", self.main.strategy, hasher.finish())
     }
 
     fn compile_for_cache(&self, wasm: &WasmBinary) -> Result<(WasmtimeModule, Vec<u8>)> {
-        let compiled = self.compile(wasm)?;
+        let compiled = self.main.compile(wasm)?;
         let serialized = match &compiled {
             Compiled::Core(module) => module.serialize(),
             Compiled::Component(component) => component.serialize(),
         }
         .map_err(engine_error)?;
-        Ok((self.link(wasm, compiled)?, serialized))
+        Ok((self.main.link(wasm, compiled)?, serialized))
     }
 
     fn load_precompiled(&self, wasm: &WasmBinary, artifact: &Artifact) -> Result<WasmtimeModule> {
+        let engine = &self.main.engine;
         // SAFETY: wasmtime runs deserialized bytes as native code without checking them.
         // An `Artifact` only comes from the precompile cache, which hands it out after
         // the BLAKE3 hash it wrote with the bytes matched, under a key that covers this
-        // engine's configuration; the bytes are what `compile_for_cache` serialised.
-        // A core module is mapped from the entry's file (payload at offset 0, wasmux's
-        // trailer after the ELF image, which wasmtime's parser does not read); entries
-        // are replaced by rename, never changed in place, as mapping requires.
+        // engine's configuration and compiler; the bytes are what `compile_for_cache`
+        // serialised. A core module is mapped from the entry's file (payload at offset
+        // 0, wasmux's trailer after the ELF image, which wasmtime's parser does not
+        // read); entries are replaced by rename, never changed in place, as mapping
+        // requires.
         #[allow(unsafe_code)]
         let compiled = unsafe {
             match wasm.kind {
@@ -207,15 +280,29 @@ impl Precompile<WasmtimeModule> for WasmtimeEngine {
                     .file()
                     .try_clone()
                     .map_err(wasmtime::Error::from)
-                    .and_then(|file| CoreModule::deserialize_open_file(&self.engine, file))
+                    .and_then(|file| CoreModule::deserialize_open_file(engine, file))
                     .map(Compiled::Core),
                 WasmKind::Component => {
-                    Component::deserialize(&self.engine, artifact.bytes()).map(Compiled::Component)
+                    Component::deserialize(engine, artifact.bytes()).map(Compiled::Component)
                 }
             }
         }
         .map_err(engine_error)?;
-        self.link(wasm, compiled)
+        self.main.link(wasm, compiled)
+    }
+
+    /// Under `tier=auto`, a module of [`BASELINE_MIN_BYTES`] or more on Winch. A module
+    /// Winch cannot compile (a proposal it lacks) is left to Cranelift.
+    fn load_baseline(&self, wasm: &WasmBinary) -> Option<Result<WasmtimeModule>> {
+        let baseline = self.baseline.as_ref()?;
+        if wasm.bytes.len() < BASELINE_MIN_BYTES {
+            return None;
+        }
+        let compiler = match baseline.get() {
+            Ok(compiler) => compiler,
+            Err(e) => return Some(Err(e)),
+        };
+        compiler.load(wasm).ok().map(Ok)
     }
 }
 

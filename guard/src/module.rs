@@ -68,7 +68,8 @@ pub struct GuardedModule<C> {
 }
 
 /// What a guarded engine takes from [`EngineOptions`]: the run thread's stack size. No
-/// guarded engine has an instance pool, so `pooling` is refused.
+/// guarded engine has an instance pool or a choice of compiler, so `pooling` and `tier`
+/// are refused.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GuardedSettings {
     native_stack: Option<usize>,
@@ -78,6 +79,10 @@ impl GuardedSettings {
     /// The settings `options` ask of the guarded engine `engine`.
     pub fn from_options(engine: &'static str, options: &EngineOptions) -> Result<Self> {
         options.refuse_pooling(engine)?;
+        options.refuse_tier(
+            engine,
+            "an interpreter compiles nothing, and WasmEdge's compiler is its own engine (wasmedge-aot)",
+        )?;
         Ok(GuardedSettings {
             native_stack: options.stack_size,
         })

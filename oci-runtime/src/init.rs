@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use signal_hook::consts::{SIGALRM, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
-use wasmux::{Bundle, LoadedModule, RunControl, RunSpec};
+use wasmux::{Bundle, CacheEvent, EngineOptions, LoadedModule, RunControl, RunSpec, deferred_fill};
 
 use crate::console;
 use crate::error::{OciError, Result};
@@ -105,6 +105,23 @@ fn prepare(dir: &ContainerDir, args: &InitArgs) -> Result<Prepared> {
     let (module, event) = engine.load_cached(&spec.wasm, cache.as_ref())?;
     if event.is_warning() {
         tracing::warn!("{event}");
+    }
+    if let (CacheEvent::Deferred, Some(cache)) = (&event, &cache) {
+        // Baseline code now; the optimized code for the next container comes from a
+        // detached process, started before this one joins the container's cgroup so
+        // that deleting the container does not end it.
+        let spawned = std::env::current_exe().and_then(|exe| {
+            deferred_fill::spawn_detached(
+                &exe,
+                engine.name(),
+                &EngineOptions::default(),
+                cache,
+                &spec.wasm,
+            )
+        });
+        if let Err(e) = spawned {
+            tracing::warn!("optimized code will not be cached: {e}");
+        }
     }
     // Last, so that no failure before it leaves a cgroup behind.
     let cgroups = crate::cgroups::place_self(bundle.spec());

@@ -123,6 +123,13 @@ enum Command {
     /// The container process; run by `create` only.
     #[command(hide = true)]
     Init(init::InitArgs),
+    /// A container's detached cache fill (the module on stdin); started by `init` only.
+    #[command(name = "__fill-cache", hide = true)]
+    FillCache {
+        engine: String,
+        cache_dir: std::path::PathBuf,
+        options: Vec<String>,
+    },
     /// runc commands without meaning for a Wasm container.
     #[command(external_subcommand)]
     Other(Vec<OsString>),
@@ -161,6 +168,13 @@ fn run(globals: &Globals, command: Command) -> Result<u8> {
         }
         Command::Delete { id, force } => lifecycle::delete(&root()?, &id, force)?,
         Command::Init(args) => return init::init(&root()?, &args),
+        Command::FillCache {
+            engine,
+            cache_dir,
+            options,
+        } => {
+            wasmux::deferred_fill::fill_from_stdin(&engine, &cache_dir, &options)?;
+        }
         Command::Other(args) => return Err(other_command(&root()?, &args)),
     }
     Ok(0)

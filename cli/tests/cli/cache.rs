@@ -215,3 +215,90 @@ fn an_unusable_cache_directory_runs_uncached_with_a_warning() {
         stderr(&out)
     );
 }
+
+/// The hello module with a custom section making it 1 MiB larger: big enough for
+/// wasmtime's `tier=auto` to start it on baseline code (custom sections are not code).
+fn big_hello(dir: &Path) -> std::path::PathBuf {
+    let mut bytes = std::fs::read(wasmux_conformance::guests::core_module("hello")).unwrap();
+    wasmux_conformance::wasm_bytes::custom_section("wasmux-padding", &[0; 1 << 20], &mut bytes);
+    let path = dir.join("big-hello.wasm");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn run_big(module: &Path, cache: &Path, tier: &str) -> Output {
+    wasmux(&[
+        "--log",
+        "wasmux_engine_api=debug",
+        "run",
+        "--engine",
+        "wasmtime",
+        "--engine-option",
+        &format!("tier={tier}"),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        module.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn a_big_modules_first_start_runs_baseline_code_while_a_detached_process_caches_optimized_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = big_hello(dir.path());
+    let cache = dir.path().join("cache");
+    let first = run_big(&module, &cache, "auto");
+    assert_greeted(&first, "wasmtime");
+    assert!(
+        stderr(&first).contains("baseline tier"),
+        "{}",
+        stderr(&first)
+    );
+    // The fill outlives the run: wait for its entry (written by rename, so complete).
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while entries(&cache).is_empty() {
+        assert!(std::time::Instant::now() < until, "no entry after 120 s");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let stored = entries(&cache);
+    assert_eq!(
+        stored.len(),
+        1,
+        "one entry, no temporary file left: {stored:?}"
+    );
+    let second = run_big(&module, &cache, "auto");
+    assert_greeted(&second, "wasmtime");
+    assert!(
+        stderr(&second).contains("precompile cache hit"),
+        "{}",
+        stderr(&second)
+    );
+}
+
+#[test]
+fn tiers_are_separate_cache_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = big_hello(dir.path());
+    let cache = dir.path().join("cache");
+    for tier in ["optimized", "baseline"] {
+        let cold = run_big(&module, &cache, tier);
+        assert_greeted(&cold, tier);
+        assert!(
+            !stderr(&cold).contains("baseline tier"),
+            "{tier}: compiled for the cache now"
+        );
+    }
+    assert_eq!(
+        entries(&cache).len(),
+        2,
+        "Cranelift's and Winch's code, apart"
+    );
+    for tier in ["optimized", "baseline"] {
+        let warm = run_big(&module, &cache, tier);
+        assert!(
+            stderr(&warm).contains("precompile cache hit"),
+            "{tier}: {}",
+            stderr(&warm)
+        );
+    }
+}

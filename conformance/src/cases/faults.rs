@@ -94,22 +94,7 @@ fn run_edge_module(ctx: &Ctx, name: &str, file: &str, bytes: Vec<u8>) -> Check {
 /// A module with `_start` (empty), one memory of exactly `len` bytes (a multiple of
 /// 64 KiB), and one active data segment filling it with a pattern.
 fn module_with_data(len: usize) -> Vec<u8> {
-    fn leb(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-    fn section(id: u8, body: &[u8], out: &mut Vec<u8>) {
-        out.push(id);
-        leb(body.len(), out);
-        out.extend_from_slice(body);
-    }
+    use crate::wasm_bytes::{leb, section};
     let mut module = b"\0asm\x01\0\0\0".to_vec();
     section(1, &[1, 0x60, 0, 0], &mut module); // type 0: [] -> []
     section(3, &[1, 0], &mut module); // func 0: type 0

@@ -8,7 +8,7 @@ use tracing::{debug, warn};
 use super::key::CacheKey;
 use super::{Lookup, PrecompileCache};
 use crate::detect::WasmBinary;
-use crate::engine::{Engine, Precompiler};
+use crate::engine::{Engine, Precompile, Precompiler};
 use crate::error::Result;
 
 /// What the cache did for one load, so embedders and tests can see it.
@@ -28,6 +28,10 @@ pub enum CacheEvent {
     /// Compiled, but the entry could not be written (read-only or full disk): this run
     /// is unaffected.
     NotStored(String),
+    /// Missing (or refused), and the engine is tiered: loaded as baseline code; the
+    /// optimized entry is the caller's to make, now or in the background, with
+    /// [`DynEngine::fill_cache`](crate::DynEngine::fill_cache).
+    Deferred,
 }
 
 impl fmt::Display for CacheEvent {
@@ -39,6 +43,7 @@ impl fmt::Display for CacheEvent {
             CacheEvent::Stored => f.write_str("compiled and cached"),
             CacheEvent::Replaced(reason) => write!(f, "replaced a refused cache entry: {reason}"),
             CacheEvent::NotStored(reason) => write!(f, "compiled, not cached: {reason}"),
+            CacheEvent::Deferred => f.write_str("baseline code now, optimized code to cache"),
         }
     }
 }
@@ -83,8 +88,46 @@ pub(crate) fn load_cached<E: Engine + ?Sized>(
         Lookup::Missing => None,
         Lookup::Rejected(reason) => Some(reason),
     };
+    if let Some(baseline) = precompiler.load_baseline(wasm) {
+        if let Some(reason) = &refused {
+            warn!(%key, %reason, "precompile cache entry refused; baseline code until it is refilled");
+        }
+        debug!(%key, "precompile cache miss: baseline tier");
+        return Ok((baseline?, CacheEvent::Deferred));
+    }
+    let (module, event) = compile_and_store(precompiler, wasm, cache, &key, refused)?;
+    Ok((module, event))
+}
+
+/// Compiles `wasm`'s optimized code into `cache` (after a [`CacheEvent::Deferred`]
+/// load): `Stored`, or `NotStored` when the entry cannot be written.
+pub(crate) fn fill_cache<E: Engine + ?Sized>(
+    engine: &E,
+    wasm: &WasmBinary,
+    cache: &PrecompileCache,
+) -> Result<CacheEvent> {
+    let descriptor = engine.descriptor();
+    descriptor
+        .capabilities
+        .check_kind(descriptor.name, wasm.kind)?;
+    let precompiler = match engine.precompiler() {
+        Precompiler::Available(precompiler) => precompiler,
+        Precompiler::Unavailable(reason) => return Ok(CacheEvent::Uncacheable(reason)),
+    };
+    let key = CacheKey::new(descriptor, &precompiler.fingerprint(), &wasm.bytes);
+    Ok(compile_and_store(precompiler, wasm, cache, &key, None)?.1)
+}
+
+/// The miss path: compile, then write the entry (a write failure costs the entry only).
+fn compile_and_store<M>(
+    precompiler: &dyn Precompile<M>,
+    wasm: &WasmBinary,
+    cache: &PrecompileCache,
+    key: &CacheKey,
+    refused: Option<String>,
+) -> Result<(M, CacheEvent)> {
     let (module, artifact) = precompiler.compile_for_cache(wasm)?;
-    let event = match (cache.write(&key, &artifact), refused) {
+    let event = match (cache.write(key, &artifact), refused) {
         (Ok(()), None) => CacheEvent::Stored,
         (Ok(()), Some(reason)) => CacheEvent::Replaced(reason),
         (Err(e), refused) => CacheEvent::NotStored(match refused {

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 pub use entry::Rejection;
 pub use key::{CacheKey, host_cpu_features};
 pub use load::CacheEvent;
-pub(crate) use load::load_cached;
+pub(crate) use load::{fill_cache, load_cached};
 pub use setting::{CACHE_DIR_VAR, CACHE_SWITCH_VAR, CacheSetting};
 
 /// A compiled artifact in the cache whose integrity hash matched. Only the cache makes

@@ -28,11 +28,13 @@ pub(crate) const TEST_ENGINE: Descriptor = Descriptor {
 /// The test engine's configuration, as its precompile fingerprint.
 const FINGERPRINT: &str = "reversed";
 
-/// Counts how modules were made; refuses artifacts that start with `refuse`.
+/// Counts how modules were made; refuses artifacts that start with `refuse`. `tiered`:
+/// a miss loads "baseline code" (the bytes with a `baseline:` prefix).
 #[derive(Default)]
 struct Reverser {
     compiles: AtomicUsize,
     precompiled_loads: AtomicUsize,
+    tiered: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -86,6 +88,11 @@ impl Precompile<Loaded> for Reverser {
         }
         Ok(Loaded(artifact.bytes().iter().rev().copied().collect()))
     }
+
+    fn load_baseline(&self, wasm: &WasmBinary) -> Option<Result<Loaded>> {
+        self.tiered
+            .then(|| Ok(Loaded([b"baseline:", &wasm.bytes[..]].concat())))
+    }
 }
 
 fn wasm(bytes: &[u8]) -> WasmBinary {
@@ -121,6 +128,41 @@ fn a_miss_stores_and_the_next_load_hits_without_compiling() {
     let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(cache.dir()), 0o700);
     assert_eq!(mode(&cache.entry_path(&key_of(b"module bytes"))), 0o600);
+}
+
+#[test]
+fn a_tiered_miss_runs_baseline_code_until_the_fill_stores_the_optimized_entry() {
+    let (_dir, cache) = fresh();
+    let engine = Reverser {
+        tiered: true,
+        ..Default::default()
+    };
+    let module = wasm(b"big module");
+    let (first, event) = load_cached(&engine, &module, Some(&cache)).unwrap();
+    assert_eq!(event, CacheEvent::Deferred);
+    assert_eq!(first, Loaded(b"baseline:big module".to_vec()));
+    assert!(!cache.entry_path(&key_of(b"big module")).exists());
+    // A second start before the fill is baseline code again, not a half entry.
+    let (_, event) = load_cached(&engine, &module, Some(&cache)).unwrap();
+    assert_eq!(event, CacheEvent::Deferred);
+    assert_eq!(
+        fill_cache(&engine, &module, &cache).unwrap(),
+        CacheEvent::Stored
+    );
+    let (filled, event) = load_cached(&engine, &module, Some(&cache)).unwrap();
+    assert_eq!(event, CacheEvent::Hit);
+    assert_eq!(filled, Loaded(b"big module".to_vec()));
+    assert_eq!(
+        engine.compiles.load(Ordering::SeqCst),
+        1,
+        "one optimized compile"
+    );
+    // Without a cache there is nothing to defer to: the optimized code, now.
+    let (direct, event) = load_cached(&engine, &module, None).unwrap();
+    assert_eq!(
+        (direct, event),
+        (Loaded(b"big module".to_vec()), CacheEvent::Off)
+    );
 }
 
 #[test]
