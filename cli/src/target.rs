@@ -17,8 +17,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub engine: Option<String>,
     /// Configure the engine: `pooling=N` (wasmtime's pooling allocator for N live
-    /// instances) or `stack-size=BYTES` (`512k`, `8m`). Repeatable; an engine refuses
-    /// an option it does not have.
+    /// instances), `stack-size=BYTES` (`512k`, `8m`) or `tier=baseline|optimized|auto`
+    /// (wasmtime's compiler: Winch, Cranelift, or Winch for a big module's first start
+    /// while Cranelift's code is cached in the background, the default). Repeatable; an
+    /// engine refuses an option it does not have.
     #[arg(long = "engine-option", value_name = "KEY=VALUE")]
     engine_options: Vec<String>,
     /// Module only: give the guest HOST at GUEST (`HOST::GUEST`, or `HOST` for the same

@@ -28,7 +28,7 @@ use wasmux_engine_api::{
     Artifact, Capabilities, Descriptor, Engine, EngineInfo, EngineOptions, Error, Precompile,
     Precompiler, Result, Support, WasmBinary,
 };
-use wasmux_guard::{GuardedModule, GuardedSettings, Guards, REWRITE_VERSION, prepare_validated};
+use wasmux_guard::{GuardedModule, GuardedSettings, Guards, prepare_validated, rewrite_version};
 
 use crate::ffi::{AstModule, Config, Execution};
 
@@ -212,8 +212,9 @@ impl Precompile<WasmEdgeModule> for WasmEdgeEngine {
     /// (the native code is compiled from the rewritten module).
     fn fingerprint(&self) -> String {
         format!(
-            "libwasmedge {} O2 rewrite {REWRITE_VERSION} depth {MAX_DEPTH}",
-            ffi::library_version()
+            "libwasmedge {} O2 rewrite {} depth {MAX_DEPTH}",
+            ffi::library_version(),
+            rewrite_version()
         )
     }
 

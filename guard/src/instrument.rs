@@ -126,9 +126,37 @@ fn shape(bytes: &[u8]) -> Result<Shape, wasmparser::BinaryReaderError> {
     Ok(shape)
 }
 
-/// Rewrites `bytes` (already validated) as described in the module docs.
+/// Set (with the `bench-unguarded` feature only) to skip the rewrite: the engine runs the
+/// module as given, without kill, memory cap or depth bound. For benchmarks measuring
+/// what the guard costs; never honoured by a normal build.
+pub const UNGUARDED_VAR: &str = "WASMUX_UNGUARDED";
+
+/// Whether this process runs guarded engines without the rewrite ([`UNGUARDED_VAR`]).
+pub fn unguarded() -> bool {
+    cfg!(feature = "bench-unguarded") && std::env::var_os(UNGUARDED_VAR).is_some()
+}
+
+/// The rewrite's version as it goes into cache keys: [`REWRITE_VERSION`], or
+/// `unguarded`, so code compiled from an unrewritten module is never taken for a
+/// guarded one's.
+pub fn rewrite_version() -> String {
+    if unguarded() {
+        "unguarded".into()
+    } else {
+        REWRITE_VERSION.to_string()
+    }
+}
+
+/// Rewrites `bytes` (already validated) as described in the module docs; returns them
+/// as they are when [`unguarded`].
 pub fn instrument(bytes: &[u8], guards: Guards) -> Result<Instrumented, String> {
     let shape = shape(bytes).map_err(|e| e.to_string())?;
+    if unguarded() {
+        return Ok(Instrumented {
+            bytes: bytes.to_vec(),
+            initial_memory: shape.initial_memory,
+        });
+    }
     // Block types for wrapping bodies that return several values: `[] -> results`.
     let mut multi_results = Vec::new();
     let mut wrapper_types = vec![None; shape.results.len()];
