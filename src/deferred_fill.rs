@@ -77,8 +77,10 @@ pub fn fill_from_stdin(engine: &str, cache_dir: &Path, options: &[String]) -> Re
 }
 
 /// Compiles the optimized code of a deferred load now, in this process: for a runner
-/// whose process may end before a background fill would (a container's).
-pub(crate) fn fill_now(
+/// whose process may end before a background fill would (a container's), or after a
+/// [`spawn_detached`] that failed (a binary started through an explicit loader cannot
+/// start itself again).
+pub fn fill_now(
     engine: &dyn wasmux_engine_api::DynEngine,
     wasm: &WasmBinary,
     cache: &PrecompileCache,

@@ -68,17 +68,26 @@ fn run(args: target::RunArgs) -> u8 {
         if event.is_warning() {
             eprintln!("wasmux: warning: {event}");
         }
+        let mut fill_after_run = None;
         if let (CacheEvent::Deferred, Some(cache)) = (&event, &cache) {
             // Baseline code runs now; the optimized code is compiled for the next run
-            // by a detached process, so this one exits with the guest.
+            // by a detached process, so this one exits with the guest. If that process
+            // cannot start, this one compiles it once the guest is done.
             let spawned = std::env::current_exe().and_then(|exe| {
                 deferred_fill::spawn_detached(&exe, engine.name(), &options, cache, &spec.wasm)
             });
             if let Err(e) = spawned {
-                eprintln!("wasmux: warning: optimized code will not be cached: {e}");
+                eprintln!(
+                    "wasmux: warning: no background cache fill ({e}); compiling optimized code after the run"
+                );
+                fill_after_run = Some((cache, spec.wasm.clone()));
             }
         }
-        module.run(spec, &RunControl::new())
+        let status = module.run(spec, &RunControl::new());
+        if let Some((cache, wasm)) = fill_after_run {
+            deferred_fill::fill_now(engine.as_ref(), &wasm, cache);
+        }
+        status
     });
     match result {
         Ok(status) => status.exit_code(),
