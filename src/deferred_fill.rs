@@ -21,17 +21,17 @@ use wasmux_engine_api::{
 /// The hidden subcommand each binary dispatches to [`fill_from_stdin`].
 pub const FILL_CACHE_COMMAND: &str = "__fill-cache";
 
-/// Starts `program` (this binary) as `program FILL_CACHE_COMMAND ENGINE CACHE_DIR
-/// [OPTION...]` in a process group of its own, with `wasm` on its stdin and no other
-/// stdio, and returns once the module is handed over (the child reads it first).
+/// Starts this binary again as `BINARY FILL_CACHE_COMMAND ENGINE CACHE_DIR [OPTION...]`
+/// in a process group of its own, with `wasm` on its stdin and no other stdio, and
+/// returns once the module is handed over (the child reads it first). An error (the
+/// binary cannot start itself) leaves the fill to the caller ([`fill_now`]).
 pub fn spawn_detached(
-    program: &Path,
     engine: &str,
     options: &EngineOptions,
     cache: &PrecompileCache,
     wasm: &WasmBinary,
 ) -> std::io::Result<()> {
-    let mut child = Command::new(program)
+    let mut child = Command::new(std::env::current_exe()?)
         .arg(FILL_CACHE_COMMAND)
         .arg(engine)
         .arg(cache.dir())

@@ -73,9 +73,8 @@ fn run(args: target::RunArgs) -> u8 {
             // Baseline code runs now; the optimized code is compiled for the next run
             // by a detached process, so this one exits with the guest. If that process
             // cannot start, this one compiles it once the guest is done.
-            let spawned = std::env::current_exe().and_then(|exe| {
-                deferred_fill::spawn_detached(&exe, engine.name(), &options, cache, &spec.wasm)
-            });
+            let spawned =
+                deferred_fill::spawn_detached(engine.name(), &options, cache, &spec.wasm);
             if let Err(e) = spawned {
                 eprintln!(
                     "wasmux: warning: no background cache fill ({e}); compiling optimized code after the run"

@@ -110,15 +110,12 @@ fn prepare(dir: &ContainerDir, args: &InitArgs) -> Result<Prepared> {
         // Baseline code now; the optimized code for the next container comes from a
         // detached process, started before this one joins the container's cgroup so
         // that deleting the container does not end it.
-        let spawned = std::env::current_exe().and_then(|exe| {
-            deferred_fill::spawn_detached(
-                &exe,
-                engine.name(),
-                &EngineOptions::default(),
-                cache,
-                &spec.wasm,
-            )
-        });
+        let spawned = deferred_fill::spawn_detached(
+            engine.name(),
+            &EngineOptions::default(),
+            cache,
+            &spec.wasm,
+        );
         if let Err(e) = spawned {
             tracing::warn!("optimized code will not be cached: {e}");
         }
