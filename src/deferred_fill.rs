@@ -65,10 +65,7 @@ pub fn fill_from_stdin(engine: &str, cache_dir: &Path, options: &[String]) -> Re
     let wasm = match crate::sniff(bytes, "the module to precompile")? {
         Sniffed::Wasm(wasm) => wasm,
         Sniffed::NotWasm(reason) => {
-            return Err(Error::invalid_module(
-                "the module to precompile",
-                reason.to_string(),
-            ));
+            return Err(Error::invalid_module("the module to precompile", reason));
         }
     };
     let cache = PrecompileCache::open(cache_dir)

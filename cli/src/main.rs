@@ -29,7 +29,7 @@ enum Command {
     /// List the compiled-in engines with their versions and capabilities.
     Engines,
     /// Internal: a run's detached cache fill (the module on stdin).
-    #[command(name = "__fill-cache", hide = true)]
+    #[command(name = wasmux::deferred_fill::FILL_CACHE_COMMAND, hide = true)]
     FillCache {
         engine: String,
         cache_dir: std::path::PathBuf,

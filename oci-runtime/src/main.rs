@@ -124,7 +124,7 @@ enum Command {
     #[command(hide = true)]
     Init(init::InitArgs),
     /// A container's detached cache fill (the module on stdin); started by `init` only.
-    #[command(name = "__fill-cache", hide = true)]
+    #[command(name = wasmux::deferred_fill::FILL_CACHE_COMMAND, hide = true)]
     FillCache {
         engine: String,
         cache_dir: std::path::PathBuf,

@@ -95,8 +95,7 @@ pub(crate) fn load_cached<E: Engine + ?Sized>(
         debug!(%key, "precompile cache miss: baseline tier");
         return Ok((baseline?, CacheEvent::Deferred));
     }
-    let (module, event) = compile_and_store(precompiler, wasm, cache, &key, refused)?;
-    Ok((module, event))
+    compile_and_store(precompiler, wasm, cache, &key, refused)
 }
 
 /// Compiles `wasm`'s optimized code into `cache` (after a [`CacheEvent::Deferred`]
