@@ -37,6 +37,7 @@
 
 pub mod deferred_fill;
 mod runner;
+pub mod signals;
 
 pub use runner::Runner;
 pub use wasmux_engine_api::{

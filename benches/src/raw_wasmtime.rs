@@ -77,7 +77,7 @@ impl RawWasmtime {
             } else {
                 FsPerms::ReadWrite
             };
-            wasi.preopened_dir(&preopen.host, &preopen.guest, perms)
+            wasi.preopened_dir(preopen.dir.proc_path(), &preopen.guest, perms)
                 .expect("preopened");
         }
         let null = |write: bool| {

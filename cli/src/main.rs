@@ -82,7 +82,12 @@ fn run(args: target::RunArgs) -> u8 {
                 fill_after_run = Some((cache, spec.wasm.clone()));
             }
         }
-        let status = module.run(spec, &RunControl::new());
+        // A signal ends the guest, not this process: the run's scratch directories
+        // are removed as it returns.
+        let control = RunControl::new();
+        wasmux::signals::forward_terminating(&control)
+            .map_err(|e| wasmux::Error::io("forwarding signals to the guest", e))?;
+        let status = module.run(spec, &control);
         if let Some((cache, wasm)) = fill_after_run {
             deferred_fill::fill_now(engine.as_ref(), &wasm, cache);
         }

@@ -9,6 +9,7 @@ pub mod cases;
 pub mod e2e;
 pub mod guests;
 pub mod matrix;
+pub mod reference;
 pub mod suite;
 pub mod wasi_diff;
 pub mod wasm_bytes;

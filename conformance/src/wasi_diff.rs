@@ -1,7 +1,7 @@
 //! The WASI preview1 differential suite: the `wasi_diff` guest runs each scenario on an
 //! engine against a fresh copy of one fixture tree; its transcript (every call with its
 //! errno or result), its exit status and the tree it leaves behind must equal
-//! wasmtime's, the oracle. A difference is a failure unless [`ACCEPTED`] lists it with
+//! wasmtime-wasi's, the oracle ([`crate::reference`]). A difference is a failure unless [`ACCEPTED`] lists it with
 //! its reason.
 
 use std::fmt::Write as _;
@@ -59,8 +59,17 @@ pub struct Observed {
     pub tree: String,
 }
 
-/// Runs `scenario` on `engine` against a fresh fixture in `dir`.
-pub fn observe(engine: &dyn DynEngine, scenario: &str, dir: &Path) -> Result<Observed, String> {
+/// Who runs a scenario: an engine of wasmux, or the oracle.
+#[derive(Clone, Copy)]
+pub enum Subject<'a> {
+    /// A wasmux engine, with wasmux's WASI.
+    Engine(&'a dyn DynEngine),
+    /// wasmtime-wasi's preview1, the reference ([`crate::reference`]).
+    Reference,
+}
+
+/// Runs `scenario` on `subject` against a fresh fixture in `dir`.
+pub fn observe(subject: Subject<'_>, scenario: &str, dir: &Path) -> Result<Observed, String> {
     let _ = std::fs::remove_dir_all(dir);
     let root = dir.join("root");
     let ro = dir.join("ro");
@@ -83,13 +92,21 @@ pub fn observe(engine: &dyn DynEngine, scenario: &str, dir: &Path) -> Result<Obs
             read_only: true,
         },
     ];
-    spec.stdio.stdin = StdioStream::Null;
-    spec.stdio.stdout = StdioStream::from(create(&stdout_path)?);
-    spec.stdio.stderr = StdioStream::from(create(&stderr_path)?);
-    let status = match wasmux::run_once(engine, spec, &RunControl::new()) {
-        Ok(ExitStatus::Exited(code)) => format!("exit {code}"),
-        Ok(other) => other.to_string(),
-        Err(e) => format!("error: {e}"),
+    let status = match subject {
+        Subject::Engine(engine) => {
+            spec.stdio.stdin = StdioStream::Null;
+            spec.stdio.stdout = StdioStream::from(create(&stdout_path)?);
+            spec.stdio.stderr = StdioStream::from(create(&stderr_path)?);
+            match wasmux::run_once(engine, spec, &RunControl::new()) {
+                Ok(ExitStatus::Exited(code)) => format!("exit {code}"),
+                Ok(other) => other.to_string(),
+                Err(e) => format!("error: {e}"),
+            }
+        }
+        Subject::Reference => {
+            crate::reference::run(&spec, create(&stdout_path)?, create(&stderr_path)?)
+                .unwrap_or_else(|e| format!("error: {e}"))
+        }
     };
     let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
     let mut transcript = read(&stdout_path)?;
@@ -151,7 +168,7 @@ pub fn compare(
         Ok(())
     } else {
         Err(format!(
-            "{scenario} on {engine} differs from wasmtime:\n{diffs}"
+            "{scenario} on {engine} differs from the reference (wasmtime-wasi):\n{diffs}"
         ))
     }
 }

@@ -1,7 +1,7 @@
 //! The WASI preview1 differential suite, one test per engine × scenario
 //! (`ENGINE/SCENARIO`): the `wasi_diff` guest's transcript, exit status and the fixture
-//! tree it leaves must equal wasmtime's (`wasmtime/SCENARIO` checks the oracle itself
-//! ran to completion). `cargo test -p wasmux-conformance --test wasi_diff -- wasmer/open`
+//! tree it leaves must equal the oracle's, wasmtime-wasi's preview1 run directly
+//! (`reference/SCENARIO` checks the oracle itself ran to completion). `cargo test -p wasmux-conformance --test wasi_diff -- wasmer/open`
 //! runs one; the differences are printed call by call. With `WASMUX_WASI_DIFF_DUMP=DIR`
 //! every transcript is also written to `DIR/ENGINE-SCENARIO.txt`.
 
@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use libtest_mimic::{Arguments, Trial};
-use wasmux_conformance::wasi_diff::{Observed, SCENARIOS, compare, observe};
+use wasmux_conformance::wasi_diff::{Observed, SCENARIOS, Subject, compare, observe};
 
 /// The oracle's observations, made once per scenario on first use.
 type Oracle = Arc<Mutex<HashMap<&'static str, Observed>>>;
@@ -21,20 +21,17 @@ fn main() -> ExitCode {
     let out = tempfile::tempdir().unwrap_or_else(|e| panic!("a scratch directory: {e}"));
     let out: Arc<PathBuf> = Arc::new(out.keep());
     let oracle: Oracle = Arc::default();
-    let wasmtime = wasmux::engine_by_name("wasmtime")
-        .unwrap_or_else(|e| panic!("the oracle, wasmtime, must be compiled in: {e}"));
-    let wasmtime: Arc<dyn wasmux::DynEngine> = Arc::from(wasmtime);
     let oracle_of = {
-        let (oracle, wasmtime, out) = (oracle.clone(), wasmtime.clone(), out.clone());
+        let (oracle, out) = (oracle.clone(), out.clone());
         move |scenario: &'static str| -> Result<Observed, String> {
             let mut cache = oracle.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(seen) = cache.get(scenario) {
                 return Ok(seen.clone());
             }
             let seen = observe(
-                wasmtime.as_ref(),
+                Subject::Reference,
                 scenario,
-                &out.join("wasmtime").join(scenario),
+                &out.join("reference").join(scenario),
             )?;
             cache.insert(scenario, seen.clone());
             Ok(seen)
@@ -42,6 +39,20 @@ fn main() -> ExitCode {
     };
     let oracle_of = Arc::new(oracle_of);
     let mut trials = Vec::new();
+    for scenario in SCENARIOS {
+        let oracle_of = oracle_of.clone();
+        trials.push(Trial::test(format!("reference/{scenario}"), move || {
+            let oracle = oracle_of(scenario)?;
+            match oracle.status.as_str() {
+                "exit 0" => Ok(()),
+                other => Err(format!(
+                    "the oracle did not complete: {other}\n{}",
+                    oracle.transcript
+                )
+                .into()),
+            }
+        }));
+    }
     for entry in wasmux::ENGINES {
         let engine: Arc<dyn wasmux::DynEngine> = Arc::from(
             wasmux::engine_by_name(entry.name)
@@ -52,19 +63,13 @@ fn main() -> ExitCode {
             let name = entry.name;
             trials.push(Trial::test(format!("{name}/{scenario}"), move || {
                 let oracle = oracle_of(scenario)?;
-                if name == "wasmtime" {
-                    return match oracle.status.as_str() {
-                        "exit 0" => Ok(()),
-                        other => Err(format!(
-                            "the oracle did not complete: {other}\n{}",
-                            oracle.transcript
-                        )
-                        .into()),
-                    };
-                }
-                let got = observe(engine.as_ref(), scenario, &out.join(name).join(scenario))?;
+                let got = observe(
+                    Subject::Engine(engine.as_ref()),
+                    scenario,
+                    &out.join(name).join(scenario),
+                )?;
                 dump(name, scenario, &got);
-                dump("wasmtime", scenario, &oracle);
+                dump("reference", scenario, &oracle);
                 compare(name, scenario, &oracle, &got).map_err(Into::into)
             }));
         }

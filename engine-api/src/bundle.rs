@@ -8,7 +8,7 @@ use tracing::{debug, warn};
 use crate::detect::{HandlerMode, HandlerRequest, Sniffed, WasmBinary};
 use crate::entrypoint;
 use crate::error::{Error, Result};
-use crate::spec::{Limits, Preopen, RunSpec, resolve_through_mounts};
+use crate::spec::{Limits, Preopen, RunSpec, open_mount_of};
 
 /// Mount types a Wasm guest has no use for; ignored rather than refused, since every
 /// runtime adds them to every container.
@@ -96,6 +96,7 @@ impl Bundle {
             .as_ref()
             .ok_or_else(|| Error::InvalidBundle("config has no process".into()))?;
         let args = process.args().clone().unwrap_or_default();
+        check_args(&args)?;
         let Some(arg0) = args.first() else {
             return Err(Error::InvalidBundle("process.args is empty".into()));
         };
@@ -129,9 +130,12 @@ impl Bundle {
     /// mount table and classifies it according to the handler mode.
     fn read_entrypoint(&self, mounts: &[Preopen], cwd: &str, path: &str) -> Result<WasmBinary> {
         let guest = entrypoint::guest_path(cwd, path);
-        let (host, _) = resolve_through_mounts(mounts, &guest)
+        let (root, rest) = open_mount_of(mounts, &guest)
             .map_err(|e| entrypoint::not_found(&guest, e.to_string()))?;
-        match (entrypoint::read(&guest, &host)?, self.request.mode) {
+        match (
+            entrypoint::read(&guest, &root, Path::new(rest))?,
+            self.request.mode,
+        ) {
             (Sniffed::Wasm(wasm), _) => Ok(wasm),
             (Sniffed::NotWasm(reason), HandlerMode::Strict) => Err(Error::NotWasm {
                 path: guest,
@@ -238,12 +242,27 @@ pub(crate) fn split_entry(arg0: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Refuses arguments holding a NUL byte: the guest's argv is NUL-terminated strings, so
+/// one would be cut short there without a word.
+pub(crate) fn check_args(args: &[String]) -> Result<()> {
+    match args.iter().position(|a| a.contains('\0')) {
+        Some(i) => Err(Error::InvalidBundle(format!(
+            "process.args[{i}] contains a NUL byte"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Parses `KEY=VALUE` entries as OCI's `process.env` and CLIs give them: split at the
-/// first `=` (the value may contain more); an entry without one is an error.
+/// first `=` (the value may contain more); an entry without one, or with a NUL byte
+/// (which the guest's C strings would silently cut), is an error.
 pub fn parse_env(entries: &[String]) -> Result<Vec<(String, String)>> {
     entries
         .iter()
         .map(|entry| match entry.split_once('=') {
+            _ if entry.contains('\0') => Err(Error::InvalidEnv {
+                entry: entry.clone(),
+            }),
             Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
             _ => Err(Error::InvalidEnv {
                 entry: entry.clone(),

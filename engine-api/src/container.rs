@@ -12,10 +12,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::bundle::{parse_env, split_entry};
+use crate::bundle::{check_args, parse_env, split_entry};
 use crate::detect::Sniffed;
 use crate::entrypoint;
 use crate::error::{Error, Result};
+use crate::hostfs::HostDir;
 use crate::spec::{Preopen, RunSpec};
 
 /// File systems that are the kernel's view of the machine, not the container's files.
@@ -64,6 +65,7 @@ impl RunSpec {
         env: &[String],
         cwd: &str,
     ) -> Result<RunSpec> {
+        check_args(args)?;
         let Some(arg0) = args.first() else {
             return Err(Error::InvalidBundle("process.args is empty".into()));
         };
@@ -74,7 +76,9 @@ impl RunSpec {
         }
         let (module, entry) = split_entry(arg0);
         let guest = entrypoint::guest_path(cwd, module);
-        let wasm = match entrypoint::read(&guest, &root.join(guest.trim_start_matches('/')))? {
+        let root_dir =
+            HostDir::open(root).map_err(|e| Error::io(format!("opening {}", root.display()), e))?;
+        let wasm = match entrypoint::read(&guest, &root_dir, Path::new(&guest))? {
             Sniffed::Wasm(wasm) => wasm,
             Sniffed::NotWasm(reason) => {
                 return Err(Error::NotWasm {
@@ -276,11 +280,11 @@ mod tests {
         assert_eq!(spec.cwd, "/app");
         for preopen in spec.wasi_preopens().unwrap() {
             assert!(
-                !preopen.host.starts_with(root.path().join("proc")),
+                !preopen.dir.shown().starts_with(root.path().join("proc")),
                 "{preopen:?}"
             );
             assert!(
-                !preopen.host.starts_with(root.path().join("sys")),
+                !preopen.dir.shown().starts_with(root.path().join("sys")),
                 "{preopen:?}"
             );
         }

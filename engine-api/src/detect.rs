@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, printable};
 
 /// Annotation set by Wasm image builders (`compat` or `compat-smart`).
 pub const VARIANT_ANNOTATION: &str = "module.wasm.image/variant";
@@ -81,8 +81,14 @@ pub fn sniff(bytes: Vec<u8>, origin: &str) -> Result<Sniffed> {
             "text that is not a WAT (module ...) or (component ...)".into(),
         ));
     }
-    let binary = wat::parse_str(text)
-        .map_err(|e| Error::invalid_module(origin, format!("WAT does not parse: {e}")))?;
+    let binary = wat::parse_str(text).map_err(|e| {
+        // The parser quotes the offending source line: an image's bytes, which may
+        // hold terminal escapes, shown escaped.
+        Error::invalid_module(
+            origin,
+            format!("WAT does not parse: {}", printable(&e.to_string())),
+        )
+    })?;
     sniff(binary, origin)
 }
 

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::detect::{Sniffed, sniff};
 use crate::error::{Error, Result};
+use crate::hostfs::HostDir;
 
 /// The guest path of `process.args[0]`'s module: absolute, or relative to `cwd`.
 pub(crate) fn guest_path(cwd: &str, module: &str) -> String {
@@ -24,11 +25,12 @@ pub(crate) fn not_found(guest: &str, reason: impl Into<String>) -> Error {
     }
 }
 
-/// Reads the module at `host` (the guest's `guest`) and classifies its content.
-pub(crate) fn read(guest: &str, host: &Path) -> Result<Sniffed> {
-    if host.is_dir() {
-        return Err(not_found(guest, "it is a directory"));
-    }
-    let bytes = std::fs::read(host).map_err(|e| not_found(guest, e.to_string()))?;
+/// Reads the module at `path` beneath `root` (the guest's `guest`), by descriptor, and
+/// classifies its content. Only a regular file of bounded size is read
+/// ([`HostDir::read_module`]): a FIFO or a device as the entrypoint is an error.
+pub(crate) fn read(guest: &str, root: &HostDir, path: &Path) -> Result<Sniffed> {
+    let bytes = root
+        .read_module(path)
+        .map_err(|e| not_found(guest, e.to_string()))?;
     sniff(bytes, guest)
 }

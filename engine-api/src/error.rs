@@ -18,8 +18,8 @@ pub enum Error {
     /// The bundle is well-formed JSON but asks for something that cannot be honoured.
     #[error("invalid OCI bundle: {0}")]
     InvalidBundle(String),
-    /// A `process.env` entry has no `=`; OCI requires `KEY=VALUE`.
-    #[error("invalid environment entry {entry:?}: expected KEY=VALUE")]
+    /// A `process.env` entry has no `=` (OCI requires `KEY=VALUE`) or holds a NUL byte.
+    #[error("invalid environment entry {entry:?}: expected KEY=VALUE without NUL bytes")]
     InvalidEnv {
         /// The offending entry, verbatim.
         entry: String,
@@ -261,4 +261,18 @@ mod tests {
         assert_eq!(err.to_string(), "invalid module m.wasm: bad magic");
         assert_eq!(err.exit_code(), EXIT_NOT_RUNNABLE);
     }
+}
+
+/// `text` with its control characters (terminal escapes, carriage returns) escaped, so
+/// bytes from an image reach a terminal or a log as text. Newlines and tabs stay.
+pub(crate) fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

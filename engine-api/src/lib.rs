@@ -20,9 +20,9 @@ pub mod embed;
 pub mod engine;
 mod entrypoint;
 pub mod error;
+pub mod hostfs;
 pub mod memory;
 pub mod options;
-pub mod rootpath;
 pub mod spec;
 pub mod status;
 pub mod stdio_wait;
@@ -36,7 +36,8 @@ pub use engine::{
     Capabilities, Descriptor, Engine, EngineInfo, Module, Precompile, Precompiler, RawRun, Support,
 };
 pub use error::{Cause, EXIT_NOT_FOUND, EXIT_NOT_RUNNABLE, EXIT_RUNTIME_ERROR, Error, Result};
+pub use hostfs::HostDir;
 pub use memory::MemoryBudget;
 pub use options::{EngineOptions, Tier};
-pub use spec::{Limits, Preopen, RunSpec, Stdio, StdioStream};
+pub use spec::{GuestDir, Limits, Preopen, RunSpec, Stdio, StdioStream};
 pub use status::{ExitStatus, RawOutcome, SIGKILL, SIGTERM, TrapKind};

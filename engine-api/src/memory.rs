@@ -1,6 +1,11 @@
 //! `MemoryBudget`: the memory-limit accounting every engine's limiter hook delegates to.
+//! Tables count too: a `table.grow` of 100M elements is 800 MB of host memory.
 
-/// Tracks the guest's total linear memory (over all its memories) against a limit, and
+/// What one table element costs against the limit: a pointer, which is what the
+/// engines store per element of a `funcref` or `externref` table.
+pub const TABLE_ELEMENT_BYTES: u64 = 8;
+
+/// Tracks the guest's total memory (over all its memories and tables) against a limit, and
 /// remembers whether a grow was denied, which turns a later failure into `OutOfMemory`.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryBudget {
@@ -29,6 +34,20 @@ impl MemoryBudget {
         }
         self.used = total;
         true
+    }
+
+    /// One table asks to grow from `current` to `desired` elements (a new table asks
+    /// from 0), counted at [`TABLE_ELEMENT_BYTES`] each in the same budget as memory.
+    pub fn request_table_grow(&mut self, current: u64, desired: u64) -> bool {
+        self.request_grow(
+            current.saturating_mul(TABLE_ELEMENT_BYTES),
+            desired.saturating_mul(TABLE_ELEMENT_BYTES),
+        )
+    }
+
+    /// The bytes still free under the limit; `None` without a limit.
+    pub fn remaining(&self) -> Option<u64> {
+        self.limit.map(|limit| limit.saturating_sub(self.used))
     }
 
     /// Sets the accounted total to what the engine reports, for an engine that can still
@@ -65,6 +84,15 @@ mod tests {
         assert!(!budget.request_grow(60, 61));
         assert!(budget.denied());
         assert!(budget.request_grow(40, 40));
+    }
+
+    #[test]
+    fn tables_share_the_budget_with_memory() {
+        let mut budget = MemoryBudget::new(Some(16 << 20));
+        assert!(budget.request_grow(0, 8 << 20));
+        assert!(budget.request_table_grow(0, 1 << 20));
+        assert!(!budget.request_table_grow(1 << 20, 100_000_000));
+        assert!(budget.denied());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::detect::WasmBinary;
 use crate::error::{Error, Result};
-use crate::rootpath::resolve_in_root;
+use crate::hostfs::HostDir;
 
 /// A host directory the guest sees at a guest path. The unit of the guest's file system.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,7 +155,10 @@ impl RunSpec {
     /// (how `tmpfs` mounts are provided).
     pub fn add_scratch_dir(&mut self, guest: &str, read_only: bool) -> Result<()> {
         let mut builder = tempfile::Builder::new();
-        builder.prefix("wasmux-tmpfs-");
+        // Only this process's user may look in: it holds the guest's own data.
+        builder
+            .prefix("wasmux-tmpfs-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
         let dir = match &self.scratch_root {
             Some(root) => builder.tempdir_in(root),
             None => builder.tempdir(),
@@ -192,14 +195,26 @@ impl RunSpec {
         Ok(())
     }
 
-    /// Finds the host path behind a guest path through the mount table, following
-    /// symlinks inside the mount it lands in. Returns the path and its mount's `read_only`.
-    pub fn resolve_guest_path(&self, guest: &str) -> Result<(PathBuf, bool)> {
-        resolve_through_mounts(&self.mounts, guest)
+    /// Opens the directory behind a guest path through the mount table, resolving
+    /// symlinks inside the mount it lands in by descriptor. Returns it and its mount's
+    /// `read_only`.
+    pub fn open_guest_dir(&self, guest: &str) -> Result<(HostDir, bool)> {
+        let (mount, rest) = mount_of(&self.mounts, guest)?;
+        let dir =
+            open_mount(mount)?
+                .open_dir(Path::new(rest))
+                .map_err(|e| match e.raw_os_error() {
+                    Some(code) if code == rustix::io::Errno::NOTDIR.raw_os_error() => {
+                        Error::InvalidBundle(format!("{guest} is not a directory in the guest"))
+                    }
+                    _ => Error::io(format!("opening the guest's {guest}"), e),
+                })?;
+        Ok((dir, mount.read_only))
     }
 
-    /// The WASI preopens that realise this spec's mounts and working directory. Every
-    /// engine uses this, so the file-system layout is decided once.
+    /// The WASI preopens that realise this spec's mounts and working directory, each an
+    /// open directory: engines hand the guest these descriptors and never open a path
+    /// again. Every engine uses this, so the file-system layout is decided once.
     ///
     /// WASI preview1 has no working directory: wasi-libc starts every program at `/` and
     /// resolves relative paths through the preopen named `.` (or `/`; both are its empty
@@ -208,50 +223,86 @@ impl RunSpec {
     /// top-level directories (`/etc`, `/usr`, ...) so absolute paths still resolve; the
     /// price is that listing `/` itself, or a file directly in `/`, goes to the working
     /// directory instead (docs/oci-to-wasi.md, "Known limits").
-    pub fn wasi_preopens(&self) -> Result<Vec<Preopen>> {
-        if self.cwd.trim_end_matches('/').is_empty() {
-            return Ok(shadowed(self.mounts.clone()));
-        }
-        let (cwd_host, cwd_ro) = self.resolve_guest_path(&self.cwd)?;
-        if !cwd_host.is_dir() {
+    pub fn wasi_preopens(&self) -> Result<Vec<GuestDir>> {
+        if self.mounts.len() > MAX_MOUNTS {
             return Err(Error::InvalidBundle(format!(
-                "working directory {} is not a directory in the guest",
-                self.cwd
+                "{} mounts: wasmux gives a guest at most {MAX_MOUNTS}",
+                self.mounts.len()
             )));
         }
         let mut preopens = Vec::new();
-        for mount in &self.mounts {
-            if mount.guest.trim_end_matches('/').is_empty() {
+        let cwd_is_root = self.cwd.trim_end_matches('/').is_empty();
+        for mount in shadowed(self.mounts.iter().collect(), |m| &m.guest) {
+            if !cwd_is_root && mount.guest.trim_end_matches('/').is_empty() {
                 preopens.extend(top_level_dirs(mount)?);
             } else {
-                preopens.push(mount.clone());
+                preopens.push(GuestDir {
+                    dir: open_mount(mount)?,
+                    guest: mount.guest.clone(),
+                    read_only: mount.read_only,
+                });
             }
         }
-        preopens.push(Preopen {
-            host: cwd_host,
-            guest: ".".into(),
-            read_only: cwd_ro,
-        });
-        Ok(shadowed(preopens))
+        if !cwd_is_root {
+            let (dir, read_only) = self.open_guest_dir(&self.cwd)?;
+            preopens.push(GuestDir {
+                dir,
+                guest: ".".into(),
+                read_only,
+            });
+        }
+        Ok(shadowed(preopens, |p| &p.guest))
     }
 }
 
-/// One preopen per guest path, the later one winning, as the mount table says. (Two
-/// preopens of one name would leave the choice to the guest's libc, which takes the first.)
-fn shadowed(preopens: Vec<Preopen>) -> Vec<Preopen> {
-    let mut kept: Vec<Preopen> = Vec::with_capacity(preopens.len());
-    for preopen in preopens {
-        let same =
-            |p: &Preopen| p.guest.trim_end_matches('/') == preopen.guest.trim_end_matches('/');
-        kept.retain(|p| !same(p));
-        kept.push(preopen);
+/// Most mounts one guest may have: each is a descriptor held open for the run and a
+/// preopen wasi-libc walks at start-up.
+pub const MAX_MOUNTS: usize = 1024;
+
+/// One preopen as an engine hands it to the guest: an open host directory, never a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestDir {
+    /// The directory, opened and resolved before the run.
+    pub dir: HostDir,
+    /// Where the guest sees it: an absolute path, or `.` for the working directory.
+    pub guest: String,
+    /// The guest may read but never create, write, rename or delete under it.
+    pub read_only: bool,
+}
+
+/// Each guest path once, the later entry winning as a later mount shadows an earlier
+/// one, in the order of the winners. (Two preopens of one name would leave the choice
+/// to the guest's libc, which takes the first.) Linear, for tables of many mounts.
+fn shadowed<T>(entries: Vec<T>, guest: impl Fn(&T) -> &String) -> Vec<T> {
+    let mut seen = std::collections::HashSet::new();
+    let mut kept: Vec<T> = Vec::with_capacity(entries.len());
+    for entry in entries.into_iter().rev() {
+        if seen.insert(guest(&entry).trim_end_matches('/').to_owned()) {
+            kept.push(entry);
+        }
     }
+    kept.reverse();
     kept
 }
 
-/// Finds the host path behind `guest` in a mount table (longest mount point wins,
-/// later mounts shadow earlier ones), resolving symlinks inside that mount.
-pub(crate) fn resolve_through_mounts(mounts: &[Preopen], guest: &str) -> Result<(PathBuf, bool)> {
+/// A mount's source, opened: chosen by the runtime (a rootfs, a bind mount's source,
+/// a scratch directory), so opened by its path.
+fn open_mount(mount: &Preopen) -> Result<HostDir> {
+    HostDir::open(&mount.host).map_err(|e| {
+        Error::io(
+            format!(
+                "opening {} for the guest's {}",
+                mount.host.display(),
+                mount.guest
+            ),
+            e,
+        )
+    })
+}
+
+/// The mount a guest path lives in (longest mount point wins, later mounts shadow
+/// earlier ones) and the rest of the path below it.
+fn mount_of<'m, 'g>(mounts: &'m [Preopen], guest: &'g str) -> Result<(&'m Preopen, &'g str)> {
     // `max_by_key` keeps the last of equal keys: the later mount of one path wins.
     let mount = mounts
         .iter()
@@ -260,34 +311,36 @@ pub(crate) fn resolve_through_mounts(mounts: &[Preopen], guest: &str) -> Result<
         .ok_or_else(|| {
             Error::InvalidBundle(format!("{guest} is not inside any mount of the guest"))
         })?;
-    let rest = guest_prefix(&mount.guest, guest).unwrap_or_default();
-    let host = resolve_in_root(&mount.host, Path::new(rest))
-        .map_err(|e| Error::io(format!("resolving guest path {guest}"), e))?;
-    Ok((host, mount.read_only))
+    Ok((mount, guest_prefix(&mount.guest, guest).unwrap_or_default()))
+}
+
+/// The open source of the mount a guest path lives in, and the rest of the path below it.
+pub(crate) fn open_mount_of<'g>(mounts: &[Preopen], guest: &'g str) -> Result<(HostDir, &'g str)> {
+    let (mount, rest) = mount_of(mounts, guest)?;
+    Ok((open_mount(mount)?, rest))
 }
 
 /// The top-level directories of a root mount, each as its own preopen. Symlinked
 /// entries are resolved inside the root, never on the host.
-fn top_level_dirs(root: &Preopen) -> Result<Vec<Preopen>> {
-    let entries = std::fs::read_dir(&root.host)
+fn top_level_dirs(root: &Preopen) -> Result<Vec<GuestDir>> {
+    let dir = open_mount(root)?;
+    let names = dir
+        .entry_names()
         .map_err(|e| Error::io(format!("listing {}", root.host.display()), e))?;
     let mut dirs = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(format!("listing {}", root.host.display()), e))?;
-        let name = entry.file_name();
+    for name in names {
         let Some(name_str) = name.to_str() else {
             continue;
         };
-        let Ok(host) = resolve_in_root(&root.host, Path::new(&name)) else {
+        // Not a directory (or a link to none): not offered.
+        let Ok(host) = dir.open_dir(Path::new(&name)) else {
             continue;
         };
-        if host.is_dir() {
-            dirs.push(Preopen {
-                host,
-                guest: format!("/{name_str}"),
-                read_only: root.read_only,
-            });
-        }
+        dirs.push(GuestDir {
+            dir: host,
+            guest: format!("/{name_str}"),
+            read_only: root.read_only,
+        });
     }
     dirs.sort_by(|a, b| a.guest.cmp(&b.guest));
     Ok(dirs)
@@ -328,6 +381,18 @@ mod tests {
         }
     }
 
+    /// Each preopen as (guest path, the directory it opened, read-only).
+    fn view(preopens: &[GuestDir]) -> Vec<(String, HostDir, bool)> {
+        preopens
+            .iter()
+            .map(|p| (p.guest.clone(), p.dir.clone(), p.read_only))
+            .collect()
+    }
+
+    fn dir(path: &Path) -> HostDir {
+        HostDir::open(path).unwrap()
+    }
+
     #[test]
     fn a_later_mount_shadows_an_earlier_one_and_a_rootfs_dir() {
         let root = tempfile::tempdir().unwrap();
@@ -339,14 +404,21 @@ mod tests {
             mount(data.path(), "/data/", true),
         ];
         let at_root = spec_with(mounts.clone(), "/").wasi_preopens().unwrap();
-        assert_eq!(at_root, vec![mounts[0].clone(), mounts[2].clone()]);
+        assert_eq!(
+            view(&at_root),
+            [
+                ("/".into(), dir(root.path()), false),
+                ("/data/".into(), dir(data.path()), true)
+            ]
+        );
         let in_data = spec_with(mounts.clone(), "/data").wasi_preopens().unwrap();
         let data_preopens: Vec<_> = in_data
             .iter()
             .filter(|p| p.guest.starts_with("/data"))
             .collect();
-        assert_eq!(data_preopens, [&mounts[2]]);
-        assert_eq!(in_data.last().unwrap().host, data.path());
+        assert_eq!(data_preopens.len(), 1);
+        assert_eq!(data_preopens[0].dir, dir(data.path()));
+        assert_eq!(in_data.last().unwrap().dir, dir(data.path()));
     }
 
     #[test]
@@ -354,8 +426,8 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let mounts = vec![mount(root.path(), "/", true)];
         assert_eq!(
-            spec_with(mounts.clone(), "/").wasi_preopens().unwrap(),
-            mounts
+            view(&spec_with(mounts, "/").wasi_preopens().unwrap()),
+            [("/".into(), dir(root.path()), true)]
         );
     }
 
@@ -378,8 +450,8 @@ mod tests {
         let names: Vec<_> = preopens.iter().map(|p| p.guest.as_str()).collect();
         assert_eq!(names, ["/etc", "/link", "/work", "/data", "."]);
         // The symlink resolved inside the root, not to the host's /etc.
-        assert_eq!(preopens[1].host, root.path().join("etc"));
-        assert_eq!(preopens[4].host, root.path().join("work/sub"));
+        assert_eq!(preopens[1].dir, dir(&root.path().join("etc")));
+        assert_eq!(preopens[4].dir, dir(&root.path().join("work/sub")));
         assert!(preopens[4].read_only);
     }
 
@@ -396,14 +468,35 @@ mod tests {
             "/data/in",
         );
         let dot = spec.wasi_preopens().unwrap().pop().unwrap();
-        assert_eq!((dot.host, dot.read_only), (data.path().join("in"), false));
+        assert_eq!(
+            (dot.dir, dot.read_only),
+            (dir(&data.path().join("in")), false)
+        );
     }
 
     #[test]
-    fn missing_cwd_is_an_error() {
+    fn missing_or_file_cwd_is_an_error() {
         let root = tempfile::tempdir().unwrap();
-        let spec = spec_with(vec![mount(root.path(), "/", false)], "/nope");
-        assert!(spec.wasi_preopens().is_err());
+        std::fs::write(root.path().join("file"), b"").unwrap();
+        for cwd in ["/nope", "/file"] {
+            let spec = spec_with(vec![mount(root.path(), "/", false)], cwd);
+            assert!(spec.wasi_preopens().is_err(), "{cwd}");
+        }
+    }
+
+    /// Shadowing is linear and the table is capped: 20,000 mounts were 20 s of
+    /// quadratic work before.
+    #[test]
+    fn many_mounts_are_refused_and_shadowing_keeps_the_last() {
+        let root = tempfile::tempdir().unwrap();
+        let many = vec![mount(root.path(), "/m", false); MAX_MOUNTS + 1];
+        let err = spec_with(many, "/").wasi_preopens().unwrap_err();
+        assert!(err.to_string().contains("at most"), "{err}");
+        let entries: Vec<(String, u32)> =
+            (0..10_000).map(|i| (format!("/d{}", i % 10), i)).collect();
+        let kept = shadowed(entries, |e| &e.0);
+        assert_eq!(kept.len(), 10);
+        assert!(kept.iter().all(|(_, i)| *i >= 9_990));
     }
 
     #[test]

@@ -91,7 +91,7 @@ impl Engine for WamrEngine {
         Ok(GuardedModule::new(
             code,
             wasm,
-            instrumented.initial_memory,
+            instrumented.initial,
             guards,
             self.settings,
         ))

@@ -89,7 +89,7 @@ impl Engine for Wasm3Engine {
         Ok(GuardedModule::new(
             code,
             wasm,
-            instrumented.initial_memory,
+            instrumented.initial,
             guards,
             self.settings,
         ))

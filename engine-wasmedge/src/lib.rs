@@ -28,7 +28,9 @@ use wasmux_engine_api::{
     Artifact, Capabilities, Descriptor, Engine, EngineInfo, EngineOptions, Error, Precompile,
     Precompiler, Result, Support, WasmBinary,
 };
-use wasmux_guard::{GuardedModule, GuardedSettings, Guards, prepare_validated, rewrite_version};
+use wasmux_guard::{
+    GuardedModule, GuardedSettings, Guards, InitialSize, prepare_validated, rewrite_version,
+};
 
 use crate::ffi::{AstModule, Config, Execution};
 
@@ -162,7 +164,7 @@ impl WasmEdgeEngine {
             }
         };
         let ast = ast.map_err(|e| invalid(wasm, e))?;
-        let module = self.module(config, ast, instrumented.initial_memory, wasm);
+        let module = self.module(config, ast, instrumented.initial, wasm);
         Ok((module, native))
     }
 
@@ -175,7 +177,7 @@ impl WasmEdgeEngine {
         &self,
         config: Config,
         ast: AstModule,
-        initial_memory: u64,
+        initial: InitialSize,
         wasm: &WasmBinary,
     ) -> WasmEdgeModule {
         let code = WasmEdgeCode {
@@ -183,7 +185,7 @@ impl WasmEdgeEngine {
             ast: Arc::new(ast),
             descriptor: self.descriptor(),
         };
-        GuardedModule::new(code, wasm, initial_memory, GUARDS, self.settings)
+        GuardedModule::new(code, wasm, initial, GUARDS, self.settings)
     }
 }
 
@@ -218,12 +220,12 @@ impl Precompile<WasmEdgeModule> for WasmEdgeEngine {
         )
     }
 
-    /// The artifact: the initial memory size (8 bytes, little-endian), then the
-    /// universal module with WasmEdge's native code.
+    /// The artifact: what the module holds once instantiated (16 bytes,
+    /// [`InitialSize::to_bytes`]), then the universal module with WasmEdge's native code.
     fn compile_for_cache(&self, wasm: &WasmBinary) -> Result<(WasmEdgeModule, Vec<u8>)> {
         let (module, native) = self.load_native(wasm)?;
         let native = native.ok_or_else(|| Error::engine(self.name(), INTERPRETED))?;
-        let mut artifact = module.initial_memory().to_le_bytes().to_vec();
+        let mut artifact = module.initial().to_bytes().to_vec();
         artifact.extend_from_slice(&native);
         Ok((module, artifact))
     }
@@ -233,15 +235,15 @@ impl Precompile<WasmEdgeModule> for WasmEdgeEngine {
             return Err(Error::engine(self.name(), INTERPRETED));
         }
         let engine_error = |message: String| Error::engine(self.name(), message);
-        let (memory, native) = artifact
+        let (initial, native) = artifact
             .bytes()
-            .split_first_chunk::<8>()
+            .split_first_chunk::<16>()
             .ok_or_else(|| engine_error("precompiled artifact too short".into()))?;
         let config = self.config()?;
         // The artifact's hash was verified by the cache: it is what compile_for_cache
         // produced for these module bytes on this configuration.
         let ast = config.load(native).map_err(engine_error)?;
-        Ok(self.module(config, ast, u64::from_le_bytes(*memory), wasm))
+        Ok(self.module(config, ast, InitialSize::from_bytes(*initial), wasm))
     }
 }
 

@@ -18,6 +18,7 @@ use wasmer::sys::vm::{
 use wasmer::sys::{BaseTunables, Tunables};
 use wasmer::{MemoryType, Pages, TableType};
 use wasmux_engine_api::MemoryBudget;
+use wasmux_engine_api::memory::TABLE_ELEMENT_BYTES;
 
 /// One run's memory budget, shared by every memory the run creates.
 #[derive(Debug, Clone, Default)]
@@ -36,6 +37,28 @@ impl SharedBudget {
     /// Whether the limit refused a memory during the run.
     pub(crate) fn denied(&self) -> bool {
         self.lock().denied()
+    }
+
+    /// A new table's type under the limit: its initial elements are charged to the
+    /// budget, and its maximum lowered to what the budget has left. wasmer's
+    /// `table.grow` has no hook to ask at each grow, so a table may grow to the share
+    /// left when it was made (docs/engines.md, "Limits").
+    fn bound_table(&self, ty: &TableType) -> Result<TableType, String> {
+        let mut budget = self.lock();
+        if !budget.request_table_grow(0, u64::from(ty.minimum)) {
+            return Err(format!(
+                "the memory limit refuses a table of {} elements",
+                ty.minimum
+            ));
+        }
+        let mut bounded = *ty;
+        if let Some(left) = budget.remaining() {
+            let most = u32::try_from(left / TABLE_ELEMENT_BYTES)
+                .unwrap_or(u32::MAX)
+                .saturating_add(ty.minimum);
+            bounded.maximum = Some(ty.maximum.map_or(most, |max| max.min(most)));
+        }
+        Ok(bounded)
     }
 
     fn request(&self, current: Pages, desired: Pages) -> bool {
@@ -111,7 +134,8 @@ impl Tunables for BudgetTunables {
     }
 
     fn create_host_table(&self, ty: &TableType, style: &TableStyle) -> Result<VMTable, String> {
-        self.base.create_host_table(ty, style)
+        self.base
+            .create_host_table(&self.budget.bound_table(ty)?, style)
     }
 
     unsafe fn create_vm_table(
@@ -120,8 +144,13 @@ impl Tunables for BudgetTunables {
         style: &TableStyle,
         vm_definition_location: NonNull<VMTableDefinition>,
     ) -> Result<VMTable, String> {
-        // SAFETY: forwarded unchanged; the caller upholds `create_vm_table`'s contract.
-        unsafe { self.base.create_vm_table(ty, style, vm_definition_location) }
+        let ty = self.budget.bound_table(ty)?;
+        // SAFETY: forwarded with a lower maximum only; the caller upholds
+        // `create_vm_table`'s contract.
+        unsafe {
+            self.base
+                .create_vm_table(&ty, style, vm_definition_location)
+        }
     }
 }
 

@@ -1,8 +1,11 @@
-//! The wasmtime backend of wasmux: core modules through WASI preview1, components through
-//! `wasi:cli/run` (preview2). It only translates a [`RunSpec`](wasmux_engine_api::RunSpec) into wasmtime calls; every
+//! The wasmtime backend of wasmux: core modules through WASI preview1 (wasmux's own, as
+//! on every engine), components through `wasi:cli/run` (wasmtime-wasi's preview2). It
+//! only translates a [`RunSpec`](wasmux_engine_api::RunSpec) into wasmtime calls; every
 //! policy (mapping, limits, exit statuses) comes from `wasmux-engine-api`.
 //!
-//! - read-only preopens: enforced by wasmtime-wasi's `FsPerms::ReadOnly`, not host modes;
+//! - preopens: the descriptors the spec opened; read-only enforced by
+//!   `wasmux-wasi-preview1` and wasmtime-wasi's `FsPerms::ReadOnly`, not host modes;
+//!   device nodes refused by both (`nodes` there, `wasi` here);
 //! - memory limit: the store's `ResourceLimiter`, accounting through `MemoryBudget`;
 //! - kill and deadline: epoch interruption; the epoch only advances when some run is
 //!   killed, and each store then checks its own `RunControl`, so other runs go on;
@@ -11,7 +14,9 @@
 //!   allocator for a shim running the same images many times; compiled code goes to the precompile
 //!   cache through `Module::serialize` and comes back through `Module::deserialize`.
 
+mod open_check;
 mod outcome;
+mod preview1;
 mod run;
 mod stdio;
 mod wasi;

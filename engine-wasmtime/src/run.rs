@@ -2,24 +2,24 @@
 
 use wasmtime::component::{Linker as ComponentLinker, ResourceTable};
 use wasmtime::{Linker, ResourceLimiter, Store, UpdateDeadline, Val};
-use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmux_engine_api::{
     Descriptor, Error, MemoryBudget, Module, RawOutcome, RawRun, Result, RunControl, RunSpec,
 };
 
 use crate::outcome::outcome_of;
-use crate::{DESCRIPTOR, Linked, NAME, WasmtimeModule, wasi};
+use crate::preview1::CoreWasi;
+use crate::{DESCRIPTOR, Linked, NAME, WasmtimeModule, preview1, wasi};
 
 /// Store data: the WASI context plus what the limiter and the kill check need.
 pub(crate) struct HostState<W> {
-    wasi: W,
+    pub(crate) wasi: W,
     budget: MemoryBudget,
     control: RunControl,
 }
 
 /// Store data of a core module run.
-pub(crate) type CoreState = HostState<WasiP1Ctx>;
+pub(crate) type CoreState = HostState<CoreWasi>;
 /// Store data of a component run.
 pub(crate) type ComponentState = HostState<ComponentWasi>;
 
@@ -50,34 +50,30 @@ impl<W: Send> ResourceLimiter for HostState<W> {
 
     fn table_growing(
         &mut self,
-        _current: usize,
-        _desired: usize,
+        current: usize,
+        desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(true)
+        Ok(self
+            .budget
+            .request_table_grow(current as u64, desired as u64))
     }
 }
 
-/// WASI preview1, with `proc_exit` replaced: wasmtime-wasi refuses statuses of 126 and
-/// above, but a container may exit with any status (README, "Exit codes").
+/// WASI preview1: wasmux's own, as every engine links it (`preview1`).
 pub(crate) fn core_linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<CoreState>> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut CoreState| &mut state.wasi)?;
-    linker.allow_shadowing(true);
-    linker.func_wrap(
-        "wasi_snapshot_preview1",
-        "proc_exit",
-        |status: i32| -> wasmtime::Result<()> { Err(I32Exit(status).into()) },
-    )?;
+    preview1::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 
-/// WASI preview2 for components.
+/// WASI preview2 for components, with the file-kind rule on `open-at`.
 pub(crate) fn component_linker(
     engine: &wasmtime::Engine,
 ) -> wasmtime::Result<ComponentLinker<ComponentState>> {
     let mut linker = ComponentLinker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    crate::open_check::shadow_open_at(&mut linker)?;
     Ok(linker)
 }
 
@@ -113,7 +109,10 @@ impl WasmtimeModule {
         mut spec: RunSpec,
         control: &RunControl,
     ) -> Result<RawRun> {
-        let wasi = wasi::builder(&mut spec, control)?.build_p1();
+        let wasi = CoreWasi {
+            host: wasmux_wasi_preview1::WasiHost::new(&mut spec, control)?,
+            memory: None,
+        };
         let mut store = self.store(wasi, &spec, control);
         let engine = self.engine.clone();
         let _hook = control.on_kill(move || engine.increment_epoch());
@@ -125,6 +124,7 @@ impl WasmtimeModule {
                 Err(e) => return instantiate_failure(e, &store, &spec),
             }
         };
+        store.data_mut().wasi.memory = instance.get_memory(&mut store, "memory");
         let name = spec.entry.as_deref().unwrap_or("_start");
         let not_runnable = |reason: &str| Error::EntryFunction {
             name: name.to_owned(),

@@ -23,12 +23,14 @@ pub(crate) fn builder(spec: &mut RunSpec, control: &RunControl) -> Result<WasiCt
         } else {
             FsPerms::ReadWrite
         };
-        wasi.preopened_dir(&preopen.host, &preopen.guest, perms)
+        // wasmtime-wasi takes a path only: the descriptor's magic link in /proc leads
+        // to the directory that was resolved, whatever its name leads to now.
+        wasi.preopened_dir(preopen.dir.proc_path(), &preopen.guest, perms)
             .map_err(|e| {
                 Error::io(
                     format!(
                         "opening {} for the guest's {}",
-                        preopen.host.display(),
+                        preopen.dir.shown().display(),
                         preopen.guest
                     ),
                     std::io::Error::other(format!("{e:#}")),

@@ -1,10 +1,13 @@
 //! The host side of a guarded run: one table of imports (WASI, then the guards) and the
 //! state that answers them.
 
+use wasmux_engine_api::memory::TABLE_ELEMENT_BYTES;
 use wasmux_engine_api::{MemoryBudget, RawOutcome, RawRun, Result, RunControl, RunSpec, TrapKind};
 use wasmux_wasi_preview1::{FUNCTIONS, MODULE as WASI_MODULE, Stop, ValType, WasiHost};
 
-use crate::instrument::{DEEP, DENIED_DELTA, FUEL, GROW, GUARD_MODULE, POLL};
+use crate::instrument::{
+    DEEP, DENIED_DELTA, FUEL, GROW, GROW_TABLE, GUARD_MODULE, InitialSize, POLL,
+};
 
 const WASM_PAGE: u64 = 65536;
 
@@ -22,7 +25,8 @@ pub struct Import {
     pub result: Option<ValType>,
 }
 
-/// Every import a guarded run links: the WASI functions, then `poll`, `grow`, `deep`.
+/// Every import a guarded run links: the WASI functions, then `poll`, `grow`, `deep`,
+/// `grow_table`.
 pub fn imports() -> Vec<Import> {
     let mut imports: Vec<Import> = FUNCTIONS
         .iter()
@@ -42,6 +46,7 @@ pub fn imports() -> Vec<Import> {
     imports.push(guard(POLL, &[], Some(ValType::I32)));
     imports.push(guard(GROW, &[ValType::I32], Some(ValType::I32)));
     imports.push(guard(DEEP, &[], None));
+    imports.push(guard(GROW_TABLE, &[ValType::I32], Some(ValType::I32)));
     imports
 }
 
@@ -96,27 +101,32 @@ pub struct GuestMustEnd;
 pub struct GuardedHost<'a> {
     wasi: WasiHost,
     budget: MemoryBudget,
+    /// What the tables hold, in the budget's bytes: their initial elements and every
+    /// grow the budget allowed.
+    table_bytes: u64,
     control: &'a RunControl,
     max_depth: Option<u32>,
     stopped: Option<Stopped>,
 }
 
 impl<'a> GuardedHost<'a> {
-    /// The host for one run of a module whose memory 0 starts at `initial_memory`
-    /// bytes; `Err(run)` is the finished run when that alone exceeds the limit.
-    /// `max_depth` is the depth the module was instrumented with, for the message.
+    /// The host for one run of a module that starts with `initial` memory and tables;
+    /// `Err(run)` is the finished run when that alone exceeds the limit. `max_depth` is
+    /// the depth the module was instrumented with, for the message.
     pub fn new(
         spec: &mut RunSpec,
         control: &'a RunControl,
-        initial_memory: u64,
+        initial: InitialSize,
         max_depth: Option<u32>,
     ) -> Result<std::result::Result<Self, RawRun>> {
         let mut budget = MemoryBudget::new(spec.limits.memory_bytes);
-        if !budget.request_grow(0, initial_memory) {
+        if !budget.request_grow(0, initial.memory)
+            || !budget.request_table_grow(0, initial.table_elements)
+        {
             return Ok(Err(RawRun {
                 outcome: RawOutcome::Trap(
                     TrapKind::Other,
-                    "the module's initial memory exceeds the memory limit".into(),
+                    "the module's initial memory and tables exceed the memory limit".into(),
                 ),
                 memory_denied: true,
             }));
@@ -124,6 +134,7 @@ impl<'a> GuardedHost<'a> {
         Ok(Ok(GuardedHost {
             wasi: WasiHost::new(spec, control)?,
             budget,
+            table_bytes: initial.table_elements.saturating_mul(TABLE_ELEMENT_BYTES),
             control,
             max_depth,
             stopped: None,
@@ -157,11 +168,21 @@ impl<'a> GuardedHost<'a> {
                 let desired = current + u64::from(delta) * WASM_PAGE;
                 // The engine may have refused a grow the budget allowed (the module's
                 // own maximum): start from the size it really has.
-                self.budget.observe(current);
+                self.budget.observe(current + self.table_bytes);
                 let allowed = self.budget.request_grow(current, desired);
                 Ok(Some(u64::from(if allowed { delta } else { DENIED_DELTA })))
             }
-            Some(_) => self.stop(Stopped::TooDeep),
+            Some(2) => self.stop(Stopped::TooDeep),
+            Some(_) => {
+                // Tables only grow; a grow the engine then refuses (the table's own
+                // maximum) stays counted, which errs on the safe side.
+                let delta = args.first().copied().unwrap_or_default() as u32;
+                let allowed = self.budget.request_table_grow(0, u64::from(delta));
+                if allowed {
+                    self.table_bytes += u64::from(delta) * TABLE_ELEMENT_BYTES;
+                }
+                Ok(Some(u64::from(if allowed { delta } else { DENIED_DELTA })))
+            }
         }
     }
 

@@ -4,7 +4,7 @@
 //! module's own; WasmEdge's interpreter keeps its frames on the heap with no depth limit
 //! and its AOT code overflows the native stack into a crash.
 //!
-//! Three host imports are appended (module `wasmux_guard`):
+//! Four host imports are appended (module `wasmux_guard`):
 //! - `poll() -> i32`: every loop iteration and every function entry spends one unit of
 //!   fuel from a new global; when it runs out, `poll` is called: it traps if the run
 //!   was killed and otherwise returns fresh fuel. A guest spinning in a loop, in
@@ -13,13 +13,16 @@
 //! - `grow(delta) -> delta'`: placed before each `memory.grow`; it returns the delta
 //!   when the run's memory budget allows it, else a delta no memory can take, so the
 //!   grow itself fails with -1 as the guest expects (and the denial is recorded).
+//! - `grow_table(delta) -> delta'`: the same before each `table.grow`, charging the
+//!   new elements to the same budget (tables hold host memory too: 100M elements are
+//!   800 MB).
 //! - `deep()`, when asked for ([`Guards::max_depth`]): every function counts its
 //!   activations in a new global on entry and uncounts them on every way out (the body
 //!   is wrapped in a block, so a branch to the function's own label passes the
 //!   uncount too; `return` and tail calls uncount before leaving); past the maximum,
 //!   `deep` ends the guest as a stack overflow.
 //!
-//! Appended imports shift the indices of the module's own functions by three; every
+//! Appended imports shift the indices of the module's own functions by four; every
 //! reference (calls, exports, elements, `ref.func`, start) is remapped. Custom sections
 //! are dropped: the `name` section's indices would be stale, and an engine's own
 //! sections (WasmEdge's AOT native code) must never come from an image.
@@ -41,17 +44,19 @@ pub(crate) const POLL: &str = "poll";
 pub(crate) const GROW: &str = "grow";
 /// Import name of the call-depth check.
 pub(crate) const DEEP: &str = "deep";
+/// Import name of the table-grow check.
+pub(crate) const GROW_TABLE: &str = "grow_table";
 /// Loop iterations and calls between two polls.
 pub(crate) const FUEL: i32 = 10_000;
 /// A `memory.grow` delta no 32-bit memory can take (> 65536 pages).
 pub(crate) const DENIED_DELTA: u32 = u32::MAX;
 /// How many imports the rewrite appends.
-const ADDED_IMPORTS: u32 = 3;
+const ADDED_IMPORTS: u32 = 4;
 
 /// The version of the rewrite's output: part of the precompile cache key of engines
 /// that compile the rewritten module (WasmEdge AOT). Bump it on any change to what
 /// [`instrument`] emits, so no cached native code of an older rewrite is reused.
-pub const REWRITE_VERSION: u32 = 1;
+pub const REWRITE_VERSION: u32 = 2;
 
 /// Which guards an engine needs beyond fuel and memory, which every rewrite gets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -66,8 +71,40 @@ pub struct Guards {
 pub struct Instrumented {
     /// The module to hand to the engine.
     pub bytes: Vec<u8>,
-    /// Initial size of memory 0 in bytes (checked against the limit before running).
-    pub initial_memory: u64,
+    /// What the module holds when instantiated (checked against the limit before
+    /// running).
+    pub initial: InitialSize,
+}
+
+/// What a module holds as soon as it is instantiated, which the memory limit counts
+/// before it runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InitialSize {
+    /// Memory 0's initial size, in bytes.
+    pub memory: u64,
+    /// The initial elements of the module's own tables, all together.
+    pub table_elements: u64,
+}
+
+impl InitialSize {
+    /// As 16 bytes (little-endian), for a backend that stores it beside a precompiled
+    /// artifact.
+    pub fn to_bytes(self) -> [u8; 16] {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.memory.to_le_bytes());
+        bytes[8..].copy_from_slice(&self.table_elements.to_le_bytes());
+        bytes
+    }
+
+    /// Back from [`to_bytes`](Self::to_bytes).
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        let (memory, tables) = bytes.split_at(8);
+        let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
+        InitialSize {
+            memory: word(memory),
+            table_elements: word(tables),
+        }
+    }
 }
 
 /// Counts gathered in a first pass, to place the new types, imports and global.
@@ -78,10 +115,20 @@ struct Shape {
     imported_globals: u32,
     globals: u32,
     initial_memory: u64,
+    initial_table_elements: u64,
     /// Result types of each type index (empty for non-function types).
     results: Vec<Vec<wasmparser::ValType>>,
     /// Type index of each function the module defines, in order.
     defined: Vec<u32>,
+}
+
+impl Shape {
+    fn initial(&self) -> InitialSize {
+        InitialSize {
+            memory: self.initial_memory,
+            table_elements: self.initial_table_elements,
+        }
+    }
 }
 
 fn shape(bytes: &[u8]) -> Result<Shape, wasmparser::BinaryReaderError> {
@@ -114,6 +161,13 @@ fn shape(bytes: &[u8]) -> Result<Shape, wasmparser::BinaryReaderError> {
                 }
             }
             Payload::GlobalSection(s) => shape.globals = s.count(),
+            Payload::TableSection(s) => {
+                for table in s {
+                    let initial = table?.ty.initial;
+                    shape.initial_table_elements =
+                        shape.initial_table_elements.saturating_add(initial);
+                }
+            }
             Payload::MemorySection(s) => {
                 if let Some(memory) = s.into_iter().next() {
                     shape.initial_memory = memory?.initial.saturating_mul(65536);
@@ -154,7 +208,7 @@ pub fn instrument(bytes: &[u8], guards: Guards) -> Result<Instrumented, String> 
     if unguarded() {
         return Ok(Instrumented {
             bytes: bytes.to_vec(),
-            initial_memory: shape.initial_memory,
+            initial: shape.initial(),
         });
     }
     // Block types for wrapping bodies that return several values: `[] -> results`.
@@ -176,6 +230,7 @@ pub fn instrument(bytes: &[u8], guards: Guards) -> Result<Instrumented, String> 
         poll: shape.imported_functions,
         grow: shape.imported_functions + 1,
         deep: shape.imported_functions + 2,
+        grow_table: shape.imported_functions + 3,
         fuel: globals,
         depth: globals + 1,
         max_depth: guards.max_depth,
@@ -191,7 +246,7 @@ pub fn instrument(bytes: &[u8], guards: Guards) -> Result<Instrumented, String> 
         .map_err(|e| format!("instrumenting the module: {e}"))?;
     Ok(Instrumented {
         bytes: module.finish(),
-        initial_memory: guard.shape.initial_memory,
+        initial: guard.shape.initial(),
     })
 }
 
@@ -214,6 +269,8 @@ struct Guard {
     grow: u32,
     /// Function index of `deep`.
     deep: u32,
+    /// Function index of `grow_table` (of the same type as `grow`).
+    grow_table: u32,
     /// Global index of the fuel counter.
     fuel: u32,
     /// Global index of the call-depth counter.
@@ -248,6 +305,11 @@ impl Guard {
         imports.import(GUARD_MODULE, POLL, EntityType::Function(self.poll_type));
         imports.import(GUARD_MODULE, GROW, EntityType::Function(self.grow_type));
         imports.import(GUARD_MODULE, DEEP, EntityType::Function(self.deep_type));
+        imports.import(
+            GUARD_MODULE,
+            GROW_TABLE,
+            EntityType::Function(self.grow_type),
+        );
         self.emitted.imports = true;
     }
 
@@ -454,8 +516,14 @@ impl Reencode for Guard {
                     | Operator::ReturnCallIndirect { .. }
                     | Operator::ReturnCallRef { .. }
             );
-            if let Operator::MemoryGrow { mem: 0 } = operator {
-                f.instruction(&Instruction::Call(self.grow));
+            match operator {
+                Operator::MemoryGrow { mem: 0 } => {
+                    f.instruction(&Instruction::Call(self.grow));
+                }
+                Operator::TableGrow { .. } => {
+                    f.instruction(&Instruction::Call(self.grow_table));
+                }
+                _ => {}
             }
             if self.max_depth.is_some() {
                 if leaves {

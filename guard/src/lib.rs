@@ -15,7 +15,8 @@ mod thread;
 
 pub use host::{Ended, GuardedHost, GuestMustEnd, Import, check_imports, imports};
 pub use instrument::{
-    Guards, Instrumented, REWRITE_VERSION, UNGUARDED_VAR, instrument, rewrite_version, unguarded,
+    Guards, InitialSize, Instrumented, REWRITE_VERSION, UNGUARDED_VAR, instrument, rewrite_version,
+    unguarded,
 };
 pub use module::{GuardedCode, GuardedInstance, GuardedModule, GuardedSettings, NotInstantiated};
 pub use prepare::{MAX_DEPTH, prepare, prepare_validated};

@@ -9,7 +9,7 @@ use wasmux_engine_api::{
 };
 
 use crate::host::{Ended, GuardedHost};
-use crate::instrument::Guards;
+use crate::instrument::{Guards, InitialSize};
 use crate::run::{Prepared, entry_failed, instantiate_failed, run_guarded};
 use crate::thread::on_own_thread;
 
@@ -59,7 +59,7 @@ pub enum NotInstantiated {
 pub struct GuardedModule<C> {
     code: C,
     origin: String,
-    initial_memory: u64,
+    initial: InitialSize,
     max_depth: Option<u32>,
     /// The module exports `_initialize` (a reactor): it runs before a custom entry.
     initializes: bool,
@@ -90,29 +90,29 @@ impl GuardedSettings {
 }
 
 impl<C: GuardedCode> GuardedModule<C> {
-    /// `wasm` is the module as given, `initial_memory` its memory 0's initial size,
+    /// `wasm` is the module as given, `initial` what it holds once instantiated,
     /// `guards` what it was instrumented with, `settings` the engine's.
     pub fn new(
         code: C,
         wasm: &WasmBinary,
-        initial_memory: u64,
+        initial: InitialSize,
         guards: Guards,
         settings: GuardedSettings,
     ) -> Self {
         GuardedModule {
             code,
             origin: wasm.origin.clone(),
-            initial_memory,
+            initial,
             max_depth: guards.max_depth,
             initializes: exports_function(&wasm.bytes, "_initialize"),
             native_stack: settings.native_stack,
         }
     }
 
-    /// Memory 0's initial size in bytes, for a backend that stores it beside a
+    /// What the module holds once instantiated, for a backend that stores it beside a
     /// precompiled artifact (the limit is checked against it before each run).
-    pub fn initial_memory(&self) -> u64 {
-        self.initial_memory
+    pub fn initial(&self) -> InitialSize {
+        self.initial
     }
 }
 
@@ -126,7 +126,7 @@ impl<C: GuardedCode> Module for GuardedModule<C> {
         let prepared = Prepared {
             engine,
             origin: &self.origin,
-            initial_memory: self.initial_memory,
+            initial: self.initial,
             max_depth: self.max_depth,
         };
         // A reactor is initialised before a custom entry, as wasmtime does; a command's

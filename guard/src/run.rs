@@ -4,6 +4,7 @@
 use wasmux_engine_api::{Error, RawRun, Result, RunControl, RunSpec};
 
 use crate::host::{Ended, GuardedHost};
+use crate::instrument::InitialSize;
 
 /// What a guarded run needs to know about the loaded module.
 #[derive(Debug, Clone, Copy)]
@@ -12,8 +13,9 @@ pub(crate) struct Prepared<'m> {
     pub(crate) engine: &'static str,
     /// Where the module came from, for errors.
     pub(crate) origin: &'m str,
-    /// The module's initial memory, checked against the limit before instantiating.
-    pub(crate) initial_memory: u64,
+    /// The module's initial memory and tables, checked against the limit before
+    /// instantiating.
+    pub(crate) initial: InitialSize,
     /// The depth the module was instrumented with, if any.
     pub(crate) max_depth: Option<u32>,
 }
@@ -30,11 +32,10 @@ pub(crate) fn run_guarded<F>(
 where
     F: FnOnce(&mut GuardedHost<'_>, &str) -> Result<Ended>,
 {
-    let mut host =
-        match GuardedHost::new(&mut spec, control, module.initial_memory, module.max_depth)? {
-            Ok(host) => host,
-            Err(refused) => return Ok(refused),
-        };
+    let mut host = match GuardedHost::new(&mut spec, control, module.initial, module.max_depth)? {
+        Ok(host) => host,
+        Err(refused) => return Ok(refused),
+    };
     let entry = spec.entry.as_deref().unwrap_or("_start");
     let ended = instantiate_and_call(&mut host, entry)?;
     Ok(host.finish(ended))

@@ -3,7 +3,7 @@
 
 use wasmtime::{Caller, Engine, Instance, Linker, Module, Store};
 
-use crate::instrument::{DEEP, GROW, GUARD_MODULE, POLL};
+use crate::instrument::{DEEP, GROW, GROW_TABLE, GUARD_MODULE, POLL};
 use crate::{Guards, instrument};
 
 fn imports_of(bytes: &[u8]) -> Vec<String> {
@@ -24,6 +24,7 @@ fn imports_of(bytes: &[u8]) -> Vec<String> {
 struct Seen {
     polls: u32,
     grows: Vec<u32>,
+    table_grows: Vec<u32>,
     too_deep: bool,
     /// `grow` answers with this delta instead of the one asked for, when set.
     refuse_grow: bool,
@@ -54,6 +55,20 @@ fn run(wat: &str, guards: Guards) -> (Result<i32, String>, Seen) {
                 delta
             }
         })
+        .unwrap();
+    linker
+        .func_wrap(
+            GUARD_MODULE,
+            GROW_TABLE,
+            |mut c: Caller<'_, Seen>, delta: u32| {
+                c.data_mut().table_grows.push(delta);
+                if c.data().refuse_grow {
+                    u32::MAX
+                } else {
+                    delta
+                }
+            },
+        )
         .unwrap();
     linker
         .func_wrap(GUARD_MODULE, DEEP, |mut c: Caller<'_, Seen>| {
@@ -92,10 +107,12 @@ fn references_survive_the_shifted_function_indices() {
             "wasi_snapshot_preview1::proc_exit",
             "wasmux_guard::poll",
             "wasmux_guard::grow",
-            "wasmux_guard::deep"
+            "wasmux_guard::deep",
+            "wasmux_guard::grow_table"
         ]
     );
-    assert_eq!(out.initial_memory, 65536);
+    assert_eq!(out.initial.memory, 65536);
+    assert_eq!(out.initial.table_elements, 1);
     let wat_without_import = wat.replace(
         r#"(import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))"#,
         "",
@@ -112,6 +129,19 @@ fn loops_spend_fuel_and_poll_when_it_runs_out() {
     let (result, seen) = run(wat, Guards::default());
     assert_eq!(result, Ok(25000));
     assert_eq!(seen.polls, 2, "25,001 units of fuel at 10,000 per poll");
+}
+
+/// Tables hold host memory too: `table.grow` asks the budget first, like
+/// `memory.grow`, and a refusal makes it fail with -1.
+#[test]
+fn table_grow_asks_first_and_a_refusal_fails_the_grow() {
+    let wat = r#"(module (table 1 funcref)
+        (func (export "run") (result i32)
+            (table.grow (ref.null func) (i32.const 1000))))"#;
+    let (result, seen) = run(wat, Guards::default());
+    assert_eq!((result, seen.table_grows), (Ok(1), vec![1000]));
+    let (result, _) = run(&format!("{wat} ;; refuse"), Guards::default());
+    assert_eq!(result, Ok(-1));
 }
 
 #[test]
@@ -188,7 +218,8 @@ fn a_module_without_imports_or_globals_gets_them() {
         [
             "wasmux_guard::poll",
             "wasmux_guard::grow",
-            "wasmux_guard::deep"
+            "wasmux_guard::deep",
+            "wasmux_guard::grow_table"
         ]
     );
 }

@@ -85,9 +85,14 @@ pub fn place_self(spec: &Spec) -> Vec<PathBuf> {
 /// keeps the cgroup busy until its reaper (conmon, the shim) has collected it.
 const REAP_GRACE: Duration = Duration::from_secs(5);
 
-/// Removes the leaf cgroups `place_self` made (the process has exited by then).
+/// Removes the leaf cgroups `place_self` made (the process has exited by then). Only
+/// directories of a cgroup file system are touched, whatever a record says.
 pub fn remove(dirs: &[PathBuf]) {
     for dir in dirs {
+        if !is_cgroup_dir(dir) {
+            tracing::warn!(dir = %dir.display(), "not removed: not a directory of a cgroup file system");
+            continue;
+        }
         let until = Instant::now() + REAP_GRACE;
         loop {
             match std::fs::remove_dir(dir) {
@@ -102,6 +107,26 @@ pub fn remove(dirs: &[PathBuf]) {
             }
         }
     }
+}
+
+/// Whether `dir` is an absolute path free of `..` to a directory on cgroup v1 or v2.
+fn is_cgroup_dir(dir: &Path) -> bool {
+    const CGROUP_SUPER_MAGIC: i64 = 0x0027_e0eb;
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    if inside_root(dir).is_none() {
+        return false;
+    }
+    let Ok(fd) = rustix::fs::open(
+        dir,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::NOFOLLOW,
+        rustix::fs::Mode::empty(),
+    ) else {
+        return false;
+    };
+    rustix::fs::fstatfs(&fd).is_ok_and(|fs| {
+        let magic = fs.f_type as i64;
+        magic == CGROUP_SUPER_MAGIC || magic == CGROUP2_SUPER_MAGIC
+    })
 }
 
 fn cpu_limited(cpu: &LinuxCpu) -> bool {

@@ -115,7 +115,7 @@ fn start_container_process(
         .spawn()
         .map_err(|e| OciError::io("starting the container process", e))?;
     drop(report_write);
-    let report = match handshake::receive(report_read) {
+    let report = match handshake::receive(report_read, handshake::REPORT_TIMEOUT) {
         Ok(report) => report,
         Err(e) => {
             // Not left waiting on a fifo that is about to be removed.

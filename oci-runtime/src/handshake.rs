@@ -7,6 +7,9 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags};
 
 use serde::{Deserialize, Serialize};
 
@@ -47,21 +50,51 @@ pub fn send(pipe: OwnedFd, report: &Report) -> Result<()> {
         .map_err(|e| OciError::io("reporting to create", e))
 }
 
-/// Waits for the report; `None` if the process closed the pipe without one.
-pub fn receive(pipe: OwnedFd) -> Result<Option<Report>> {
-    let mut text = String::new();
-    File::from(pipe)
-        .read_to_string(&mut text)
-        .map_err(|e| OciError::io("reading the container process's report", e))?;
+/// How long `create` waits for the container process's report. Mapping the bundle and
+/// compiling a large module without a cache takes seconds; a process that has said
+/// nothing after this is stuck, and `create` fails instead of hanging with it.
+pub const REPORT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Waits up to `timeout` for the report; `None` if the process closed the pipe without
+/// one.
+pub fn receive(pipe: OwnedFd, timeout: Duration) -> Result<Option<Report>> {
+    let failed = |e: std::io::Error| OciError::io("reading the container process's report", e);
+    let deadline = Instant::now() + timeout;
+    let mut file = File::from(pipe);
+    let mut text = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(failed(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no report within {} s", timeout.as_secs()),
+            )));
+        }
+        let wait = rustix::event::Timespec::try_from(left).unwrap_or(rustix::event::Timespec {
+            tv_sec: i64::MAX,
+            tv_nsec: 0,
+        });
+        let mut fds = [PollFd::new(&file, PollFlags::IN)];
+        match rustix::event::poll(&mut fds, Some(&wait)) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+            Ok(_) => {}
+            Err(e) => return Err(failed(e.into())),
+        }
+        match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => text.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    let text = String::from_utf8_lossy(&text);
     if text.trim().is_empty() {
         return Ok(None);
     }
-    serde_json::from_str(&text).map(Some).map_err(|e| {
-        OciError::io(
-            "reading the container process's report",
-            std::io::Error::other(e),
-        )
-    })
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| failed(std::io::Error::other(e)))
 }
 
 #[cfg(test)]
@@ -85,10 +118,18 @@ mod tests {
         ] {
             let (r, w) = rustix::pipe::pipe().unwrap();
             send(w, &report).unwrap();
-            assert_eq!(receive(r).unwrap(), Some(report));
+            assert_eq!(receive(r, REPORT_TIMEOUT).unwrap(), Some(report));
         }
         let (r, w) = rustix::pipe::pipe().unwrap();
         drop(w);
-        assert_eq!(receive(r).unwrap(), None);
+        assert_eq!(receive(r, REPORT_TIMEOUT).unwrap(), None);
+    }
+
+    /// A process that never reports (stuck on a FIFO, say) fails `create` in time.
+    #[test]
+    fn silence_past_the_timeout_is_an_error() {
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        let err = receive(r, Duration::from_millis(50)).unwrap_err();
+        assert!(err.to_string().contains("no report"), "{err}");
     }
 }

@@ -7,21 +7,16 @@
 use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
-use signal_hook::consts::{SIGALRM, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
-use signal_hook::iterator::Signals;
 use wasmux::{Bundle, CacheEvent, EngineOptions, LoadedModule, RunControl, RunSpec, deferred_fill};
 
 use crate::console;
 use crate::error::{OciError, Result};
-use crate::fds;
 use crate::handshake::{self, Report};
 use crate::settings;
 use crate::state::{ContainerDir, Root};
-
-/// Signals whose default action ends a process: each ends the guest the same way.
-const TERMINATING: [i32; 7] = [SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM];
 
 /// `init`'s arguments, from `create`.
 #[derive(Debug, clap::Args)]
@@ -45,8 +40,9 @@ struct Prepared {
 }
 
 /// Runs the container process; returns its exit code.
-pub fn init(root: &Root, args: &InitArgs) -> Result<u8> {
-    let report_pipe = fds::adopt_sync_fd_and_close_the_rest()?;
+/// `report_pipe` is the handshake pipe, adopted before the log was opened
+/// ([`fds::adopt_sync_fd_and_close_the_rest`]).
+pub fn init(root: &Root, args: &InitArgs, report_pipe: OwnedFd) -> Result<u8> {
     let dir = root.container(crate::container_id::validate(&args.id)?);
     // A session of its own: the caller's terminal and process group are not the
     // container's (and a console needs a session leader).
@@ -73,7 +69,8 @@ pub fn init(root: &Root, args: &InitArgs) -> Result<u8> {
     )?;
     wait_for_start(&dir)?;
     let control = RunControl::new();
-    forward_signals(&control)?;
+    wasmux::signals::forward_terminating(&control)
+        .map_err(|e| OciError::io("forwarding signals to the guest", e))?;
     let status = prepared.module.run(prepared.spec, &control)?;
     Ok(status.exit_code())
 }
@@ -139,20 +136,4 @@ fn wait_for_start(dir: &ContainerDir) -> Result<()> {
         .map_err(|e| OciError::io(format!("waiting for start on {}", path.display()), e))?;
     fifo.write_all(b"0")
         .map_err(|e| OciError::io("acknowledging start", e))
-}
-
-/// Turns every terminating signal into a kill of the guest, from a thread of its own.
-fn forward_signals(control: &RunControl) -> Result<()> {
-    let mut signals =
-        Signals::new(TERMINATING).map_err(|e| OciError::io("installing signal handlers", e))?;
-    let control = control.clone();
-    std::thread::Builder::new()
-        .name("wasmux-signals".into())
-        .spawn(move || {
-            for signal in signals.forever() {
-                control.kill(signal);
-            }
-        })
-        .map_err(|e| OciError::io("starting the signal thread", e))?;
-    Ok(())
 }

@@ -23,6 +23,7 @@ mod signal;
 mod state;
 
 use std::ffi::OsString;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::process::{Command as ChildCommand, ExitCode};
 
@@ -141,11 +142,23 @@ fn main() -> ExitCode {
     let matches = Cli::command().version(version).get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let globals = &cli.globals;
+    // The container process first closes what its caller leaked, and only then opens
+    // its log: the log's descriptor is its own and stays open for the whole run.
+    let report_pipe = match &cli.command {
+        Command::Init(_) => match fds::adopt_sync_fd_and_close_the_rest() {
+            Ok(pipe) => Some(pipe),
+            Err(e) => {
+                eprintln!("wasmux-oci: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
     if let Err(e) = log::init(globals.log.as_deref(), globals.log_format, globals.debug) {
         eprintln!("wasmux-oci: {e}");
         return ExitCode::FAILURE;
     }
-    match run(globals, cli.command) {
+    match run(globals, cli.command, report_pipe) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             tracing::error!("{e}");
@@ -155,7 +168,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(globals: &Globals, command: Command) -> Result<u8> {
+fn run(globals: &Globals, command: Command, report_pipe: Option<OwnedFd>) -> Result<u8> {
     // `features` needs no state root; every other command opens (or makes) it.
     let root = || Root::open(&globals.root);
     match command {
@@ -167,7 +180,11 @@ fn run(globals: &Globals, command: Command) -> Result<u8> {
             lifecycle::kill(&root()?, &id, signal::parse(&signal)?)?
         }
         Command::Delete { id, force } => lifecycle::delete(&root()?, &id, force)?,
-        Command::Init(args) => return init::init(&root()?, &args),
+        Command::Init(args) => {
+            let report_pipe = report_pipe
+                .ok_or_else(|| OciError::io("init", std::io::Error::other("no handshake pipe")))?;
+            return init::init(&root()?, &args, report_pipe);
+        }
         Command::FillCache {
             engine,
             cache_dir,

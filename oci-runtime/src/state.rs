@@ -43,13 +43,37 @@ pub enum Lookup {
 }
 
 impl Root {
-    /// The root at `dir`, created private (0700) if missing.
+    /// The root at `dir`, created private (0700) if missing. A root owned by another
+    /// user, or writable by others, is refused (as runc does): whoever can write there
+    /// could forge a record that makes `kill` signal any process and `delete` remove
+    /// any directory.
     pub fn open(dir: &Path) -> Result<Self> {
         DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
             .map_err(|e| OciError::io(format!("creating state root {}", dir.display()), e))?;
+        let stat = rustix::fs::stat(dir)
+            .map_err(|e| OciError::io(format!("state root {}", dir.display()), e))?;
+        let me = rustix::process::geteuid().as_raw();
+        let refuse = |why: String| {
+            OciError::io(
+                format!("state root {}", dir.display()),
+                std::io::Error::other(why),
+            )
+        };
+        if stat.st_uid != me {
+            return Err(refuse(format!(
+                "it is owned by uid {}, not by this user ({me})",
+                stat.st_uid
+            )));
+        }
+        if stat.st_mode & 0o022 != 0 {
+            return Err(refuse(format!(
+                "it is writable by others (mode {:o})",
+                stat.st_mode & 0o7777
+            )));
+        }
         Ok(Root {
             dir: dir.to_owned(),
         })
@@ -66,8 +90,16 @@ impl Root {
     /// Finds the container `id`.
     pub fn lookup(&self, id: &str) -> Result<Lookup> {
         let dir = self.container(id);
-        if !dir.path.is_dir() {
-            return Ok(Lookup::Missing);
+        // Not followed: a container's directory is a real directory of the root's.
+        match std::fs::symlink_metadata(&dir.path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(OciError::io(
+                    format!("container directory {}", dir.path.display()),
+                    std::io::Error::other("it is a symlink, which wasmux-oci never makes"),
+                ));
+            }
+            Ok(meta) if meta.is_dir() => {}
+            _ => return Ok(Lookup::Missing),
         }
         Ok(match dir.read_record()? {
             Some(record) => Lookup::Ours(dir, record),
@@ -244,6 +276,42 @@ mod tests {
             std::fs::read_dir(tmp.path().join("root")).unwrap().count(),
             0
         );
+    }
+
+    /// The audit's attack: a root others can write to, and in it a symlinked ID with a
+    /// forged record. Both are refused.
+    #[test]
+    fn a_root_others_can_write_and_a_symlinked_id_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let shared = tmp.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = Root::open(&shared).unwrap_err();
+        assert!(err.to_string().contains("writable by others"), "{err}");
+
+        let root = Root::open(&tmp.path().join("root")).unwrap();
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::write(
+            elsewhere.join(RECORD),
+            serde_json::to_vec(&record()).unwrap(),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&elsewhere, tmp.path().join("root/forged")).unwrap();
+        let err = root
+            .lookup("forged")
+            .err()
+            .expect("a symlinked ID is refused");
+        assert!(err.to_string().contains("symlink"), "{err}");
+    }
+
+    #[test]
+    fn only_cgroup_directories_are_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let victim = tmp.path().join("empty");
+        std::fs::create_dir(&victim).unwrap();
+        crate::cgroups::remove(std::slice::from_ref(&victim));
+        assert!(victim.is_dir(), "a forged record's directory is left alone");
     }
 
     #[test]

@@ -11,11 +11,12 @@
 //! plain byte slice.
 
 mod functions;
+mod nodes;
 mod readonly;
 mod stdio;
 
 use wasi_common::WasiCtx;
-use wasi_common::sync::{Dir, WasiCtxBuilder, ambient_authority};
+use wasi_common::sync::{Dir, WasiCtxBuilder};
 use wasmux_engine_api::{Error, Result, RunControl, RunSpec};
 
 use crate::stdio::HostStream;
@@ -50,13 +51,16 @@ impl WasiHost {
         builder.stderr(stdio::stream(stdio.stderr, HostStream::Stderr, control)?);
         let ctx = builder.build();
         for preopen in spec.wasi_preopens()? {
-            let dir = Dir::open_ambient_dir(&preopen.host, ambient_authority())
-                .map_err(|e| Error::io(format!("opening {}", preopen.host.display()), e))?;
-            ctx.push_preopened_dir(readonly::preopen(dir, preopen.read_only), &preopen.guest)
-                .map_err(|e| {
-                    let context = format!("preopening {}", preopen.guest);
-                    Error::io(context, std::io::Error::other(e.to_string()))
-                })?;
+            let dir = preopen
+                .dir
+                .try_clone_file()
+                .map(Dir::from_std_file)
+                .and_then(|dir| readonly::preopen(dir, preopen.read_only))
+                .map_err(|e| Error::io(format!("opening {}", preopen.dir.shown().display()), e))?;
+            ctx.push_preopened_dir(dir, &preopen.guest).map_err(|e| {
+                let context = format!("preopening {}", preopen.guest);
+                Error::io(context, std::io::Error::other(e.to_string()))
+            })?;
         }
         Ok(WasiHost { ctx })
     }

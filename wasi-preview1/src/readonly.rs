@@ -15,14 +15,15 @@ use wasi_common::snapshots::preview_1::types::Errno;
 use wasi_common::sync::Dir;
 use wasi_common::{Error, SystemTimeSpec};
 
-/// A preopened host directory, read-only when asked.
-pub(crate) fn preopen(dir: Dir, read_only: bool) -> Box<dyn WasiDir> {
-    let dir: Box<dyn WasiDir> = Box::new(wasi_common::sync::dir::Dir::from_cap_std(dir));
-    if read_only {
+/// A preopened host directory, read-only when asked, beneath which only the files a
+/// guest may use can be opened (`nodes`).
+pub(crate) fn preopen(dir: Dir, read_only: bool) -> std::io::Result<Box<dyn WasiDir>> {
+    let dir: Box<dyn WasiDir> = Box::new(crate::nodes::NodeCheckedDir::new(dir)?);
+    Ok(if read_only {
         Box::new(ReadOnlyDir(dir))
     } else {
         dir
-    }
+    })
 }
 
 fn refused<T>() -> Result<T, Error> {

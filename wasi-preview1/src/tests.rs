@@ -124,3 +124,38 @@ fn a_pointer_out_of_guest_memory_traps_instead_of_touching_the_host() {
     let result = host.call(index("args_sizes_get"), &mut memory, &[1 << 20, 0]);
     assert!(matches!(result, Err(Stop::Trap(_))), "{result:?}");
 }
+
+/// Image layers can carry device nodes and volumes FIFOs: only the harmless default
+/// devices may be opened, and a FIFO is refused without blocking on it.
+#[test]
+fn device_nodes_and_fifos_are_refused_and_the_default_devices_open() {
+    use rustix::fs::{CWD, FileType, Mode, makedev, mknodat};
+    const EACCES: i32 = 2;
+    let dir = tempfile::tempdir().unwrap();
+    let node = |name: &str, kind: FileType, dev: u64| {
+        mknodat(
+            CWD,
+            dir.path().join(name),
+            kind,
+            Mode::from_raw_mode(0o666),
+            dev,
+        )
+    };
+    node("fifo", FileType::Fifo, 0).unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::os::unix::fs::symlink("../fifo", dir.path().join("sub/link")).unwrap();
+    // The audit's nodes: the kernel log and a raw disk. Creating them needs CAP_MKNOD,
+    // which the tests have (they run as root, as CI does).
+    node("kmsg", FileType::CharacterDevice, makedev(1, 11))
+        .expect("creating a device node: run the tests as root");
+    node("disk", FileType::BlockDevice, makedev(7, 0)).unwrap();
+    node("null", FileType::CharacterDevice, makedev(1, 3)).unwrap();
+    let mut host = host(dir.path(), false);
+    for path in ["fifo", "sub/link", "kmsg", "disk"] {
+        for rights in [2, ALL_RIGHTS] {
+            assert_eq!(open(&mut host, path, 0, rights), EACCES, "{path}");
+        }
+    }
+    assert_eq!(open(&mut host, "null", 0, ALL_RIGHTS), ESUCCESS);
+    assert_eq!(open(&mut host, "sub", 0, 2), ESUCCESS);
+}

@@ -2,6 +2,7 @@
 //! (written under the case's directory) and a comparison of what the guest did.
 
 mod errors;
+mod escapes;
 mod faults;
 mod fs;
 mod limits;
@@ -199,6 +200,26 @@ pub const ALL: &[Case] = &[
         name: "precompile-cache",
         needs: &[Need::Precompile],
         run: precompile::cache_round_trip,
+    },
+    Case {
+        name: "symlink-swap-race",
+        needs: &[],
+        run: escapes::symlink_swap_race,
+    },
+    Case {
+        name: "device-nodes",
+        needs: &[],
+        run: escapes::device_nodes,
+    },
+    Case {
+        name: "table-limit",
+        needs: &[Need::MemoryLimit],
+        run: escapes::table_limit,
+    },
+    Case {
+        name: "fifo-entrypoint",
+        needs: &[],
+        run: escapes::fifo_entrypoint,
     },
 ];
 
