@@ -56,6 +56,13 @@ fn main() -> ExitCode {
 }
 
 fn run(args: target::RunArgs) -> u8 {
+    // From before the spec makes its scratch directories: a signal ends the guest (or
+    // the run before it starts), not this process, so they are removed on the way out.
+    let control = RunControl::new();
+    if let Err(e) = wasmux::signals::forward_terminating(&control) {
+        eprintln!("wasmux: forwarding signals to the guest: {e}");
+        return EXIT_RUNTIME_ERROR;
+    }
     let result = args.prepare().and_then(|(spec, requested)| {
         let options = args.engine_options()?;
         let engine = wasmux::select_engine_with_options(
@@ -82,11 +89,6 @@ fn run(args: target::RunArgs) -> u8 {
                 fill_after_run = Some((cache, spec.wasm.clone()));
             }
         }
-        // A signal ends the guest, not this process: the run's scratch directories
-        // are removed as it returns.
-        let control = RunControl::new();
-        wasmux::signals::forward_terminating(&control)
-            .map_err(|e| wasmux::Error::io("forwarding signals to the guest", e))?;
         let status = module.run(spec, &control);
         if let Some((cache, wasm)) = fill_after_run {
             deferred_fill::fill_now(engine.as_ref(), &wasm, cache);

@@ -119,6 +119,18 @@ impl Bundle {
             spec.add_scratch_dir(&guest, read_only)?;
         }
         spec.provide_default_devices()?;
+        // The working directory must exist now, not only when the run starts: `create`
+        // fails on it, as runc's does.
+        spec.open_guest_dir(&spec.cwd).map_err(|e| match e {
+            Error::Io { source, .. } => Error::InvalidBundle(format!(
+                "process.cwd {} cannot be opened in the guest: {source}",
+                spec.cwd
+            )),
+            Error::InvalidBundle(message) => {
+                Error::InvalidBundle(format!("process.cwd: {message}"))
+            }
+            other => other,
+        })?;
         spec.limits = Limits {
             memory_bytes: self.memory_limit(),
             timeout: None,

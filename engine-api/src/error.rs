@@ -238,6 +238,20 @@ impl Error {
 /// Result type of every fallible wasmux call.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// `text` with its control characters (terminal escapes, carriage returns) escaped, so
+/// bytes from an image reach a terminal or a log as text. Newlines and tabs stay.
+pub(crate) fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,18 +275,4 @@ mod tests {
         assert_eq!(err.to_string(), "invalid module m.wasm: bad magic");
         assert_eq!(err.exit_code(), EXIT_NOT_RUNNABLE);
     }
-}
-
-/// `text` with its control characters (terminal escapes, carriage returns) escaped, so
-/// bytes from an image reach a terminal or a log as text. Newlines and tabs stay.
-pub(crate) fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() && c != '\n' && c != '\t' {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }

@@ -169,9 +169,9 @@ fn dir_flags() -> OFlags {
 }
 
 /// Whether a guest may open a file with this status: regular files, directories and
-/// symlinks, and of devices only the harmless ones ([`HARMLESS_DEVICES`]). Block
-/// devices, other character devices (a raw disk, `/dev/kmsg`), FIFOs and sockets are
-/// refused, wherever they are found.
+/// symlinks, and of devices only the harmless ones (null, zero, full, random, urandom,
+/// tty). Block devices, other character devices (a raw disk, `/dev/kmsg`), FIFOs and
+/// sockets are refused, wherever they are found.
 pub fn guest_may_open(stat: &Stat) -> bool {
     match FileType::from_raw_mode(stat.st_mode) {
         FileType::RegularFile | FileType::Directory | FileType::Symlink => true,

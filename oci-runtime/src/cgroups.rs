@@ -124,6 +124,8 @@ fn is_cgroup_dir(dir: &Path) -> bool {
         return false;
     };
     rustix::fs::fstatfs(&fd).is_ok_and(|fs| {
+        // f_type's width differs between architectures.
+        #[allow(clippy::unnecessary_cast)]
         let magic = fs.f_type as i64;
         magic == CGROUP_SUPER_MAGIC || magic == CGROUP2_SUPER_MAGIC
     })

@@ -41,7 +41,7 @@ struct Prepared {
 
 /// Runs the container process; returns its exit code.
 /// `report_pipe` is the handshake pipe, adopted before the log was opened
-/// ([`fds::adopt_sync_fd_and_close_the_rest`]).
+/// ([`crate::fds::adopt_sync_fd_and_close_the_rest`]).
 pub fn init(root: &Root, args: &InitArgs, report_pipe: OwnedFd) -> Result<u8> {
     let dir = root.container(crate::container_id::validate(&args.id)?);
     // A session of its own: the caller's terminal and process group are not the

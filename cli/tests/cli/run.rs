@@ -374,3 +374,50 @@ fn engine_options_are_applied_or_refused_by_name() {
     let out = run_bundle(&bundle, &["--engine-option", "stack-size=tiny"]);
     assert_clean_failure(&out, 125, "invalid engine option \"stack-size=tiny\"");
 }
+
+/// SIGTERM ends the guest (143), and the run's tmpfs scratch directory, private to this
+/// user while it lives, is removed rather than left behind by the default action.
+#[test]
+fn sigterm_ends_the_guest_with_143_and_removes_its_private_scratch_dirs() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let scratch_parent = dir.path().join("tmp");
+    std::fs::create_dir(&scratch_parent).unwrap();
+    let bundle = probe_bundle(&["spin"])
+        .tmpfs("/scratch")
+        .write(&dir.path().join("bundle"));
+    let mut child = crate::support::wasmux_command(&[], &["run", bundle.to_str().unwrap()])
+        .env("TMPDIR", &scratch_parent)
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let scratch = loop {
+        let made: Vec<_> = std::fs::read_dir(&scratch_parent)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        // /scratch and /dev.
+        if made.len() == 2 {
+            break made;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no scratch dirs"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    for made in &scratch {
+        let mode = std::fs::metadata(made).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{}", made.display());
+    }
+    // The signal handlers are in before the scratch directories are made.
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    assert_eq!(
+        std::fs::read_dir(&scratch_parent).unwrap().count(),
+        0,
+        "scratch dirs left behind"
+    );
+}

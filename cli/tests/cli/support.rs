@@ -12,6 +12,13 @@ pub fn wasmux(args: &[&str]) -> Output {
 
 /// [`wasmux`], started by `prefix` (a command that execs its arguments).
 pub fn wasmux_within(prefix: &[&str], args: &[&str]) -> Output {
+    wasmux_command(prefix, args)
+        .output()
+        .expect("running wasmux")
+}
+
+/// The command [`wasmux_within`] runs, to start it and go on.
+pub fn wasmux_command(prefix: &[&str], args: &[&str]) -> Command {
     let runner = std::env::var("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER").unwrap_or_default();
     let mut words = prefix
         .iter()
@@ -24,9 +31,8 @@ pub fn wasmux_within(prefix: &[&str], args: &[&str]) -> Output {
         .args(args)
         // Hermetic by default: tests of the cache pass --cache-dir.
         .env("WASMUX_CACHE", "off")
-        .env("WASMUX_TEST_HOST_SECRET", "must-not-leak")
-        .output()
-        .expect("running wasmux")
+        .env("WASMUX_TEST_HOST_SECRET", "must-not-leak");
+    command
 }
 
 /// `wasmux run [extra...] BUNDLE`.

@@ -354,3 +354,64 @@ fn scratch_dirs_go_under_the_scratch_root_when_one_is_set() {
     drop(spec);
     assert!(fs::read_dir(root.path()).unwrap().next().is_none());
 }
+
+/// Only this user may look into a run's scratch directories: they hold the guest's data.
+#[test]
+fn scratch_dirs_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new(
+        config(
+            r#""args":["/m.wasm"],"cwd":"/""#,
+            r#","mounts":[{"destination":"/tmp","type":"tmpfs","source":"tmpfs"}]"#,
+        ),
+        &[("m.wasm", HELLO_WAT.as_bytes())],
+    );
+    let spec = f.run_spec().unwrap();
+    let tmp = spec.mounts.iter().find(|m| m.guest == "/tmp").unwrap();
+    let mode = fs::metadata(&tmp.host).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+}
+
+/// A NUL byte would silently cut the guest's C string short: refused, naming where.
+#[test]
+fn nul_bytes_in_args_or_env_are_refused() {
+    let f = Fixture::new(
+        config(r#""args":["/m.wasm","a\u0000b"],"cwd":"/""#, ""),
+        &[("m.wasm", HELLO_WAT.as_bytes())],
+    );
+    let err = f.run_spec().unwrap_err();
+    assert!(err.to_string().contains("process.args[1]"), "{err}");
+    let f = Fixture::new(
+        config(r#""args":["/m.wasm"],"env":["A=x\u0000y"],"cwd":"/""#, ""),
+        &[("m.wasm", HELLO_WAT.as_bytes())],
+    );
+    assert!(matches!(f.run_spec(), Err(Error::InvalidEnv { .. })));
+}
+
+/// A missing or non-directory working directory fails the mapping (so `create`), not
+/// the run.
+#[test]
+fn a_cwd_that_is_not_a_directory_fails_the_mapping() {
+    for cwd in ["/missing", "/m.wasm"] {
+        let f = Fixture::new(
+            config(&format!(r#""args":["/m.wasm"],"cwd":"{cwd}""#), ""),
+            &[("m.wasm", HELLO_WAT.as_bytes())],
+        );
+        let err = f.run_spec().unwrap_err();
+        assert!(matches!(err, Error::InvalidBundle(_)), "{cwd}: {err}");
+        assert!(err.to_string().contains("cwd"), "{cwd}: {err}");
+    }
+}
+
+/// The parser's message quotes the image's bytes: terminal escapes reach the user
+/// escaped.
+#[test]
+fn wat_errors_escape_control_characters() {
+    let f = Fixture::new(
+        simple(r#"["/m.wat"]"#),
+        &[("m.wat", b"(module \x1b[2J\x1b]0;pwned\x07 (func))")],
+    );
+    let err = f.run_spec().unwrap_err().to_string();
+    assert!(!err.contains('\x1b') && !err.contains('\x07'), "{err:?}");
+    assert!(err.contains("\\u{1b}"), "{err:?}");
+}

@@ -7,5 +7,6 @@
 mod containerd;
 mod e2e;
 mod harness;
+mod hostile;
 mod lifecycle;
 mod podman;
