@@ -3,14 +3,15 @@
 //! This facade is what embedders depend on: the engine-neutral API at the top level
 //! (bundles, specs, [`DynEngine`] to load, [`LoadedModule`] to run, [`ExitStatus`]),
 //! every engine compiled in through cargo features (`wasmtime` and `wasmer` are the
-//! Rust-only ones; `wasmtime` is on by default), chosen by name, and [`Runner`] for the
-//! whole path in one call. What a backend implements lives under [`backend`].
+//! Rust-only ones; `wasmtime` is on by default), chosen by name, and the [`Launcher`]
+//! every front door uses: one rule for the engine, one cache policy, and the whole path
+//! in one call. What a backend implements lives under [`backend`].
 //!
 //! ```no_run
-//! use wasmux::{RunControl, Runner};
+//! use wasmux::{Launcher, RunControl};
 //!
 //! # fn main() -> wasmux::Result<()> {
-//! let status = Runner::new().run_bundle("examples/hello", &RunControl::new())?;
+//! let status = Launcher::new().run_bundle("examples/hello", &RunControl::new())?;
 //! std::process::exit(status.exit_code().into());
 //! # }
 //! ```
@@ -35,11 +36,12 @@
 //! # }
 //! ```
 
-pub mod deferred_fill;
-mod runner;
+mod launcher;
+pub mod pending;
 pub mod signals;
 
-pub use runner::Runner;
+pub use launcher::{ALLOWED_ENGINES_VAR, ENGINE_VAR, Launch, Launcher};
+pub use pending::PendingCompile;
 pub use wasmux_engine_api::{
     Bundle, CacheEvent, CacheSetting, Capabilities, Cause, Deadline, Descriptor, DynEngine,
     EXIT_NOT_FOUND, EXIT_NOT_RUNNABLE, EXIT_RUNTIME_ERROR, EngineInfo, EngineOptions, Error,
@@ -143,28 +145,6 @@ pub fn default_engine() -> Result<&'static str> {
         })
 }
 
-/// Chooses an engine: an explicit choice first, then the one the bundle asks for
-/// (`run.oci.handler=<name>`), then the default.
-pub fn select_engine(
-    explicit: Option<&str>,
-    requested: Option<&str>,
-) -> Result<Box<dyn DynEngine>> {
-    select_engine_with_options(explicit, requested, &EngineOptions::default())
-}
-
-/// [`select_engine`], building the chosen engine with `options`.
-pub fn select_engine_with_options(
-    explicit: Option<&str>,
-    requested: Option<&str>,
-    options: &EngineOptions,
-) -> Result<Box<dyn DynEngine>> {
-    let name = match explicit.or(requested) {
-        Some(name) => name,
-        None => default_engine()?,
-    };
-    engine_with_options(name, options)
-}
-
 fn available_engines() -> String {
     if ENGINES.is_empty() {
         return "none (build with an engine feature, e.g. --features wasmtime)".into();
@@ -244,19 +224,6 @@ mod tests {
                 assert_eq!(locked(entry.name), [engine.version()], "{}", entry.name);
             }
         }
-    }
-
-    #[cfg(feature = "wasmtime")]
-    #[test]
-    fn explicit_choice_beats_the_bundle_request() {
-        assert_eq!(select_engine(None, None).unwrap().name(), "wasmtime");
-        assert!(select_engine(Some("nope"), Some("wasmtime")).is_err());
-        assert_eq!(
-            select_engine(Some("wasmtime"), Some("nope"))
-                .unwrap()
-                .name(),
-            "wasmtime"
-        );
     }
 }
 

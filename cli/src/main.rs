@@ -5,7 +5,7 @@ mod target;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use wasmux::{CacheEvent, EXIT_RUNTIME_ERROR, RunControl, deferred_fill};
+use wasmux::{EXIT_RUNTIME_ERROR, RunControl, pending};
 
 #[derive(Parser)]
 #[command(
@@ -29,7 +29,7 @@ enum Command {
     /// List the compiled-in engines with their versions and capabilities.
     Engines,
     /// Internal: a run's detached cache fill (the module on stdin).
-    #[command(name = wasmux::deferred_fill::FILL_CACHE_COMMAND, hide = true)]
+    #[command(name = wasmux::pending::COMPILE_COMMAND, hide = true)]
     FillCache {
         engine: String,
         cache_dir: std::path::PathBuf,
@@ -47,7 +47,7 @@ fn main() -> ExitCode {
             engine,
             cache_dir,
             options,
-        } => match wasmux::deferred_fill::fill_from_stdin(&engine, &cache_dir, &options) {
+        } => match pending::compile_from_stdin(&engine, &cache_dir, &options) {
             Ok(_) => 0,
             Err(e) => e.exit_code(),
         },
@@ -64,34 +64,30 @@ fn run(args: target::RunArgs) -> u8 {
         return EXIT_RUNTIME_ERROR;
     }
     let result = args.prepare().and_then(|(spec, requested)| {
-        let options = args.engine_options()?;
-        let engine = wasmux::select_engine_with_options(
-            args.engine.as_deref(),
-            requested.as_deref(),
-            &options,
-        )?;
-        let cache = args.cache();
-        let (module, event) = engine.load_cached(&spec.wasm, cache.as_ref())?;
-        if event.is_warning() {
-            eprintln!("wasmux: warning: {event}");
+        let launcher = args.launcher()?;
+        let cache = launcher.open_cache().unwrap_or_else(|e| {
+            eprintln!("wasmux: warning: precompile cache unusable ({e}); running uncached");
+            None
+        });
+        let launch = launcher.load(&spec.wasm, requested.as_deref(), cache)?;
+        if launch.cache_event.is_warning() {
+            eprintln!("wasmux: warning: {}", launch.cache_event);
         }
-        let mut fill_after_run = None;
-        if let (CacheEvent::Deferred, Some(cache)) = (&event, &cache) {
-            // Baseline code runs now; the optimized code is compiled for the next run
-            // by a detached process, so this one exits with the guest. If that process
-            // cannot start, this one compiles it once the guest is done.
-            let spawned =
-                deferred_fill::spawn_detached(engine.name(), &options, cache, &spec.wasm);
-            if let Err(e) = spawned {
-                eprintln!(
-                    "wasmux: warning: no background cache fill ({e}); compiling optimized code after the run"
-                );
-                fill_after_run = Some((cache, spec.wasm.clone()));
-            }
-        }
-        let status = module.run(spec, &control);
-        if let Some((cache, wasm)) = fill_after_run {
-            deferred_fill::fill_now(engine.as_ref(), &wasm, cache);
+        // Baseline code runs now; the optimized code is compiled for the next run by a
+        // helper process (this binary, hidden subcommand), so this one exits with the
+        // guest. If the helper cannot start, this process compiles it once the guest
+        // is done.
+        let left = launch.pending.and_then(|pending| {
+            let failed = pending.hand_to(compile_helper).err()?;
+            eprintln!(
+                "wasmux: warning: no background cache fill ({}); compiling optimized code after the run",
+                failed.error
+            );
+            Some(failed.pending)
+        });
+        let status = launch.module.run(spec, &control);
+        if let Some(pending) = left {
+            pending.compile_now();
         }
         status
     });
@@ -102,6 +98,13 @@ fn run(args: target::RunArgs) -> u8 {
             e.exit_code()
         }
     }
+}
+
+/// This binary in its hidden compile mode: the helper deferred optimized code goes to.
+fn compile_helper() -> std::io::Result<std::process::Command> {
+    let mut helper = std::process::Command::new(std::env::current_exe()?);
+    helper.arg(pending::COMPILE_COMMAND);
+    Ok(helper)
 }
 
 fn list_engines() -> u8 {

@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use wasmux::{
-    Bundle, CacheSetting, EngineOptions, Error, PrecompileCache, Preopen, Result, RunSpec, Sniffed,
-};
+use wasmux::{Bundle, EngineOptions, Error, Launcher, Preopen, Result, RunSpec, Sniffed};
 
 /// Arguments of `wasmux run`.
 #[derive(Args)]
@@ -53,31 +51,23 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// The precompile cache to use: the flags first, then the environment. A cache
-    /// that cannot be used is a warning, and the run goes on uncached.
-    pub fn cache(&self) -> Option<PrecompileCache> {
-        let setting = match (&self.cache_dir, self.no_cache) {
-            (_, true) => CacheSetting::Off,
-            (Some(dir), false) => CacheSetting::Dir(dir.clone()),
-            (None, false) => CacheSetting::from_env(),
-        };
-        let CacheSetting::Dir(dir) = setting else {
-            return None;
-        };
-        match PrecompileCache::open(&dir) {
-            Ok(cache) => Some(cache),
-            Err(e) => {
-                eprintln!(
-                    "wasmux: warning: precompile cache {} unusable ({e}); running uncached",
-                    dir.display()
-                );
-                None
-            }
+    /// The launcher for this run: the environment's choices, then the flags
+    /// (`--engine`, `--engine-option`, `--no-cache`, `--cache-dir`) over them.
+    pub fn launcher(&self) -> Result<Launcher> {
+        let mut launcher = Launcher::new().options(self.engine_options()?);
+        if let Some(engine) = &self.engine {
+            launcher = launcher.engine(engine);
         }
+        launcher = match (&self.cache_dir, self.no_cache) {
+            (_, true) => launcher.no_cache(),
+            (Some(dir), false) => launcher.cache_dir(dir),
+            (None, false) => launcher,
+        };
+        Ok(launcher)
     }
 
     /// The engine options the flags give.
-    pub fn engine_options(&self) -> Result<EngineOptions> {
+    fn engine_options(&self) -> Result<EngineOptions> {
         let mut options = EngineOptions::new();
         for option in &self.engine_options {
             options.set(option)?;

@@ -100,6 +100,15 @@ pub enum Error {
         /// Comma-separated names that would have worked.
         available: String,
     },
+    /// The engine exists but the node's operator does not allow it
+    /// (`WASMUX_ALLOWED_ENGINES`).
+    #[error("engine {name:?} is not allowed on this node; allowed: {allowed}")]
+    EngineNotAllowed {
+        /// The engine that was chosen.
+        name: String,
+        /// Comma-separated names the operator allows.
+        allowed: String,
+    },
     /// A host I/O operation failed while preparing the run.
     #[error("{context}: {source}")]
     Io {
@@ -181,6 +190,7 @@ impl Error {
             | Error::InvalidEnv { .. }
             | Error::MountSourceMissing { .. }
             | Error::UnknownEngine { .. }
+            | Error::EngineNotAllowed { .. }
             | Error::InvalidOption { .. }
             | Error::Io { .. }
             | Error::Engine { .. } => EXIT_RUNTIME_ERROR,

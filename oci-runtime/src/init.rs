@@ -10,7 +10,7 @@ use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
-use wasmux::{Bundle, CacheEvent, EngineOptions, LoadedModule, RunControl, RunSpec, deferred_fill};
+use wasmux::{Bundle, LoadedModule, PendingCompile, RunControl, RunSpec};
 
 use crate::console;
 use crate::error::{OciError, Result};
@@ -34,6 +34,8 @@ pub struct InitArgs {
 /// A run ready to start.
 struct Prepared {
     module: LoadedModule,
+    /// Optimized code to compile after the run, if no helper could take it.
+    pending: Option<PendingCompile>,
     spec: RunSpec,
     annotations: HashMap<String, String>,
     cgroups: Vec<PathBuf>,
@@ -71,8 +73,11 @@ pub fn init(root: &Root, args: &InitArgs, report_pipe: OwnedFd) -> Result<u8> {
     let control = RunControl::new();
     wasmux::signals::forward_terminating(&control)
         .map_err(|e| OciError::io("forwarding signals to the guest", e))?;
-    let status = prepared.module.run(prepared.spec, &control)?;
-    Ok(status.exit_code())
+    let status = prepared.module.run(prepared.spec, &control);
+    if let Some(pending) = prepared.pending {
+        pending.compile_now();
+    }
+    Ok(status?.exit_code())
 }
 
 /// Everything that can fail before `start`, so that it fails `create`.
@@ -93,38 +98,39 @@ fn prepare(dir: &ContainerDir, args: &InitArgs) -> Result<Prepared> {
         console::attach(socket, size)?;
     }
     crate::resources::report_unenforced(bundle.spec());
-    let requested = bundle
-        .requested_engine()
-        .map(str::to_owned)
-        .or_else(settings::default_engine);
-    let engine = wasmux::select_engine(requested.as_deref(), None)?;
-    let cache = settings::cache();
-    let (module, event) = engine.load_cached(&spec.wasm, cache.as_ref())?;
-    if event.is_warning() {
-        tracing::warn!("{event}");
+    let launcher = settings::launcher();
+    let launch = launcher.load(&spec.wasm, bundle.requested_engine(), launcher.cache())?;
+    if launch.cache_event.is_warning() {
+        tracing::warn!("{}", launch.cache_event);
     }
-    if let (CacheEvent::Deferred, Some(cache)) = (&event, &cache) {
-        // Baseline code now; the optimized code for the next container comes from a
-        // detached process, started before this one joins the container's cgroup so
-        // that deleting the container does not end it.
-        let spawned = deferred_fill::spawn_detached(
-            engine.name(),
-            &EngineOptions::default(),
-            cache,
-            &spec.wasm,
+    // Baseline code now; the optimized code for the next container comes from a
+    // helper process (this binary's hidden subcommand), started before this one joins
+    // the container's cgroup so that deleting the container does not end it. If it
+    // cannot start, this process compiles the code once the guest is done.
+    let pending = launch.pending.and_then(|pending| {
+        let failed = pending.hand_to(compile_helper).err()?;
+        tracing::warn!(
+            "no background cache fill ({}); compiling optimized code after the run",
+            failed.error
         );
-        if let Err(e) = spawned {
-            tracing::warn!("optimized code will not be cached: {e}");
-        }
-    }
+        Some(failed.pending)
+    });
     // Last, so that no failure before it leaves a cgroup behind.
     let cgroups = crate::cgroups::place_self(bundle.spec());
     Ok(Prepared {
-        module,
+        module: launch.module,
+        pending,
         spec,
         annotations: bundle.spec().annotations().clone().unwrap_or_default(),
         cgroups,
     })
+}
+
+/// This binary in its hidden compile mode: the helper deferred optimized code goes to.
+fn compile_helper() -> std::io::Result<std::process::Command> {
+    let mut helper = std::process::Command::new(std::env::current_exe()?);
+    helper.arg(wasmux::pending::COMPILE_COMMAND);
+    Ok(helper)
 }
 
 /// Blocks until `start` opens the fifo's other end, then tells it so.

@@ -125,7 +125,7 @@ enum Command {
     #[command(hide = true)]
     Init(init::InitArgs),
     /// A container's detached cache fill (the module on stdin); started by `init` only.
-    #[command(name = wasmux::deferred_fill::FILL_CACHE_COMMAND, hide = true)]
+    #[command(name = wasmux::pending::COMPILE_COMMAND, hide = true)]
     FillCache {
         engine: String,
         cache_dir: std::path::PathBuf,
@@ -190,7 +190,7 @@ fn run(globals: &Globals, command: Command, report_pipe: Option<OwnedFd>) -> Res
             cache_dir,
             options,
         } => {
-            wasmux::deferred_fill::fill_from_stdin(&engine, &cache_dir, &options)?;
+            wasmux::pending::compile_from_stdin(&engine, &cache_dir, &options)?;
         }
         Command::Other(args) => return Err(other_command(&root()?, &args)),
     }

@@ -4,21 +4,13 @@
 
 use std::ffi::OsString;
 
-use wasmux::{CacheSetting, PrecompileCache};
-
-/// The engine for containers without a `run.oci.handler=<engine>` annotation.
-pub const ENGINE_VAR: &str = "WASMUX_ENGINE";
+use wasmux::Launcher;
 /// The runtime that runs Linux (non-Wasm) containers: a name on PATH or a path;
 /// `none` turns delegation off. Default: `runc`.
 pub const DELEGATE_VAR: &str = "WASMUX_OCI_DELEGATE";
-/// The base cache directory for a caller without `HOME` or `XDG_CACHE_HOME` (as
-/// services often run): the cache lands in /var/cache/wasmux/modules.
-const SYSTEM_CACHE_BASE: &str = "/var/cache";
-
-/// The configured default engine, if any.
-pub fn default_engine() -> Option<String> {
-    std::env::var(ENGINE_VAR).ok().filter(|e| !e.is_empty())
-}
+/// The cache directory for a caller without `HOME` or `XDG_CACHE_HOME` (as services
+/// often run).
+const SYSTEM_CACHE_DIR: &str = "/var/cache/wasmux/modules";
 
 /// The delegate runtime, or `None` when delegation is off.
 pub fn delegate() -> Option<OsString> {
@@ -29,27 +21,11 @@ pub fn delegate() -> Option<OsString> {
     }
 }
 
-/// The precompile cache every container of this host shares: `WASMUX_CACHE=off`
-/// turns it off, `WASMUX_CACHE_DIR` moves it; otherwise the user's cache directory,
-/// or /var/cache/wasmux/modules for a caller without `HOME` (as services often run).
-/// An unusable cache is logged and the container runs uncached.
-pub fn cache() -> Option<PrecompileCache> {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    let setting = CacheSetting::from_vars(|name| {
-        let no_home = var("XDG_CACHE_HOME").is_none() && var("HOME").is_none();
-        match name {
-            "XDG_CACHE_HOME" if no_home => Some(SYSTEM_CACHE_BASE.into()),
-            _ => var(name),
-        }
-    });
-    let CacheSetting::Dir(dir) = setting else {
-        return None;
-    };
-    match PrecompileCache::open(&dir) {
-        Ok(cache) => Some(cache),
-        Err(e) => {
-            tracing::warn!(dir = %dir.display(), error = %e, "precompile cache unusable; running uncached");
-            None
-        }
-    }
+/// How containers are launched: the engine by the one rule (the bundle's
+/// `run.oci.handler`, else `WASMUX_ENGINE`, else the default; `WASMUX_ALLOWED_ENGINES`
+/// limits them all), and the precompile cache every container of this host shares:
+/// `WASMUX_CACHE=off` turns it off, `WASMUX_CACHE_DIR` moves it; otherwise the user's
+/// cache directory, or /var/cache/wasmux/modules for a caller without `HOME`.
+pub fn launcher() -> Launcher {
+    Launcher::new().cache_default_when_homeless(SYSTEM_CACHE_DIR)
 }

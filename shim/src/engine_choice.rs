@@ -2,19 +2,18 @@
 //! process's args, env and entrypoint but not the spec's annotations, so
 //! `run.oci.handler` cannot reach it; the engine comes from the runtime name instead
 //! (`containerd-shim-wasmux-<engine>-v1`, a link to this binary, serves the runtime
-//! `io.containerd.wasmux-<engine>.v1`), else `WASMUX_ENGINE` in the shim's own
-//! environment (containerd's), else wasmux's default.
+//! `io.containerd.wasmux-<engine>.v1`) as the caller's choice of wasmux's
+//! [`Launcher`](wasmux::Launcher); without one the launcher's rule goes on
+//! (`WASMUX_ENGINE` in containerd's environment, else wasmux's default).
 
 use std::path::Path;
 
-/// The engine named by `argv0` (`containerd-shim-wasmux-<engine>-v1`), else by
-/// `from_env`; `None` means wasmux's default.
-pub(crate) fn engine_for(argv0: &str, from_env: Option<String>) -> Option<String> {
+/// The engine named by `argv0` (`containerd-shim-wasmux-<engine>-v1`), if any.
+pub(crate) fn engine_of_runtime_name(argv0: &str) -> Option<String> {
     let name = Path::new(argv0).file_name()?.to_str()?;
     name.strip_prefix("containerd-shim-wasmux-")
         .and_then(|rest| rest.strip_suffix("-v1"))
         .map(str::to_owned)
-        .or(from_env)
 }
 
 #[cfg(test)]
@@ -22,19 +21,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_runtime_name_then_the_environment_picks_the_engine() {
-        let env = || Some("wasm3".to_owned());
-        assert_eq!(engine_for("/usr/bin/containerd-shim-wasmux-v1", None), None);
+    fn the_runtime_name_picks_the_engine() {
         assert_eq!(
-            engine_for("containerd-shim-wasmux-v1", env()).as_deref(),
-            Some("wasm3")
+            engine_of_runtime_name("/usr/bin/containerd-shim-wasmux-v1"),
+            None
         );
         assert_eq!(
-            engine_for("/x/containerd-shim-wasmux-wasmer-v1", env()).as_deref(),
+            engine_of_runtime_name("/x/containerd-shim-wasmux-wasmer-v1").as_deref(),
             Some("wasmer")
         );
         assert_eq!(
-            engine_for("containerd-shim-wasmux-wasmedge-aot-v1", None).as_deref(),
+            engine_of_runtime_name("containerd-shim-wasmux-wasmedge-aot-v1").as_deref(),
             Some("wasmedge-aot")
         );
     }

@@ -31,8 +31,10 @@ impl Shim for WasmuxShim {
 
 fn main() {
     // Before the library forks its zygote, which every container process comes from.
-    node_cache::open(wasmux::CacheSetting::from_env_or(
-        node_cache::NODE_CACHE_DIR,
-    ));
+    node_cache::open(
+        wasmux::Launcher::new()
+            .cache_default(node_cache::NODE_CACHE_DIR)
+            .cache_location(),
+    );
     WasmuxShim::run(None);
 }

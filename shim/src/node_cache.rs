@@ -17,7 +17,7 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use wasmux::{CacheSetting, PrecompileCache};
+use wasmux::PrecompileCache;
 
 /// Where the cache lives when the environment does not say: a node-wide directory, as
 /// containerd runs shims as root, often without `HOME`.
@@ -25,12 +25,13 @@ pub(crate) const NODE_CACHE_DIR: &str = "/var/cache/wasmux/modules";
 
 static CACHE_DIR: OnceLock<Option<File>> = OnceLock::new();
 
-/// Opens (creating, private) the cache directory `setting` names (in `main`:
-/// `CacheSetting::from_env_or(NODE_CACHE_DIR)`); called once, first thing in `main`. A directory that cannot be used costs the cache, not the shim.
-pub(crate) fn open(setting: CacheSetting) {
-    CACHE_DIR.get_or_init(|| match setting {
-        CacheSetting::Off => None,
-        CacheSetting::Dir(dir) => PrecompileCache::open(&dir)
+/// Opens (creating, private) the cache directory `dir` (in `main`: the launcher's,
+/// with [`NODE_CACHE_DIR`] as its default; `None` when the cache is off); called once,
+/// first thing in `main`. A directory that cannot be used costs the cache, not the shim.
+pub(crate) fn open(dir: Option<PathBuf>) {
+    CACHE_DIR.get_or_init(|| match dir {
+        None => None,
+        Some(dir) => PrecompileCache::open(&dir)
             .and_then(|cache| File::open(cache.dir()))
             .inspect_err(|e| {
                 eprintln!(
@@ -56,7 +57,7 @@ mod tests {
     fn the_opened_directory_is_reached_through_its_descriptor() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("modules");
-        open(CacheSetting::Dir(dir.clone()));
+        open(Some(dir.clone()));
         let reached = inherited_dir().unwrap();
         std::fs::write(reached.join("probe"), b"x").unwrap();
         assert_eq!(std::fs::read(dir.join("probe")).unwrap(), b"x");

@@ -4,11 +4,9 @@
 use anyhow::{Context, Result, bail};
 use containerd_shim_wasm::sandbox::Sandbox;
 use containerd_shim_wasm::sandbox::context::{RuntimeContext, Source};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
-use wasmux::{RunControl, RunSpec, Runner, Sniffed};
+use wasmux::{Launcher, RunControl, RunSpec, Sniffed};
 
-use crate::engine_choice::engine_for;
+use crate::engine_choice::engine_of_runtime_name;
 use crate::node_cache;
 
 /// Runs one container's module with wasmux.
@@ -44,22 +42,24 @@ impl Sandbox for WasmuxSandbox {
         let args = ctx.args().to_vec();
         let env = ctx.envs().to_vec();
         let argv0 = std::env::args().next().unwrap_or_default();
-        let engine = engine_for(&argv0, std::env::var("WASMUX_ENGINE").ok());
+        let engine = engine_of_runtime_name(&argv0);
         let control = RunControl::new();
-        forward_signals(&control)?;
+        // `ctr task kill`'s signal ends the guest with 128 + signal (SIGKILL needs no
+        // handler).
+        wasmux::signals::forward_terminating(&control).context("forwarding signals")?;
         let run = std::thread::Builder::new()
             .name("wasmux-guest".into())
             .spawn(move || -> wasmux::Result<u8> {
                 let spec = RunSpec::for_container_process(&args, &env, &cwd)?;
-                let mut runner = Runner::new();
+                let mut launcher = Launcher::new();
                 if let Some(engine) = engine {
-                    runner = runner.engine(engine);
+                    launcher = launcher.engine(engine);
                 }
-                runner = match node_cache::inherited_dir() {
-                    Some(dir) => runner.cache_dir(dir),
-                    None => runner.no_cache(),
+                launcher = match node_cache::inherited_dir() {
+                    Some(dir) => launcher.cache_dir(dir),
+                    None => launcher.no_cache(),
                 };
-                Ok(runner.run(spec, None, &control)?.exit_code())
+                Ok(launcher.run(spec, None, &control)?.exit_code())
             })
             .context("starting the guest's thread")?;
         let code = match run.join() {
@@ -72,21 +72,4 @@ impl Sandbox for WasmuxSandbox {
         };
         Ok(i32::from(code))
     }
-}
-
-/// The container's init gets `ctr task kill`'s signal: a terminating one kills the guest
-/// through its control, so it ends with 128 + signal (SIGKILL needs no handler).
-fn forward_signals(control: &RunControl) -> Result<()> {
-    let mut signals =
-        Signals::new([SIGTERM, SIGINT, SIGHUP]).context("installing signal handlers")?;
-    let control = control.clone();
-    std::thread::Builder::new()
-        .name("wasmux-signals".into())
-        .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                control.kill(signal);
-            }
-        })
-        .context("starting the signal thread")?;
-    Ok(())
 }

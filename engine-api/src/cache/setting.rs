@@ -25,19 +25,9 @@ impl CacheSetting {
         Self::from_vars(|name| std::env::var_os(name))
     }
 
-    /// `WASMUX_CACHE=off` turns it off; else `WASMUX_CACHE_DIR`; else `dir`. For
-    /// services (a containerd shim) whose `HOME` is not a user's: a node-wide default.
-    pub fn from_env_or(dir: impl Into<PathBuf>) -> Self {
-        Self::from_vars_or(|name| std::env::var_os(name), dir)
-    }
-
-    /// [`from_env_or`](Self::from_env_or) over any source of variables.
-    pub fn from_vars_or(var: impl Fn(&str) -> Option<OsString>, dir: impl Into<PathBuf>) -> Self {
-        Self::explicit(var).unwrap_or_else(|| CacheSetting::Dir(dir.into()))
-    }
-
-    /// What the two wasmux variables say, if either is set.
-    fn explicit(var: impl Fn(&str) -> Option<OsString>) -> Option<Self> {
+    /// What the two wasmux variables say (`WASMUX_CACHE=off` turns the cache off,
+    /// `WASMUX_CACHE_DIR` moves it), if either is set: they win over any default.
+    pub fn from_wasmux_vars(var: impl Fn(&str) -> Option<OsString>) -> Option<Self> {
         let set = |name: &str| var(name).filter(|v| !v.is_empty());
         if let Some(switch) = set(CACHE_SWITCH_VAR)
             && ["off", "0", "false", "no"].contains(&switch.to_string_lossy().as_ref())
@@ -47,21 +37,24 @@ impl CacheSetting {
         set(CACHE_DIR_VAR).map(|dir| CacheSetting::Dir(dir.into()))
     }
 
-    /// [`from_env`](Self::from_env) over any source of variables (tests, embedders).
-    pub fn from_vars(var: impl Fn(&str) -> Option<OsString>) -> Self {
-        if let Some(setting) = Self::explicit(&var) {
-            return setting;
-        }
+    /// The user's cache directory for wasmux: `$XDG_CACHE_HOME/wasmux/modules`, else
+    /// `$HOME/.cache/wasmux/modules`; `None` without either (a service).
+    pub fn user_dir(var: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
         let set = |name: &str| var(name).filter(|v| !v.is_empty());
         // XDG: a relative XDG_CACHE_HOME is invalid and must be ignored.
         let base = set("XDG_CACHE_HOME")
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
-            .or_else(|| set("HOME").map(|home| PathBuf::from(home).join(".cache")));
-        match base {
-            Some(base) => CacheSetting::Dir(base.join("wasmux").join("modules")),
+            .or_else(|| set("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+        Some(base.join("wasmux").join("modules"))
+    }
+
+    /// [`from_env`](Self::from_env) over any source of variables (tests, embedders).
+    pub fn from_vars(var: impl Fn(&str) -> Option<OsString>) -> Self {
+        Self::from_wasmux_vars(&var).unwrap_or_else(|| match Self::user_dir(&var) {
+            Some(dir) => CacheSetting::Dir(dir),
             None => CacheSetting::Off,
-        }
+        })
     }
 }
 
@@ -115,7 +108,7 @@ mod tests {
     }
 
     #[test]
-    fn a_service_default_replaces_xdg_and_home_but_not_the_variables() {
+    fn the_wasmux_variables_win_over_any_default() {
         let vars = |pairs: &'static [(&'static str, &'static str)]| {
             move |name: &str| {
                 pairs
@@ -124,18 +117,21 @@ mod tests {
                     .map(|(_, v)| OsString::from(v))
             }
         };
-        let node = "/var/cache/wasmux/modules";
         assert_eq!(
-            CacheSetting::from_vars_or(vars(&[("HOME", "/h"), ("XDG_CACHE_HOME", "/x")]), node),
-            CacheSetting::Dir(node.into())
+            CacheSetting::from_wasmux_vars(vars(&[("HOME", "/h"), ("XDG_CACHE_HOME", "/x")])),
+            None
         );
         assert_eq!(
-            CacheSetting::from_vars_or(vars(&[(CACHE_DIR_VAR, "/c")]), node),
-            CacheSetting::Dir("/c".into())
+            CacheSetting::from_wasmux_vars(vars(&[(CACHE_DIR_VAR, "/c")])),
+            Some(CacheSetting::Dir("/c".into()))
         );
         assert_eq!(
-            CacheSetting::from_vars_or(vars(&[(CACHE_SWITCH_VAR, "off")]), node),
-            CacheSetting::Off
+            CacheSetting::from_wasmux_vars(vars(&[
+                (CACHE_SWITCH_VAR, "off"),
+                (CACHE_DIR_VAR, "/c")
+            ])),
+            Some(CacheSetting::Off)
         );
+        assert_eq!(CacheSetting::user_dir(vars(&[])), None);
     }
 }
