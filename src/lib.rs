@@ -43,11 +43,12 @@ pub mod signals;
 pub use launcher::{ALLOWED_ENGINES_VAR, ENGINE_VAR, Launch, Launcher};
 pub use pending::PendingCompile;
 pub use wasmux_engine_api::{
-    Bundle, CacheEvent, CacheSetting, Capabilities, Cause, Deadline, Descriptor, DynEngine,
-    EXIT_NOT_FOUND, EXIT_NOT_RUNNABLE, EXIT_RUNTIME_ERROR, EngineInfo, EngineOptions, Error,
-    ExitStatus, HandlerMode, HandlerRequest, Limits, LoadedModule, PrecompileCache, Preopen,
-    Result, RunControl, RunSpec, SIGKILL, SIGTERM, Sniffed, Stdio, StdioStream, Support, Tier,
-    TrapKind, WasmBinary, WasmKind, parse_env, run_once, sniff,
+    Bundle, CacheEvent, CacheSetting, Capabilities, Capability, Cause, Deadline, Descriptor,
+    DynEngine, EXIT_NOT_FOUND, EXIT_NOT_RUNNABLE, EXIT_RUNTIME_ERROR, EngineInfo, EngineOptions,
+    Error, ExitStatus, HandlerMode, HandlerRequest, Limits, LoadedModule, MountPoint,
+    PrecompileCache, Preopen, Result, RunControl, RunSpec, SIGKILL, SIGTERM, Sniffed, Stdio,
+    StdioStream, Support, Tier, TrapKind, WasmBinary, WasmKind, parse_env, parse_mountinfo,
+    run_once, sniff,
 };
 
 /// What a backend implements, and the shared pieces it builds on: for adding an engine
@@ -64,6 +65,8 @@ pub mod backend {
 pub struct EngineEntry {
     /// The name used by `--engine` and `run.oci.handler`.
     pub name: &'static str,
+    /// What the engine declares: its capabilities and the options it takes.
+    pub descriptor: &'static Descriptor,
     /// Builds the engine with the given options. Only the chosen engine is built,
     /// since building one has a cost.
     pub create: fn(&EngineOptions) -> Result<Box<dyn DynEngine>>,
@@ -82,31 +85,37 @@ pub const ENGINES: &[EngineEntry] = &[
     #[cfg(feature = "wasmtime")]
     EngineEntry {
         name: wasmux_wasmtime::NAME,
+        descriptor: &wasmux_wasmtime::DESCRIPTOR,
         create: |o| Ok(Box::new(wasmux_wasmtime::WasmtimeEngine::with_options(o)?)),
     },
     #[cfg(feature = "wasmer")]
     EngineEntry {
         name: wasmux_wasmer::NAME,
+        descriptor: &wasmux_wasmer::DESCRIPTOR,
         create: |o| Ok(Box::new(wasmux_wasmer::WasmerEngine::with_options(o)?)),
     },
     #[cfg(feature = "wasm3")]
     EngineEntry {
         name: wasmux_wasm3::NAME,
+        descriptor: &wasmux_wasm3::DESCRIPTOR,
         create: |o| Ok(Box::new(wasmux_wasm3::Wasm3Engine::with_options(o)?)),
     },
     #[cfg(feature = "wamr")]
     EngineEntry {
         name: wasmux_wamr::NAME,
+        descriptor: &wasmux_wamr::DESCRIPTOR,
         create: |o| Ok(Box::new(wasmux_wamr::WamrEngine::with_options(o)?)),
     },
     #[cfg(feature = "wasmedge")]
     EngineEntry {
         name: wasmux_wasmedge::NAME,
+        descriptor: &wasmux_wasmedge::INTERPRETER,
         create: |o| Ok(Box::new(wasmux_wasmedge::WasmEdgeEngine::with_options(o)?)),
     },
     #[cfg(feature = "wasmedge")]
     EngineEntry {
         name: wasmux_wasmedge::AOT_NAME,
+        descriptor: &wasmux_wasmedge::AOT,
         create: |o| {
             Ok(Box::new(wasmux_wasmedge::WasmEdgeEngine::aot_with_options(
                 o,
@@ -121,8 +130,8 @@ pub fn engine_by_name(name: &str) -> Result<Box<dyn DynEngine>> {
     engine_with_options(name, &EngineOptions::default())
 }
 
-/// Builds the engine called `name` with `options`; an option the engine does not have
-/// is [`Error::Unsupported`].
+/// Builds the engine called `name` with `options`; an option the engine does not
+/// declare in its descriptor is [`Error::Unsupported`], refused here for every engine.
 pub fn engine_with_options(name: &str, options: &EngineOptions) -> Result<Box<dyn DynEngine>> {
     let entry = ENGINES
         .iter()
@@ -131,6 +140,7 @@ pub fn engine_with_options(name: &str, options: &EngineOptions) -> Result<Box<dy
             name: name.to_owned(),
             available: available_engines(),
         })?;
+    entry.descriptor.options.check(entry.name, options)?;
     (entry.create)(options)
 }
 
@@ -160,40 +170,40 @@ fn available_engines() -> String {
 mod tests {
     use super::*;
 
-    /// Every engine honours the options it has and refuses the others by name: none
-    /// ignores one silently.
+    /// Every engine builds with each option its descriptor declares and is refused,
+    /// by name, each one it does not: the declaration is the truth, for every engine.
     #[test]
-    fn engines_take_or_refuse_each_option() {
+    fn engines_take_exactly_the_options_they_declare() {
+        let stack = EngineOptions::new().with_stack_size(4 << 20);
         let pooled = EngineOptions::new().with_pooling(4);
-        let stacked = EngineOptions::new().with_stack_size(4 << 20);
         for entry in ENGINES {
-            let has_pool = entry.name == "wasmtime";
-            match ((entry.create)(&pooled), has_pool) {
-                (Ok(_), true) => {}
-                (Err(Error::Unsupported { engine, .. }), false) => assert_eq!(engine, entry.name),
-                (other, _) => panic!("{}: pooling gave {:?}", entry.name, other.err()),
-            }
-            let has_stack = entry.name != "wasmer";
-            match ((entry.create)(&stacked), has_stack) {
-                (Ok(_), true) => {}
-                (Err(Error::Unsupported { engine, .. }), false) => assert_eq!(engine, entry.name),
-                (other, _) => panic!("{}: stack size gave {:?}", entry.name, other.err()),
-            }
+            let declared = entry.descriptor.options;
+            let mut cases = vec![
+                (pooled.clone(), declared.pooling.is_supported()),
+                (stack.clone(), declared.stack_size.is_supported()),
+            ];
             for tier in [Tier::Baseline, Tier::Optimized, Tier::Auto] {
-                let has_tier = match entry.name {
-                    "wasmtime" => true,
-                    "wasmer" => tier != Tier::Optimized,
-                    _ => false,
-                };
-                let tiered = EngineOptions::new().with_tier(tier);
-                match ((entry.create)(&tiered), has_tier) {
+                cases.push((
+                    EngineOptions::new().with_tier(tier),
+                    declared.tiers.contains(&tier),
+                ));
+            }
+            for (options, takes) in cases {
+                match (engine_with_options(entry.name, &options), takes) {
                     (Ok(_), true) => {}
                     (Err(Error::Unsupported { engine, .. }), false) => {
                         assert_eq!(engine, entry.name)
                     }
-                    (other, _) => panic!("{}: {tier:?} gave {:?}", entry.name, other.err()),
+                    (other, _) => panic!("{}: {options:?} gave {:?}", entry.name, other.err()),
                 }
             }
+        }
+        // wasmtime takes all three; the others refuse pooling.
+        for entry in ENGINES {
+            assert_eq!(
+                entry.descriptor.options.pooling.is_supported(),
+                entry.name == "wasmtime"
+            );
         }
     }
 

@@ -111,10 +111,9 @@ fn list_engines() -> u8 {
     for entry in wasmux::ENGINES {
         match wasmux::engine_by_name(entry.name) {
             Ok(engine) => {
-                let caps: Vec<String> = engine
-                    .capability_list()
+                let caps: Vec<String> = wasmux::Capability::ALL
                     .iter()
-                    .map(|(name, support)| format!("{name}: {support}"))
+                    .map(|&cap| format!("{}: {}", cap.name(), engine.support(cap)))
                     .collect();
                 println!(
                     "{} {} ({})",

@@ -7,8 +7,8 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use wasmux::{
-    Bundle, CacheEvent, DynEngine, Error, ExitStatus, PrecompileCache, RunControl, RunSpec,
-    StdioStream, Support, TrapKind,
+    Bundle, CacheEvent, Capability, DynEngine, Error, ExitStatus, PrecompileCache, RunControl,
+    RunSpec, StdioStream, Support, TrapKind,
 };
 
 use crate::BundleBuilder;
@@ -16,25 +16,12 @@ use crate::BundleBuilder;
 /// What a case checks returns: `Err` describes the first mismatch.
 pub type Check = Result<(), String>;
 
-/// An engine capability a case depends on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// Components through `wasi:cli/run`.
-    Components,
-    /// An in-engine memory limit.
-    MemoryLimit,
-    /// Stopping a running guest.
-    Interrupt,
-    /// Saving compiled code in the precompile cache.
-    Precompile,
-}
-
 /// One conformance case: a name for the matrix, what it needs, and its check.
 pub struct Case {
     /// Short name, also the directory its bundles are written to.
     pub name: &'static str,
     /// Capabilities without which the case is `unsupported` rather than run.
-    pub needs: &'static [Need],
+    pub needs: &'static [Capability],
     /// Builds the bundles, runs them, compares.
     pub run: fn(&Ctx) -> Check,
 }
@@ -293,19 +280,10 @@ fn run_case_within(
 }
 
 /// Why `engine` cannot run a case that `needs` these capabilities, if it cannot.
-pub fn unsupported(engine: &dyn DynEngine, needs: &[Need]) -> Option<String> {
-    let caps = engine.capabilities();
-    needs.iter().find_map(|need| {
-        let (what, support) = match need {
-            Need::Components => ("components", caps.components),
-            Need::MemoryLimit => ("memory limit", caps.memory_limit),
-            Need::Interrupt => ("interrupt", caps.interrupt),
-            Need::Precompile => ("precompile", engine.precompile()),
-        };
-        match support {
-            Support::Supported => None,
-            Support::Unsupported(reason) => Some(format!("{what}: {reason}")),
-        }
+pub fn unsupported(engine: &dyn DynEngine, needs: &[Capability]) -> Option<String> {
+    needs.iter().find_map(|&need| match engine.support(need) {
+        Support::Supported => None,
+        Support::Unsupported(reason) => Some(format!("{}: {reason}", need.name())),
     })
 }
 

@@ -38,12 +38,18 @@ const KERNEL_FILESYSTEMS: &[&str] = &[
     "hugetlbfs",
 ];
 
-/// One line of `/proc/self/mountinfo`: where, what and how it is mounted.
+/// One line of `/proc/self/mountinfo`: where, what and how it is mounted. The one
+/// parser of it in wasmux (the container mapping, wasmux-oci's cgroup placement).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct MountPoint {
-    pub(crate) path: PathBuf,
-    pub(crate) fstype: String,
-    pub(crate) read_only: bool,
+pub struct MountPoint {
+    /// The mount point, unescaped.
+    pub path: PathBuf,
+    /// The file system type (`proc`, `cgroup2`, `ext4`...).
+    pub fstype: String,
+    /// Mounted read-only (the per-mount `ro` option).
+    pub read_only: bool,
+    /// The super block's options (for cgroup v1, its controllers: `rw,cpu,cpuacct`).
+    pub super_options: Vec<String>,
 }
 
 impl RunSpec {
@@ -152,18 +158,25 @@ fn relative(path: &Path) -> &Path {
 
 /// `/proc/self/mountinfo` (proc(5)): `ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS
 /// [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS`, with spaces in paths escaped as `\040`.
-pub(crate) fn parse_mountinfo(text: &str) -> Vec<MountPoint> {
+/// Malformed lines are skipped.
+pub fn parse_mountinfo(text: &str) -> Vec<MountPoint> {
     text.lines()
         .filter_map(|line| {
             let (left, right) = line.split_once(" - ")?;
             let fields: Vec<&str> = left.split(' ').collect();
             let path = PathBuf::from(unescape(fields.get(4)?));
             let options = fields.get(5)?;
-            let fstype = right.split(' ').next()?.to_owned();
+            let mut right = right.split(' ');
+            let fstype = right.next()?.to_owned();
+            let super_options = right
+                .nth(1)
+                .map(|o| o.split(',').map(str::to_owned).collect())
+                .unwrap_or_default();
             Some(MountPoint {
                 path,
                 fstype,
                 read_only: options.split(',').any(|o| o == "ro"),
+                super_options,
             })
         })
         .collect()
@@ -214,6 +227,7 @@ mod tests {
         assert_eq!(mounts[1].fstype, "proc");
         assert!(mounts[4].read_only && !mounts[0].read_only);
         assert_eq!(mounts[7].path, Path::new("/mnt/my dir"));
+        assert_eq!(mounts[5].super_options, ["rw"]);
         assert_eq!(unescape("a\\134b\\9"), "a\\b\\9");
     }
 

@@ -10,7 +10,7 @@ use tracing::{debug_span, warn};
 use crate::cache::{CacheEvent, PrecompileCache, fill_cache, load_cached};
 use crate::control::RunControl;
 use crate::detect::WasmBinary;
-use crate::engine::{Engine, EngineInfo, Module, Support};
+use crate::engine::{Capability, Engine, EngineInfo, Module, Support};
 use crate::error::Result;
 use crate::spec::{RunSpec, StdioStream};
 use crate::status::ExitStatus;
@@ -27,15 +27,15 @@ pub trait DynEngine: EngineInfo + sealed::Sealed {
     /// Whether this engine saves compiled code in the precompile cache, and if not, why.
     fn precompile(&self) -> Support;
 
-    /// Every capability as `(name, support)`, for listings.
-    fn capability_list(&self) -> [(&'static str, Support); 4] {
+    /// Whether this engine can do `capability`, and if not, why.
+    fn support(&self, capability: Capability) -> Support {
         let caps = self.capabilities();
-        [
-            ("components", caps.components),
-            ("memory-limit", caps.memory_limit),
-            ("interrupt", caps.interrupt),
-            ("precompile", self.precompile()),
-        ]
+        match capability {
+            Capability::Components => caps.components,
+            Capability::MemoryLimit => caps.memory_limit,
+            Capability::Interrupt => caps.interrupt,
+            Capability::Precompile => self.precompile(),
+        }
     }
 
     /// Validates and compiles: an invalid module is an error, never a panic; a

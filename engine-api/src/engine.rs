@@ -10,6 +10,7 @@ use crate::cache::Artifact;
 use crate::control::RunControl;
 use crate::detect::{WasmBinary, WasmKind};
 use crate::error::{Error, Result};
+use crate::options::OptionSupport;
 use crate::spec::RunSpec;
 use crate::status::RawOutcome;
 
@@ -34,6 +35,40 @@ impl fmt::Display for Support {
         match self {
             Support::Supported => f.write_str("yes"),
             Support::Unsupported(reason) => write!(f, "unsupported: {reason}"),
+        }
+    }
+}
+
+/// One thing an engine may or may not be able to do: the single list `wasmux engines`,
+/// the checks and the conformance suite all name capabilities from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// Components through `wasi:cli/run`.
+    Components,
+    /// A cap on memory (memories and tables) enforced inside the engine.
+    MemoryLimit,
+    /// Stopping a running guest (kill, deadline).
+    Interrupt,
+    /// Saving compiled code in the precompile cache.
+    Precompile,
+}
+
+impl Capability {
+    /// Every capability, in listing order.
+    pub const ALL: [Capability; 4] = [
+        Capability::Components,
+        Capability::MemoryLimit,
+        Capability::Interrupt,
+        Capability::Precompile,
+    ];
+
+    /// Its name in listings and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::Components => "components",
+            Capability::MemoryLimit => "memory-limit",
+            Capability::Interrupt => "interrupt",
+            Capability::Precompile => "precompile",
         }
     }
 }
@@ -98,6 +133,8 @@ pub struct Descriptor {
     pub version: &'static str,
     /// What this engine can do.
     pub capabilities: Capabilities,
+    /// Which engine options it takes; the registry refuses the others.
+    pub options: OptionSupport,
 }
 
 /// What every engine says about itself, through its [`Descriptor`].

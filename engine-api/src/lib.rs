@@ -29,15 +29,17 @@ pub mod stdio_wait;
 
 pub use bundle::{Bundle, parse_env};
 pub use cache::{Artifact, CacheEvent, CacheSetting, PrecompileCache};
+pub use container::{MountPoint, parse_mountinfo};
 pub use control::{Deadline, KillHook, RunControl};
 pub use detect::{HandlerMode, HandlerRequest, Sniffed, WasmBinary, WasmKind, sniff};
 pub use embed::{DynEngine, LoadedModule, run_once};
 pub use engine::{
-    Capabilities, Descriptor, Engine, EngineInfo, Module, Precompile, Precompiler, RawRun, Support,
+    Capabilities, Capability, Descriptor, Engine, EngineInfo, Module, Precompile, Precompiler,
+    RawRun, Support,
 };
 pub use error::{Cause, EXIT_NOT_FOUND, EXIT_NOT_RUNNABLE, EXIT_RUNTIME_ERROR, Error, Result};
 pub use hostfs::HostDir;
 pub use memory::MemoryBudget;
-pub use options::{EngineOptions, Tier};
+pub use options::{EngineOptions, ONLY_WASMTIME_POOLS, OptionSupport, Tier};
 pub use spec::{GuestDir, Limits, Preopen, RunSpec, Stdio, StdioStream};
 pub use status::{ExitStatus, RawOutcome, SIGKILL, SIGTERM, TrapKind};

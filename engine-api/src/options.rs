@@ -1,6 +1,7 @@
 //! Engine options an embedder can give any engine by name: each backend honours the ones
 //! it has and refuses the others with [`Error::Unsupported`], never silently.
 
+use crate::engine::Support;
 use crate::error::{Error, Result};
 
 /// The smallest native stack an option may ask for: below it no engine gets through its
@@ -132,40 +133,56 @@ impl EngineOptions {
         }
         Ok(())
     }
+}
 
-    /// For a backend without a pooling allocator: refuses `pooling`, naming the engine.
-    pub fn refuse_pooling(&self, engine: &'static str) -> Result<()> {
-        match self.pooling {
-            Some(_) => Err(Error::Unsupported {
-                engine,
-                feature: "the pooling option",
-                reason: "only wasmtime has a pooling instance allocator",
-            }),
-            None => Ok(()),
-        }
-    }
+/// Which [`EngineOptions`] an engine takes, declared in its
+/// [`Descriptor`](crate::Descriptor). The engine registry refuses every other option with
+/// [`check`](Self::check) before the engine is built, naming the engine and the reason:
+/// no backend has to remember to refuse, and none can ignore one silently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionSupport {
+    /// `pooling`.
+    pub pooling: Support,
+    /// `stack-size`.
+    pub stack_size: Support,
+    /// The `tier`s it takes; any other is refused with [`tier_refusal`](Self::tier_refusal).
+    pub tiers: &'static [Tier],
+    /// Why the other tiers are refused.
+    pub tier_refusal: &'static str,
+}
 
-    /// For a backend with one compiler (or none): refuses `tier`, with the reason.
-    pub fn refuse_tier(&self, engine: &'static str, reason: &'static str) -> Result<()> {
-        match self.tier {
-            Some(_) => Err(Error::Unsupported {
+/// Why every engine but wasmtime refuses `pooling`.
+pub const ONLY_WASMTIME_POOLS: &str = "only wasmtime has a pooling instance allocator";
+
+impl OptionSupport {
+    /// An engine that takes no option (tests, a new backend's start).
+    pub const NONE: OptionSupport = OptionSupport {
+        pooling: Support::Unsupported(ONLY_WASMTIME_POOLS),
+        stack_size: Support::Unsupported("this engine's stack cannot be sized"),
+        tiers: &[],
+        tier_refusal: "this engine has one compiler, or none",
+    };
+
+    /// Refuses any option in `options` that this declaration does not take.
+    pub fn check(&self, engine: &'static str, options: &EngineOptions) -> Result<()> {
+        let refuse = |feature, reason| {
+            Err(Error::Unsupported {
                 engine,
-                feature: "the tier option",
+                feature,
                 reason,
-            }),
-            None => Ok(()),
+            })
+        };
+        if let (Some(_), Support::Unsupported(reason)) = (options.pooling, self.pooling) {
+            return refuse("the pooling option", reason);
         }
-    }
-
-    /// For a backend whose guest stack cannot be sized: refuses `stack_size`.
-    pub fn refuse_stack_size(&self, engine: &'static str, reason: &'static str) -> Result<()> {
-        match self.stack_size {
-            Some(_) => Err(Error::Unsupported {
-                engine,
-                feature: "the stack-size option",
-                reason,
-            }),
-            None => Ok(()),
+        if let (Some(_), Support::Unsupported(reason)) = (options.stack_size, self.stack_size) {
+            return refuse("the stack-size option", reason);
+        }
+        match options.tier {
+            Some(tier) if !self.tiers.contains(&tier) => {
+                refuse("the tier option", self.tier_refusal)
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -238,15 +255,27 @@ mod tests {
     }
 
     #[test]
-    fn an_engine_refuses_what_it_lacks() {
-        assert!(EngineOptions::new().refuse_pooling("x").is_ok());
-        let err = EngineOptions::new()
-            .with_pooling(4)
-            .refuse_pooling("x")
-            .unwrap_err();
+    fn a_declaration_refuses_what_it_does_not_take_naming_the_engine() {
+        let takes_auto = OptionSupport {
+            tiers: &[Tier::Auto],
+            ..OptionSupport::NONE
+        };
+        assert!(takes_auto.check("x", &EngineOptions::new()).is_ok());
         assert!(
-            matches!(err, Error::Unsupported { engine: "x", .. }),
-            "{err}"
+            takes_auto
+                .check("x", &EngineOptions::new().with_tier(Tier::Auto))
+                .is_ok()
         );
+        for refused in [
+            EngineOptions::new().with_pooling(4),
+            EngineOptions::new().with_stack_size(1 << 20),
+            EngineOptions::new().with_tier(Tier::Optimized),
+        ] {
+            let err = takes_auto.check("x", &refused).unwrap_err();
+            assert!(
+                matches!(err, Error::Unsupported { engine: "x", .. }),
+                "{err}"
+            );
+        }
     }
 }

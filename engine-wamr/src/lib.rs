@@ -23,7 +23,7 @@ use wasmux_engine_api::{
     Capabilities, Descriptor, Engine, EngineInfo, EngineOptions, Error, Precompiler, Result,
     Support, WasmBinary,
 };
-use wasmux_guard::{GuardedModule, GuardedSettings, Guards, MAX_DEPTH, prepare};
+use wasmux_guard::{GUARDED_OPTIONS, GuardedModule, GuardedSettings, Guards, MAX_DEPTH, prepare};
 
 /// The engine's name, as used by `--engine` and `run.oci.handler`.
 pub const NAME: &str = DESCRIPTOR.name;
@@ -37,6 +37,7 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
         memory_limit: Support::Supported,
         interrupt: Support::Supported,
     },
+    options: GUARDED_OPTIONS,
 };
 
 /// WAMR's fast interpreter. The runtime itself is process-global and set up once, by
@@ -54,7 +55,7 @@ impl WamrEngine {
 
     /// The engine with `options` (`stack_size`: the run thread's stack).
     pub fn with_options(options: &EngineOptions) -> Result<Self> {
-        let settings = GuardedSettings::from_options(NAME, options)?;
+        let settings = GuardedSettings::from_options(options);
         ffi::runtime().map_err(|e| Error::engine_while(NAME, "setting up the runtime", e))?;
         Ok(WamrEngine { settings })
     }

@@ -21,7 +21,7 @@ use wasmux_engine_api::{
     Capabilities, Descriptor, Engine, EngineInfo, EngineOptions, Precompiler, Result, Support,
     WasmBinary,
 };
-use wasmux_guard::{GuardedModule, GuardedSettings, Guards, prepare};
+use wasmux_guard::{GUARDED_OPTIONS, GuardedModule, GuardedSettings, Guards, prepare};
 
 /// The engine's name, as used by `--engine` and `run.oci.handler`.
 pub const NAME: &str = DESCRIPTOR.name;
@@ -37,6 +37,7 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
         memory_limit: Support::Supported,
         interrupt: Support::Supported,
     },
+    options: GUARDED_OPTIONS,
 };
 
 /// The wasm3 interpreter. It holds only its settings: wasm3's environments cannot move
@@ -55,7 +56,7 @@ impl Wasm3Engine {
     /// The engine with `options` (`stack_size`: the run thread's stack).
     pub fn with_options(options: &EngineOptions) -> Result<Self> {
         Ok(Wasm3Engine {
-            settings: GuardedSettings::from_options(NAME, options)?,
+            settings: GuardedSettings::from_options(options),
         })
     }
 }

@@ -29,7 +29,8 @@ use wasmux_engine_api::{
     Precompiler, Result, Support, WasmBinary,
 };
 use wasmux_guard::{
-    GuardedModule, GuardedSettings, Guards, InitialSize, prepare_validated, rewrite_version,
+    GUARDED_OPTIONS, GuardedModule, GuardedSettings, Guards, InitialSize, prepare_validated,
+    rewrite_version,
 };
 
 use crate::ffi::{AstModule, Config, Execution};
@@ -55,6 +56,7 @@ pub const INTERPRETER: Descriptor = Descriptor {
     name: "wasmedge",
     version: VERSION,
     capabilities: CAPABILITIES,
+    options: GUARDED_OPTIONS,
 };
 
 /// WasmEdge with its LLVM AOT compiler: a slow compile at load, then native speed.
@@ -62,6 +64,7 @@ pub const AOT: Descriptor = Descriptor {
     name: "wasmedge-aot",
     version: VERSION,
     capabilities: CAPABILITIES,
+    options: GUARDED_OPTIONS,
 };
 
 /// Why the interpreter has nothing for the precompile cache.
@@ -103,7 +106,7 @@ impl WasmEdgeEngine {
             Execution::Interpreter => NAME,
             Execution::Aot => AOT_NAME,
         };
-        let settings = GuardedSettings::from_options(name, options)?;
+        let settings = GuardedSettings::from_options(options);
         let version = ffi::library_version();
         if !version.starts_with("0.14.") {
             return Err(Error::Unsupported {

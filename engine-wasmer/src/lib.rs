@@ -22,8 +22,8 @@ mod wasi;
 
 use wasmer::sys::{EngineBuilder, Singlepass};
 use wasmux_engine_api::{
-    Artifact, Capabilities, Descriptor, Engine, EngineInfo, EngineOptions, Error, Precompile,
-    Precompiler, Result, Support, Tier, WasmBinary,
+    Artifact, Capabilities, Descriptor, Engine, EngineInfo, EngineOptions, Error,
+    ONLY_WASMTIME_POOLS, OptionSupport, Precompile, Precompiler, Result, Support, Tier, WasmBinary,
 };
 
 /// The engine's name, as used by `--engine` and `run.oci.handler`.
@@ -40,6 +40,15 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
         memory_limit: Support::Supported,
         interrupt: Support::Supported,
     },
+    options: OptionSupport {
+        pooling: Support::Unsupported(ONLY_WASMTIME_POOLS),
+        stack_size: Support::Unsupported(
+            "wasmer's guest stack size is process-wide (wasmer_vm::set_stack_size), not per engine",
+        ),
+        // Singlepass is a baseline compiler: `auto` is all it can do.
+        tiers: &[Tier::Baseline, Tier::Auto],
+        tier_refusal: "wasmer is built with singlepass only (its Cranelift would clash with wasmtime's)",
+    },
 };
 
 /// A wasmer engine (singlepass), shared by every module it loads and every run.
@@ -54,20 +63,10 @@ impl WasmerEngine {
         Self::with_options(&EngineOptions::default())
     }
 
-    /// The engine with `options`; wasmer has neither of the sizing options, and its one
-    /// compiler is singlepass (a baseline compiler), so `tier=optimized` is refused.
-    pub fn with_options(options: &EngineOptions) -> Result<Self> {
-        options.refuse_pooling(NAME)?;
-        if options.tier == Some(Tier::Optimized) {
-            options.refuse_tier(
-                NAME,
-                "wasmer is built with singlepass only (its Cranelift would clash with wasmtime's)",
-            )?;
-        }
-        options.refuse_stack_size(
-            NAME,
-            "wasmer's guest stack size is process-wide (wasmer_vm::set_stack_size), not per engine",
-        )?;
+    /// The engine with `options`: none changes it (singlepass is always a baseline
+    /// compiler). [`DESCRIPTOR`] declares which options it accepts; wasmux's engine
+    /// registry refuses the rest before building it.
+    pub fn with_options(_options: &EngineOptions) -> Result<Self> {
         // Singlepass's default features cover what current rustc emits for wasip1
         // (bulk memory, multi-value, reference types, sign extension); the
         // conformance guests, built by the toolchain in use, prove it on every run.

@@ -31,8 +31,8 @@ use wasmtime::{
 };
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use wasmux_engine_api::{
-    Artifact, Capabilities, Descriptor, Engine, EngineInfo, EngineOptions, Error, Precompile,
-    Precompiler, Result, Support, Tier, WasmBinary, WasmKind,
+    Artifact, Capabilities, Descriptor, Engine, EngineInfo, EngineOptions, Error, OptionSupport,
+    Precompile, Precompiler, Result, Support, Tier, WasmBinary, WasmKind,
 };
 
 use crate::run::{ComponentState, CoreState};
@@ -48,6 +48,12 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
         components: Support::Supported,
         memory_limit: Support::Supported,
         interrupt: Support::Supported,
+    },
+    options: OptionSupport {
+        pooling: Support::Supported,
+        stack_size: Support::Supported,
+        tiers: &[Tier::Baseline, Tier::Optimized, Tier::Auto],
+        tier_refusal: "",
     },
 };
 

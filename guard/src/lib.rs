@@ -18,7 +18,9 @@ pub use instrument::{
     Guards, InitialSize, Instrumented, REWRITE_VERSION, UNGUARDED_VAR, instrument, rewrite_version,
     unguarded,
 };
-pub use module::{GuardedCode, GuardedInstance, GuardedModule, GuardedSettings, NotInstantiated};
+pub use module::{
+    GUARDED_OPTIONS, GuardedCode, GuardedInstance, GuardedModule, GuardedSettings, NotInstantiated,
+};
 pub use prepare::{MAX_DEPTH, prepare, prepare_validated};
 pub use wasmux_wasi_preview1::ValType;
 

@@ -5,7 +5,8 @@
 
 use wasmparser::{ExternalKind, Parser, Payload};
 use wasmux_engine_api::{
-    Descriptor, EngineOptions, Error, Module, RawRun, Result, RunControl, RunSpec, WasmBinary,
+    Descriptor, EngineOptions, Error, Module, ONLY_WASMTIME_POOLS, OptionSupport, RawRun, Result,
+    RunControl, RunSpec, Support, WasmBinary,
 };
 
 use crate::host::{Ended, GuardedHost};
@@ -68,24 +69,27 @@ pub struct GuardedModule<C> {
 }
 
 /// What a guarded engine takes from [`EngineOptions`]: the run thread's stack size. No
-/// guarded engine has an instance pool or a choice of compiler, so `pooling` and `tier`
-/// are refused.
+/// guarded engine has an instance pool or a choice of compiler ([`GUARDED_OPTIONS`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GuardedSettings {
     native_stack: Option<usize>,
 }
 
+/// The options every guarded engine declares in its descriptor: `stack-size` only.
+pub const GUARDED_OPTIONS: OptionSupport = OptionSupport {
+    pooling: Support::Unsupported(ONLY_WASMTIME_POOLS),
+    stack_size: Support::Supported,
+    tiers: &[],
+    tier_refusal: "an interpreter compiles nothing, and WasmEdge's compiler is its own engine (wasmedge-aot)",
+};
+
 impl GuardedSettings {
-    /// The settings `options` ask of the guarded engine `engine`.
-    pub fn from_options(engine: &'static str, options: &EngineOptions) -> Result<Self> {
-        options.refuse_pooling(engine)?;
-        options.refuse_tier(
-            engine,
-            "an interpreter compiles nothing, and WasmEdge's compiler is its own engine (wasmedge-aot)",
-        )?;
-        Ok(GuardedSettings {
+    /// The settings `options` ask of a guarded engine (the registry has refused what
+    /// [`GUARDED_OPTIONS`] does not take).
+    pub fn from_options(options: &EngineOptions) -> Self {
+        GuardedSettings {
             native_stack: options.stack_size,
-        })
+        }
     }
 }
 

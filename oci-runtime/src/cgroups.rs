@@ -151,30 +151,22 @@ fn inside_root(path: &Path) -> Option<PathBuf> {
     (!relative.as_os_str().is_empty()).then_some(relative)
 }
 
-/// Reads `/proc/self/mountinfo`: v1 controller mounts win (a hybrid host's cgroup2
-/// mount has no controllers), else the unified mount.
+/// The cgroup hierarchy from `/proc/self/mountinfo`: v1 controller mounts win (a hybrid
+/// host's cgroup2 mount has no controllers), else the unified mount.
 fn hierarchy(mountinfo: &str) -> Hierarchy {
     let (mut cpu, mut pids, mut unified) = (None, None, None);
-    for line in mountinfo.lines() {
-        let Some((before, after)) = line.split_once(" - ") else {
-            continue;
-        };
-        let Some(mount_point) = before.split(' ').nth(4) else {
-            continue;
-        };
-        let mut fields = after.split(' ');
-        let (fstype, super_options) = (fields.next(), fields.nth(1).unwrap_or(""));
-        match fstype {
-            Some("cgroup") => {
-                for option in super_options.split(',') {
-                    match option {
-                        "cpu" => cpu = Some(PathBuf::from(mount_point)),
-                        "pids" => pids = Some(PathBuf::from(mount_point)),
+    for mount in wasmux::parse_mountinfo(mountinfo) {
+        match mount.fstype.as_str() {
+            "cgroup" => {
+                for option in &mount.super_options {
+                    match option.as_str() {
+                        "cpu" => cpu = Some(mount.path.clone()),
+                        "pids" => pids = Some(mount.path.clone()),
                         _ => {}
                     }
                 }
             }
-            Some("cgroup2") => unified = Some(PathBuf::from(mount_point)),
+            "cgroup2" => unified = Some(mount.path),
             _ => {}
         }
     }

@@ -12,7 +12,9 @@ mod stdio;
 
 use crate::BundleBuilder;
 use crate::guests;
-use crate::suite::{Case, Need};
+use wasmux::Capability;
+
+use crate::suite::Case;
 
 /// The whole suite, in matrix order.
 pub const ALL: &[Case] = &[
@@ -113,12 +115,12 @@ pub const ALL: &[Case] = &[
     },
     Case {
         name: "memory-limit",
-        needs: &[Need::MemoryLimit],
+        needs: &[Capability::MemoryLimit],
         run: limits::memory_limit,
     },
     Case {
         name: "kill-deadline",
-        needs: &[Need::Interrupt],
+        needs: &[Capability::Interrupt],
         run: limits::kill,
     },
     Case {
@@ -138,7 +140,7 @@ pub const ALL: &[Case] = &[
     },
     Case {
         name: "component",
-        needs: &[Need::Components],
+        needs: &[Capability::Components],
         run: process::component,
     },
     Case {
@@ -178,12 +180,12 @@ pub const ALL: &[Case] = &[
     },
     Case {
         name: "deadline-stdout-full",
-        needs: &[Need::Interrupt],
+        needs: &[Capability::Interrupt],
         run: faults::deadline_with_stdout_full,
     },
     Case {
         name: "deadline-stdin-silent",
-        needs: &[Need::Interrupt],
+        needs: &[Capability::Interrupt],
         run: faults::deadline_with_stdin_silent,
     },
     Case {
@@ -198,7 +200,7 @@ pub const ALL: &[Case] = &[
     },
     Case {
         name: "precompile-cache",
-        needs: &[Need::Precompile],
+        needs: &[Capability::Precompile],
         run: precompile::cache_round_trip,
     },
     Case {
@@ -213,7 +215,7 @@ pub const ALL: &[Case] = &[
     },
     Case {
         name: "table-limit",
-        needs: &[Need::MemoryLimit],
+        needs: &[Capability::MemoryLimit],
         run: escapes::table_limit,
     },
     Case {

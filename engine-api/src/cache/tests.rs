@@ -23,6 +23,7 @@ pub(crate) const TEST_ENGINE: Descriptor = Descriptor {
         memory_limit: Support::Supported,
         interrupt: Support::Supported,
     },
+    options: crate::OptionSupport::NONE,
 };
 
 /// The test engine's configuration, as its precompile fingerprint.
@@ -197,8 +198,8 @@ fn no_cache_or_an_interpreter_compiles_every_time() {
     );
     assert_eq!(Reverser::default().precompile(), Support::Supported);
     assert_eq!(
-        Interpreter.capability_list()[3],
-        ("precompile", Support::Unsupported("interpreter"))
+        Interpreter.support(crate::Capability::Precompile),
+        Support::Unsupported("interpreter")
     );
 }
 
