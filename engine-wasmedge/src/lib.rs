@@ -110,7 +110,7 @@ impl WasmEdgeEngine {
         let version = ffi::library_version();
         if !version.starts_with("0.14.") {
             return Err(Error::Unsupported {
-                engine: NAME,
+                engine: name,
                 feature: "this libwasmedge",
                 reason: "wasmux's WasmEdge backend is built for WasmEdge 0.14",
             });

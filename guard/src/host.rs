@@ -52,7 +52,7 @@ pub fn imports() -> Vec<Import> {
 
 /// Refuses imports nothing here provides, naming them, before any engine links the
 /// module (wasm3 itself would only trap once the guest called one).
-pub fn check_imports(bytes: &[u8], engine: &str) -> std::result::Result<(), String> {
+pub(crate) fn check_imports(bytes: &[u8], engine: &str) -> std::result::Result<(), String> {
     for payload in wasmparser::Parser::new(0).parse_all(bytes) {
         let wasmparser::Payload::ImportSection(section) = payload.map_err(|e| e.to_string())?
         else {

@@ -13,7 +13,7 @@ mod prepare;
 mod run;
 mod thread;
 
-pub use host::{Ended, GuardedHost, GuestMustEnd, Import, check_imports, imports};
+pub use host::{Ended, GuardedHost, GuestMustEnd, Import, imports};
 pub use instrument::{
     Guards, InitialSize, Instrumented, REWRITE_VERSION, UNGUARDED_VAR, instrument, rewrite_version,
     unguarded,
