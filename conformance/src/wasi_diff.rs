@@ -154,13 +154,13 @@ pub fn compare(
             have.get(i).copied().unwrap_or("(none)"),
         );
         if w != h && !(accepted(w) && accepted(h)) {
-            let _ = writeln!(diffs, "  wasmtime: {w}\n  {engine:>8}: {h}");
+            let _ = writeln!(diffs, "  reference: {w}\n  {engine:>9}: {h}");
         }
     }
     if oracle.tree != got.tree {
         let _ = writeln!(
             diffs,
-            "tree left behind differs:\n--- wasmtime\n{}--- {engine}\n{}",
+            "tree left behind differs:\n--- reference\n{}--- {engine}\n{}",
             oracle.tree, got.tree
         );
     }

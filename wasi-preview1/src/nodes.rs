@@ -8,7 +8,8 @@
 //! node is never opened: opening a FIFO blocks, opening some devices acts), and after,
 //! on the descriptor the open returned (so a node swapped in between is still refused).
 //! Every directory opened beneath is wrapped the same way, so the rule follows the guest
-//! down the tree.
+//! down the tree. The wrapper also opens `O_TRUNC | O_APPEND` as POSIX does, which
+//! wasi-common (through cap-std) refuses.
 
 use std::any::Any;
 use std::os::fd::AsFd;
@@ -61,13 +62,28 @@ impl WasiDir for NodeCheckedDir {
         if before.as_ref().is_some_and(|stat| !guest_may_open(stat)) {
             return refused();
         }
+        // `O_TRUNC | O_APPEND` is a valid POSIX open (wasi-libc makes it for
+        // `open(p, O_CREAT | O_TRUNC | O_WRONLY | O_APPEND)`), but cap-std refuses the pair
+        // as std's `OpenOptions` does: truncate on open, then append from then on.
+        let append_after = oflags.contains(OFlags::TRUNCATE) && fdflags.contains(FdFlags::APPEND);
+        let open_flags = if append_after {
+            fdflags - FdFlags::APPEND
+        } else {
+            fdflags
+        };
         let opened = self
             .inner
-            .open_file(symlink_follow, path, oflags, read, write, fdflags)
+            .open_file(symlink_follow, path, oflags, read, write, open_flags)
             .await?;
         match opened {
-            OpenResult::File(file) => match file.pollable() {
-                Some(fd) if guest_may_use(fd) => Ok(OpenResult::File(file)),
+            OpenResult::File(mut file) => match file.pollable() {
+                Some(fd) if guest_may_use(fd) => {
+                    if append_after {
+                        let flags = file.get_fdflags().await?;
+                        file.set_fdflags(flags | FdFlags::APPEND).await?;
+                    }
+                    Ok(OpenResult::File(file))
+                }
                 _ => refused(),
             },
             // Opened again here to keep the rule on what lies beneath; cap-std keeps

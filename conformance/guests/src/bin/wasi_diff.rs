@@ -506,6 +506,19 @@ fn append(root: u32) {
         line("fd_pwrite(z, at 1)", show(call::pwrite(w, b"z", 1), |n| n.to_string()));
         unsafe { sys::fd_close(w) };
     }
+    // open(p, O_CREAT | O_TRUNC | O_WRONLY | O_APPEND) exactly as wasi-libc makes it, on an
+    // existing file and a new one: truncated, then every write at the end.
+    for path in ["file.txt", "new-append.txt"] {
+        let w = call::open(root, path, FOLLOW, CREAT | TRUNC, WRONLY, APPEND);
+        line(format!("path_open({path:?}, O_CREAT|O_TRUNC|O_WRONLY|O_APPEND as libc)"), show(w, |_| "ok".into()));
+        if let Ok(w) = w {
+            line("fd_fdstat_get flags", show(call::fdstat(w), |(_, flags, _)| format!("append={}", flags & APPEND as u16 != 0)));
+            line("fd_write(ab)", show(call::write(w, b"ab"), |n| n.to_string()));
+            line("fd_pwrite(c, at 0)", show(call::pwrite(w, b"c", 0), |n| n.to_string()));
+            line("fd_write(d)", show(call::write(w, b"d"), |n| n.to_string()));
+            unsafe { sys::fd_close(w) };
+        }
+    }
     let fd = call::open(root, "dir/inner.txt", FOLLOW, 0, ALL, 0).unwrap();
     line("fd_fdstat_set_flags(APPEND)", res(unsafe { sys::fd_fdstat_set_flags(fd, APPEND) }));
     line("fd_write(+) after set_flags", show(call::write(fd, b"+"), |n| n.to_string()));
