@@ -11,7 +11,7 @@ use wasmux_engine_api::{
 
 use crate::host::{Ended, GuardedHost};
 use crate::instrument::{Guards, InitialSize};
-use crate::run::{Prepared, entry_failed, instantiate_failed, run_guarded};
+use crate::run::{ModuleFacts, entry_failed, instantiate_failed, run_guarded};
 use crate::thread::on_own_thread;
 
 /// What a guarded engine keeps of a loaded module, and its part of each run: making an
@@ -127,7 +127,7 @@ impl<C: GuardedCode> Module for GuardedModule<C> {
 
     fn execute(&self, spec: RunSpec, control: &RunControl) -> Result<RawRun> {
         let engine = self.code.descriptor().name;
-        let prepared = Prepared {
+        let facts = ModuleFacts {
             engine,
             origin: &self.origin,
             initial: self.initial,
@@ -138,13 +138,13 @@ impl<C: GuardedCode> Module for GuardedModule<C> {
         let initialize = self.initializes && spec.entry.is_some();
         let stack = self.native_stack.unwrap_or(C::NATIVE_STACK);
         on_own_thread(engine, stack, || {
-            run_guarded(prepared, spec, control, |host, entry| {
+            run_guarded(facts, spec, control, |host, entry| {
                 let calls: &[&str] = if initialize {
                     &["_initialize", entry]
                 } else {
                     &[entry]
                 };
-                self.instantiate_and_call(host, calls, prepared)
+                self.instantiate_and_call(host, calls, facts)
             })
         })
     }
@@ -156,7 +156,7 @@ impl<C: GuardedCode> GuardedModule<C> {
         &self,
         host: &mut GuardedHost<'_>,
         calls: &[&str],
-        module: Prepared<'_>,
+        module: ModuleFacts<'_>,
     ) -> Result<Ended> {
         let engine = module.engine;
         let span = tracing::debug_span!("instantiate", engine).entered();

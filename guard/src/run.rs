@@ -8,7 +8,7 @@ use crate::instrument::InitialSize;
 
 /// What a guarded run needs to know about the loaded module.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Prepared<'m> {
+pub(crate) struct ModuleFacts<'m> {
     /// The engine's name, for spans and messages.
     pub(crate) engine: &'static str,
     /// Where the module came from, for errors.
@@ -24,7 +24,7 @@ pub(crate) struct Prepared<'m> {
 /// function's name: instantiate, call the entry, and say how the call ended.
 /// Instantiation failures are [`instantiate_failed`], entry failures [`entry_failed`].
 pub(crate) fn run_guarded<F>(
-    module: Prepared<'_>,
+    module: ModuleFacts<'_>,
     mut spec: RunSpec,
     control: &RunControl,
     instantiate_and_call: F,
@@ -42,7 +42,10 @@ where
 }
 
 /// The error for a module the engine cannot instantiate (a link error of the run).
-pub(crate) fn instantiate_failed(module: Prepared<'_>, message: impl std::fmt::Display) -> Error {
+pub(crate) fn instantiate_failed(
+    module: ModuleFacts<'_>,
+    message: impl std::fmt::Display,
+) -> Error {
     Error::link(
         module.origin,
         format!(

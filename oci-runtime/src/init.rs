@@ -32,7 +32,7 @@ pub struct InitArgs {
 }
 
 /// A run ready to start.
-struct Prepared {
+struct ReadyToStart {
     module: LoadedModule,
     /// Optimized code to compile after the run, if no helper could take it.
     pending: Option<PendingCompile>,
@@ -49,8 +49,8 @@ pub fn init(root: &Root, args: &InitArgs, report_pipe: OwnedFd) -> Result<u8> {
     // A session of its own: the caller's terminal and process group are not the
     // container's (and a console needs a session leader).
     let _ = rustix::process::setsid();
-    let prepared = match prepare(&dir, args) {
-        Ok(prepared) => prepared,
+    let ready = match prepare(&dir, args) {
+        Ok(ready) => ready,
         Err(OciError::Wasmux(wasmux::Error::NotAWasmWorkload { reason })) => {
             handshake::send(report_pipe, &Report::NotWasm { reason })?;
             return Ok(0);
@@ -65,23 +65,23 @@ pub fn init(root: &Root, args: &InitArgs, report_pipe: OwnedFd) -> Result<u8> {
     handshake::send(
         report_pipe,
         &Report::Ready {
-            annotations: prepared.annotations,
-            cgroups: prepared.cgroups,
+            annotations: ready.annotations,
+            cgroups: ready.cgroups,
         },
     )?;
     wait_for_start(&dir)?;
     let control = RunControl::new();
     wasmux::signals::forward_terminating(&control)
         .map_err(|e| OciError::io("forwarding signals to the guest", e))?;
-    let status = prepared.module.run(prepared.spec, &control);
-    if let Some(pending) = prepared.pending {
+    let status = ready.module.run(ready.spec, &control);
+    if let Some(pending) = ready.pending {
         pending.compile_now();
     }
     Ok(status?.exit_code())
 }
 
 /// Everything that can fail before `start`, so that it fails `create`.
-fn prepare(dir: &ContainerDir, args: &InitArgs) -> Result<Prepared> {
+fn prepare(dir: &ContainerDir, args: &InitArgs) -> Result<ReadyToStart> {
     let mut bundle = Bundle::load(&args.bundle)?;
     bundle.set_scratch_root(dir.scratch_dir());
     // Decides Wasm or Linux before anything is sent on the console socket, which
@@ -117,7 +117,7 @@ fn prepare(dir: &ContainerDir, args: &InitArgs) -> Result<Prepared> {
     });
     // Last, so that no failure before it leaves a cgroup behind.
     let cgroups = crate::cgroups::place_self(bundle.spec());
-    Ok(Prepared {
+    Ok(ReadyToStart {
         module: launch.module,
         pending,
         spec,

@@ -6,7 +6,7 @@ use std::fmt;
 use tracing::{debug, warn};
 
 use super::key::CacheKey;
-use super::{Lookup, PrecompileCache};
+use super::{EntryLookup, PrecompileCache};
 use crate::detect::WasmBinary;
 use crate::engine::{Engine, Precompile, Precompiler};
 use crate::error::Result;
@@ -78,15 +78,15 @@ pub(crate) fn load_cached<E: Engine + ?Sized>(
     };
     let key = CacheKey::new(descriptor, &precompiler.fingerprint(), &wasm.bytes);
     let refused = match cache.read(&key) {
-        Lookup::Found(artifact) => match precompiler.load_precompiled(wasm, &artifact) {
+        EntryLookup::Found(artifact) => match precompiler.load_precompiled(wasm, &artifact) {
             Ok(module) => {
                 debug!(%key, "precompile cache hit");
                 return Ok((module, CacheEvent::Hit));
             }
             Err(e) => Some(format!("the engine refused it: {e}")),
         },
-        Lookup::Missing => None,
-        Lookup::Rejected(reason) => Some(reason),
+        EntryLookup::Missing => None,
+        EntryLookup::Rejected(reason) => Some(reason),
     };
     if let Some(baseline) = precompiler.load_baseline(wasm) {
         if let Some(reason) = &refused {

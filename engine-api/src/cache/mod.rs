@@ -57,7 +57,7 @@ impl Artifact {
 
 /// What looking a key up found.
 #[derive(Debug)]
-enum Lookup {
+enum EntryLookup {
     Missing,
     Found(Artifact),
     Rejected(String),
@@ -100,15 +100,15 @@ impl PrecompileCache {
     }
 
     /// Maps and verifies the entry for `key`. A rejected entry is removed.
-    fn read(&self, key: &CacheKey) -> Lookup {
+    fn read(&self, key: &CacheKey) -> EntryLookup {
         let path = self.entry_path(key);
         let (file, map) = match map_regular_file(&path) {
             Ok(mapped) => mapped,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Lookup::Missing,
-            Err(e) => return Lookup::Rejected(format!("cannot read {}: {e}", path.display())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return EntryLookup::Missing,
+            Err(e) => return EntryLookup::Rejected(format!("cannot read {}: {e}", path.display())),
         };
         match entry::verify(key, &map) {
-            Ok(payload_len) => Lookup::Found(Artifact {
+            Ok(payload_len) => EntryLookup::Found(Artifact {
                 file,
                 map,
                 payload_len,
@@ -116,7 +116,7 @@ impl PrecompileCache {
             Err(rejection) => {
                 // Best effort: the fresh compile's rename replaces it anyway.
                 let _ = fs::remove_file(&path);
-                Lookup::Rejected(format!("{}: {rejection}", path.display()))
+                EntryLookup::Rejected(format!("{}: {rejection}", path.display()))
             }
         }
     }
