@@ -42,7 +42,7 @@ pub mod signals;
 
 pub use launcher::{ALLOWED_ENGINES_VAR, ENGINE_VAR, Launch, Launcher};
 pub use pending::PendingCompile;
-pub use wasmux_engine_api::{
+pub use wasmux_core::{
     Bundle, CacheEvent, CacheSetting, Capabilities, Capability, Cause, Deadline, Descriptor,
     DynEngine, EXIT_NOT_FOUND, EXIT_NOT_RUNNABLE, EXIT_RUNTIME_ERROR, EngineInfo, EngineOptions,
     Error, ExitStatus, HandlerMode, HandlerRequest, Limits, LoadedModule, MountPoint,
@@ -54,7 +54,7 @@ pub use wasmux_engine_api::{
 /// What a backend implements, and the shared pieces it builds on: for adding an engine
 /// (docs/adding-an-engine.md), not for running workloads.
 pub mod backend {
-    pub use wasmux_engine_api::{
+    pub use wasmux_core::{
         Artifact, Engine, KillHook, MemoryBudget, Module, Precompile, Precompiler, RawOutcome,
         RawRun, stdio_wait,
     };

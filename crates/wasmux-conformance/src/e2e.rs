@@ -1,0 +1,422 @@
+//! End-to-end tests with the real container tools (podman, buildah, containerd), shared
+//! by `wasmux-oci`'s and the containerd shim's tests: finding the tools, images built
+//! with buildah, a private containerd, named cases, and leaving the machine as it was
+//! (private state only, mounts undone, the daemon stopped by its PID).
+
+// Test support: a failed step is the calling test's failure, with the step named.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::guests::core_module;
+
+/// Whether `tools` are all installed. When one is missing the test is skipped with a
+/// message, unless `WASMUX_REQUIRE_E2E=1` (CI) makes that a failure.
+pub fn tools_available(test: &str, tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|tool| {
+            !Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let required = std::env::var("WASMUX_REQUIRE_E2E").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "{test}: WASMUX_REQUIRE_E2E=1 but {missing:?} not installed"
+    );
+    eprintln!(
+        "SKIPPED {test}: {missing:?} not installed (set WASMUX_REQUIRE_E2E=1 to require them)"
+    );
+    false
+}
+
+/// buildah with private storage under `dir`.
+#[derive(Debug)]
+pub struct Buildah {
+    root: PathBuf,
+    runroot: PathBuf,
+}
+
+/// An image to build: files from the host, entrypoint, annotations.
+#[derive(Debug)]
+pub struct Image<'a> {
+    /// Local name (`docker.io/library/NAME:latest` once pushed to an archive).
+    pub name: &'a str,
+    /// Host file → path in the image.
+    pub files: Vec<(PathBuf, &'a str)>,
+    /// The image's entrypoint.
+    pub entrypoint: &'a str,
+    /// Image annotations.
+    pub annotations: &'a [(&'a str, &'a str)],
+}
+
+impl Buildah {
+    /// buildah with its storage at `root` and `runroot`.
+    pub fn new(root: PathBuf, runroot: PathBuf) -> Self {
+        Buildah { root, runroot }
+    }
+
+    /// The storage flags podman and buildah share.
+    pub fn storage_args(&self) -> Vec<String> {
+        vec![
+            "--root".into(),
+            self.root.display().to_string(),
+            "--runroot".into(),
+            self.runroot.display().to_string(),
+            "--storage-driver".into(),
+            "overlay".into(),
+        ]
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("buildah")
+            .args(self.storage_args())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "buildah {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// `from scratch`, copy, entrypoint, annotations, `commit --format oci`.
+    pub fn build(&self, image: &Image) {
+        let ctr = self.run(&["from", "scratch"]);
+        for (host, guest) in &image.files {
+            self.run(&["copy", &ctr, host.to_str().unwrap(), guest]);
+        }
+        let entrypoint = format!("[\"{}\"]", image.entrypoint);
+        let mut config = vec!["config", "--entrypoint", &entrypoint];
+        let annotations: Vec<String> = image
+            .annotations
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        for a in &annotations {
+            config.extend(["--annotation", a]);
+        }
+        config.push(&ctr);
+        self.run(&config);
+        self.run(&["commit", "--format", "oci", "--rm", &ctr, image.name]);
+    }
+
+    /// Writes `image` as an OCI archive named `docker.io/library/NAME:latest`.
+    pub fn push_archive(&self, image: &str, file: &Path) {
+        let dest = format!(
+            "oci-archive:{}:docker.io/library/{image}:latest",
+            file.display()
+        );
+        self.run(&["push", image, &dest]);
+    }
+}
+
+/// Compiles the C file `source` into the static binary `out`.
+fn compile_static(source: &str, out: &Path) {
+    let status = Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(out)
+        .arg(source)
+        .status()
+        .unwrap();
+    assert!(status.success(), "gcc -static {source} failed");
+}
+
+/// The images both tests use: Wasm guests (`compat`) and a static native hello.
+pub fn standard_images(dir: &Path) -> Vec<Image<'static>> {
+    let native = dir.join("native-hello");
+    compile_static(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../wasmux-benches/hello.c"),
+        &native,
+    );
+    let bad = dir.join("bad.wasm");
+    std::fs::write(&bad, b"\0asm\x01\0\0\0\x05\x03").unwrap();
+    const WASM: &[(&str, &str)] = &[("module.wasm.image/variant", "compat")];
+    vec![
+        Image {
+            name: "wasm-hello",
+            files: vec![(core_module("hello"), "/hello.wasm")],
+            entrypoint: "/hello.wasm",
+            annotations: WASM,
+        },
+        Image {
+            name: "wasm-probe",
+            files: vec![(core_module("probe"), "/probe.wasm")],
+            entrypoint: "/probe.wasm",
+            annotations: WASM,
+        },
+        Image {
+            name: "wasm-missing",
+            files: vec![(core_module("hello"), "/hello.wasm")],
+            entrypoint: "/missing.wasm",
+            annotations: WASM,
+        },
+        Image {
+            name: "wasm-invalid",
+            files: vec![(bad, "/bad.wasm")],
+            entrypoint: "/bad.wasm",
+            annotations: WASM,
+        },
+        Image {
+            name: "native-hello",
+            files: vec![(native, "/hello")],
+            entrypoint: "/hello",
+            annotations: &[("module.wasm.image/variant", "compat-smart")],
+        },
+    ]
+}
+
+/// A pod sandbox image (`wasmux-pause`, a static native process that waits for
+/// SIGTERM): what containerd's CRI plugin starts first in every pod.
+pub fn pause_image(dir: &Path) -> Image<'static> {
+    let pause = dir.join("pause");
+    compile_static(concat!(env!("CARGO_MANIFEST_DIR"), "/e2e/pause.c"), &pause);
+    Image {
+        name: "wasmux-pause",
+        files: vec![(pause, "/pause")],
+        entrypoint: "/pause",
+        annotations: &[],
+    }
+}
+
+/// Named checks run in order; the test fails at the end listing every failed one.
+#[derive(Debug, Default)]
+pub struct Cases {
+    failures: Vec<String>,
+    passed: usize,
+}
+
+impl Cases {
+    /// Runs one check; a panic inside is that case's failure.
+    pub fn case(&mut self, name: &str, check: impl FnOnce() -> Result<(), String>) {
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)).unwrap_or_else(|panic| {
+                Err(panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default())
+            });
+        match outcome {
+            Ok(()) => {
+                self.passed += 1;
+                eprintln!("ok   {name}");
+            }
+            Err(why) => {
+                eprintln!("FAIL {name}: {why}");
+                self.failures.push(format!("{name}: {why}"));
+            }
+        }
+    }
+
+    /// Fails the test if any case failed.
+    pub fn finish(self, test: &str) {
+        assert!(
+            self.failures.is_empty(),
+            "{test}: {} of {} cases failed:\n{}",
+            self.failures.len(),
+            self.failures.len() + self.passed,
+            self.failures.join("\n")
+        );
+    }
+}
+
+/// Compares an output's exit code, stdout and stderr with what a case expects.
+pub fn expect(out: &Output, code: i32, stdout: Option<&str>) -> Result<(), String> {
+    let got = out.status.code();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    if got != Some(code) {
+        return Err(format!(
+            "exit {got:?}, want {code}; stdout {text:?}; stderr {err:?}"
+        ));
+    }
+    match stdout {
+        Some(want) if !text.contains(want) => {
+            Err(format!("stdout {text:?} lacks {want:?}; stderr {err:?}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A command that must fail with `needle` in its stderr (wasmux's one-line error).
+pub fn expect_error(out: &Output, needle: &str) -> Result<(), String> {
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() || !err.contains(needle) {
+        return Err(format!("want a failure saying {needle:?}, got {out:?}"));
+    }
+    Ok(())
+}
+
+/// Removes the (empty) parent cgroup `name` that containers of a test were placed
+/// under, from every hierarchy: the runtime removes only each container's own cgroup.
+pub fn remove_cgroup_parent(name: &str) {
+    if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
+        for hierarchy in hierarchies.filter_map(Result::ok) {
+            let _ = std::fs::remove_dir(hierarchy.path().join(name));
+        }
+    }
+    let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(name));
+}
+
+/// Undoes every mount under `dir` (deepest first): the private storage's overlays.
+pub fn unmount_under(dir: &Path) {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let prefix = dir.display().to_string();
+    let mut points: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(1))
+        .filter(|p| p.starts_with(&prefix))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for point in points {
+        let _ = Command::new("umount").arg("-l").arg(point).status();
+    }
+}
+
+/// A containerd started for one test: its own root, state, sockets and config under a
+/// directory, stopped by its PID when dropped.
+#[derive(Debug)]
+pub struct Containerd {
+    dir: PathBuf,
+    namespace: &'static str,
+    daemon: Child,
+}
+
+/// How a test's containerd is set up beyond its private root, state and sockets.
+#[derive(Debug, Default)]
+pub struct ContainerdSetup<'a> {
+    /// Put in front of its PATH: where it finds `containerd-shim-*` binaries.
+    pub path_prefix: Option<&'a Path>,
+    /// Added to its environment, and so to its shims'.
+    pub env: Vec<(&'a str, OsString)>,
+    /// The CRI plugin's section (TOML under `[plugins."io.containerd.grpc.v1.cri"]`,
+    /// sub-tables included); `None` disables the plugin.
+    pub cri: Option<String>,
+}
+
+impl Containerd {
+    /// Starts containerd under `dir` as `setup` says and waits until it answers.
+    pub fn start(dir: &Path, namespace: &'static str, setup: ContainerdSetup<'_>) -> Self {
+        let config = dir.join("containerd.toml");
+        let p = |name: &str| dir.join(name).display().to_string();
+        let (disabled, cri) = match setup.cri {
+            Some(cri) => (String::new(), cri),
+            None => (
+                r#"disabled_plugins = ["io.containerd.grpc.v1.cri"]"#.to_owned(),
+                String::new(),
+            ),
+        };
+        std::fs::write(
+            &config,
+            format!(
+                r#"version = 2
+root = "{root}"
+state = "{state}"
+{disabled}
+[grpc]
+  address = "{grpc}"
+[ttrpc]
+  address = "{ttrpc}"
+[debug]
+  address = "{debug}"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{opt}"
+{cri}
+"#,
+                root = p("root"),
+                state = p("state"),
+                grpc = p("grpc.sock"),
+                ttrpc = p("ttrpc.sock"),
+                debug = p("debug.sock"),
+                opt = p("opt"),
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
+        let mut command = Command::new("containerd");
+        command
+            .arg("--config")
+            .arg(&config)
+            .envs(setup.env)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        if let Some(prefix) = setup.path_prefix {
+            let path = std::env::var("PATH").unwrap_or_default();
+            command.env("PATH", format!("{}:{path}", prefix.display()));
+        }
+        let containerd = Containerd {
+            dir: dir.to_owned(),
+            namespace,
+            daemon: command.spawn().unwrap(),
+        };
+        let until = Instant::now() + Duration::from_secs(60);
+        while !containerd.ctr(&["version"]).status.success() {
+            assert!(Instant::now() < until, "containerd did not answer");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        containerd
+    }
+
+    /// containerd's gRPC socket (the CRI API's too).
+    pub fn grpc_socket(&self) -> PathBuf {
+        self.dir.join("grpc.sock")
+    }
+
+    /// `ctr` against this containerd and namespace.
+    pub fn ctr_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ctr");
+        cmd.arg("--address")
+            .arg(self.grpc_socket())
+            .args(["--namespace", self.namespace])
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `ctr` to completion.
+    pub fn ctr(&self, args: &[&str]) -> Output {
+        self.ctr_command(args).output().unwrap()
+    }
+
+    /// Builds `images` with `buildah` and imports them, then empties buildah's storage.
+    pub fn import(&self, buildah: &Buildah, images: &[Image<'_>]) {
+        for image in images {
+            buildah.build(image);
+            let archive = self.dir.join(format!("{}.tar", image.name));
+            buildah.push_archive(image.name, &archive);
+            let import = self.ctr(&["image", "import", archive.to_str().unwrap()]);
+            assert!(import.status.success(), "import {}: {import:?}", image.name);
+        }
+        let _ = Command::new("buildah")
+            .args(buildah.storage_args())
+            .args(["rmi", "--all", "--force"])
+            .output();
+        unmount_under(&buildah.root);
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let pid = rustix::process::Pid::from_raw(self.daemon.id() as i32);
+        if let Some(pid) = pid {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        let _ = self.daemon.wait();
+        unmount_under(&self.dir);
+        // containerd's cgroupsPath is /NAMESPACE/ID.
+        remove_cgroup_parent(self.namespace);
+    }
+}

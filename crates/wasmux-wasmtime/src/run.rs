@@ -1,0 +1,226 @@
+//! One run: a store with WASI, the memory limiter and the kill hook, then the entry call.
+
+use wasmtime::component::{Linker as ComponentLinker, ResourceTable};
+use wasmtime::{Linker, ResourceLimiter, Store, UpdateDeadline, Val};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmux_core::{
+    Descriptor, Error, MemoryBudget, Module, RawOutcome, RawRun, Result, RunControl, RunSpec,
+};
+
+use crate::outcome::outcome_of;
+use crate::preview1::CoreWasi;
+use crate::{DESCRIPTOR, Linked, NAME, WasmtimeModule, preview1, wasi};
+
+/// Store data: the WASI context plus what the limiter and the kill check need.
+pub(crate) struct HostState<W> {
+    pub(crate) wasi: W,
+    budget: MemoryBudget,
+    control: RunControl,
+}
+
+/// Store data of a core module run.
+pub(crate) type CoreState = HostState<CoreWasi>;
+/// Store data of a component run.
+pub(crate) type ComponentState = HostState<ComponentWasi>;
+
+/// A preview2 context and its resource table.
+pub(crate) struct ComponentWasi {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for ComponentState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi.ctx,
+            table: &mut self.wasi.table,
+        }
+    }
+}
+
+impl<W: Send> ResourceLimiter for HostState<W> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(self.budget.request_grow(current as u64, desired as u64))
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(self
+            .budget
+            .request_table_grow(current as u64, desired as u64))
+    }
+}
+
+/// WASI preview1: wasmux's own, as every engine links it (`preview1`).
+pub(crate) fn core_linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<CoreState>> {
+    let mut linker = Linker::new(engine);
+    preview1::add_to_linker(&mut linker)?;
+    Ok(linker)
+}
+
+/// WASI preview2 for components, with the file-kind rule on `open-at`.
+pub(crate) fn component_linker(
+    engine: &wasmtime::Engine,
+) -> wasmtime::Result<ComponentLinker<ComponentState>> {
+    let mut linker = ComponentLinker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    crate::open_check::shadow_open_at(&mut linker)?;
+    Ok(linker)
+}
+
+impl WasmtimeModule {
+    /// A store whose epoch callback stops the guest once `control` is killed.
+    fn store<W: Send + 'static>(
+        &self,
+        wasi: W,
+        spec: &RunSpec,
+        control: &RunControl,
+    ) -> Store<HostState<W>> {
+        let state = HostState {
+            wasi,
+            budget: MemoryBudget::new(spec.limits.memory_bytes),
+            control: control.clone(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| state as &mut dyn ResourceLimiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| {
+            Ok(if ctx.data().control.killed().is_some() {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Continue(1)
+            })
+        });
+        store
+    }
+
+    fn run_core(
+        &self,
+        pre: &wasmtime::InstancePre<CoreState>,
+        mut spec: RunSpec,
+        control: &RunControl,
+    ) -> Result<RawRun> {
+        let wasi = CoreWasi {
+            host: wasmux_wasi_preview1::WasiHost::new(&mut spec, control)?,
+            memory: None,
+        };
+        let mut store = self.store(wasi, &spec, control);
+        let engine = self.engine.clone();
+        let _hook = control.on_kill(move || engine.increment_epoch());
+
+        let instance = {
+            let _span = tracing::debug_span!("instantiate", engine = NAME).entered();
+            match pre.instantiate(&mut store) {
+                Ok(instance) => instance,
+                Err(e) => return instantiate_failure(e, &store, &spec),
+            }
+        };
+        store.data_mut().wasi.memory = instance.get_memory(&mut store, "memory");
+        let name = spec.entry.as_deref().unwrap_or("_start");
+        let not_runnable = |reason: &str| Error::EntryFunction {
+            name: name.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let func = instance
+            .get_func(&mut store, name)
+            .ok_or_else(|| not_runnable("no such exported function"))?;
+        let ty = func.ty(&store);
+        if ty.params().len() != 0 {
+            return Err(not_runnable("it takes parameters"));
+        }
+        let _span = tracing::debug_span!("call", engine = NAME, entry = name).entered();
+        // A reactor-style module exporting a custom entry must be initialised first.
+        if spec.entry.is_some()
+            && let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize")
+            && let Err(e) = init.call(&mut store, ())
+        {
+            return Ok(finish(outcome_of(&e), &store));
+        }
+        let mut results: Vec<Val> = ty
+            .results()
+            .map(|t| Val::default_for_ty(&t).unwrap_or(Val::I32(0)))
+            .collect();
+        let outcome = match func.call(&mut store, &[], &mut results) {
+            Ok(()) => RawOutcome::Returned,
+            Err(e) => outcome_of(&e),
+        };
+        Ok(finish(outcome, &store))
+    }
+
+    fn run_component(
+        &self,
+        pre: &wasmtime_wasi::p2::bindings::sync::CommandPre<ComponentState>,
+        mut spec: RunSpec,
+        control: &RunControl,
+    ) -> Result<RawRun> {
+        if let Some(name) = &spec.entry {
+            return Err(Error::EntryFunction {
+                name: name.clone(),
+                reason: "components are run through wasi:cli/run".into(),
+            });
+        }
+        let wasi = ComponentWasi {
+            ctx: wasi::builder(&mut spec, control)?.build(),
+            table: ResourceTable::new(),
+        };
+        let mut store = self.store(wasi, &spec, control);
+        let engine = self.engine.clone();
+        let _hook = control.on_kill(move || engine.increment_epoch());
+        let command = {
+            let _span = tracing::debug_span!("instantiate", engine = NAME).entered();
+            match pre.instantiate(&mut store) {
+                Ok(command) => command,
+                Err(e) => return instantiate_failure(e, &store, &spec),
+            }
+        };
+        let _span = tracing::debug_span!("call", engine = NAME, entry = "wasi:cli/run").entered();
+        let outcome = match command.wasi_cli_run().call_run(&mut store) {
+            Ok(Ok(())) => RawOutcome::Returned,
+            Ok(Err(())) => RawOutcome::Exit(1),
+            Err(e) => outcome_of(&e),
+        };
+        Ok(finish(outcome, &store))
+    }
+}
+
+fn finish<W>(outcome: RawOutcome, store: &Store<HostState<W>>) -> RawRun {
+    RawRun {
+        outcome,
+        memory_denied: store.data().budget.denied(),
+    }
+}
+
+/// Instantiation failed: a trap in a start function or a denied initial memory is the
+/// guest's outcome; anything else is a link problem.
+fn instantiate_failure<W>(
+    e: wasmtime::Error,
+    store: &Store<HostState<W>>,
+    spec: &RunSpec,
+) -> Result<RawRun> {
+    if store.data().budget.denied() || e.downcast_ref::<wasmtime::Trap>().is_some() {
+        return Ok(finish(outcome_of(&e), store));
+    }
+    Err(Error::link(&spec.wasm.origin, e))
+}
+
+impl Module for WasmtimeModule {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn execute(&self, spec: RunSpec, control: &RunControl) -> Result<RawRun> {
+        match &self.linked {
+            Linked::Core(pre) => self.run_core(pre, spec, control),
+            Linked::Component(pre) => self.run_component(pre, spec, control),
+        }
+    }
+}
