@@ -217,7 +217,7 @@ impl Launcher {
         cache: Option<PrecompileCache>,
     ) -> Result<Launch> {
         let engine = self.choose_engine(requested)?;
-        let (module, cache_event) = engine.load_cached(wasm, cache.as_ref())?;
+        let (module, cache_event) = engine.load_cached(wasm, cache.as_ref().map(|c| c as _))?;
         let pending = match (&cache_event, cache) {
             (CacheEvent::Deferred, Some(cache)) => Some(PendingCompile::new(
                 engine.clone(),

@@ -19,7 +19,7 @@
 //! Step by step, with an engine chosen and configured by name:
 //!
 //! ```no_run
-//! use wasmux::{Bundle, EngineOptions, PrecompileCache, RunControl};
+//! use wasmux::{ArtifactStore, Bundle, EngineOptions, PrecompileCache, RunControl};
 //!
 //! # fn main() -> wasmux::Result<()> {
 //! let bundle = Bundle::load("examples/hello")?;
@@ -27,7 +27,8 @@
 //! let engine = wasmux::engine_with_options("wasmtime", &options)?;
 //! let cache = PrecompileCache::open("/var/cache/my-shim").ok();
 //! let spec = bundle.run_spec()?;
-//! let (module, _event) = engine.load_cached(&spec.wasm, cache.as_ref())?;
+//! let store = cache.as_ref().map(|c| c as &dyn ArtifactStore);
+//! let (module, _event) = engine.load_cached(&spec.wasm, store)?;
 //! for _ in 0..3 {
 //!     let status = module.run(spec.clone(), &RunControl::new())?;
 //!     println!("{status}");
@@ -42,21 +43,24 @@ pub mod signals;
 
 pub use launcher::{ALLOWED_ENGINES_VAR, ENGINE_VAR, Launch, Launcher};
 pub use pending::PendingCompile;
+pub use wasmux_bundle::{
+    Bundle, HandlerMode, HandlerRequest, MountPoint, Sniffed, container_process_spec, parse_env,
+    parse_mountinfo, sniff,
+};
+pub use wasmux_cache::{CacheSetting, PrecompileCache};
 pub use wasmux_core::{
-    Bundle, CacheEvent, CacheSetting, Capabilities, Capability, Cause, Deadline, Descriptor,
-    DynEngine, EXIT_NOT_FOUND, EXIT_NOT_RUNNABLE, EXIT_RUNTIME_ERROR, EngineInfo, EngineOptions,
-    Error, ExitStatus, HandlerMode, HandlerRequest, Limits, LoadedModule, MountPoint,
-    PrecompileCache, Preopen, Result, RunControl, RunSpec, SIGKILL, SIGTERM, Sniffed, Stdio,
-    StdioStream, Support, Tier, TrapKind, WasmBinary, WasmKind, parse_env, parse_mountinfo,
-    run_once, sniff,
+    ArtifactStore, CacheEvent, Capabilities, Capability, Cause, Deadline, Descriptor, DynEngine,
+    EXIT_NOT_FOUND, EXIT_NOT_RUNNABLE, EXIT_RUNTIME_ERROR, EngineInfo, EngineOptions, Error,
+    ExitStatus, Limits, LoadedModule, Preopen, Result, RunControl, RunSpec, SIGKILL, SIGTERM,
+    Stdio, StdioStream, Support, Tier, TrapKind, WasmBinary, WasmKind, run_once,
 };
 
 /// What a backend implements, and the shared pieces it builds on: for adding an engine
 /// (docs/adding-an-engine.md), not for running workloads.
 pub mod backend {
     pub use wasmux_core::{
-        Artifact, Engine, KillHook, MemoryBudget, Module, Precompile, Precompiler, RawOutcome,
-        RawRun, stdio_wait,
+        Artifact, ArtifactKey, ArtifactLookup, Engine, KillHook, MemoryBudget, Module, Precompile,
+        Precompiler, RawOutcome, RawRun, stdio_wait,
     };
 }
 

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, bail};
 use containerd_shim_wasm::sandbox::Sandbox;
 use containerd_shim_wasm::sandbox::context::{RuntimeContext, Source};
-use wasmux::{Launcher, RunControl, RunSpec, Sniffed};
+use wasmux::{Launcher, RunControl, Sniffed};
 
 use crate::engine_choice::engine_of_runtime_name;
 use crate::node_cache;
@@ -50,7 +50,7 @@ impl Sandbox for WasmuxSandbox {
         let run = std::thread::Builder::new()
             .name("wasmux-guest".into())
             .spawn(move || -> wasmux::Result<u8> {
-                let spec = RunSpec::for_container_process(&args, &env, &cwd)?;
+                let spec = wasmux::container_process_spec(&args, &env, &cwd)?;
                 let mut launcher = Launcher::new();
                 if let Some(engine) = engine {
                     launcher = launcher.engine(engine);

@@ -7,13 +7,14 @@ use std::io::Write;
 
 use tracing::{debug_span, warn};
 
-use crate::cache::{CacheEvent, PrecompileCache, fill_cache, load_cached};
+use crate::artifact::ArtifactStore;
 use crate::control::RunControl;
-use crate::detect::WasmBinary;
 use crate::engine::{Capability, Engine, EngineInfo, Module, Support};
 use crate::error::Result;
+use crate::load::{CacheEvent, fill_cache, load_cached};
 use crate::spec::{RunSpec, StdioStream};
 use crate::status::ExitStatus;
+use crate::wasm::WasmBinary;
 
 mod sealed {
     /// Implemented for every [`Engine`](crate::Engine) and nothing else.
@@ -44,19 +45,19 @@ pub trait DynEngine: EngineInfo + sealed::Sealed {
         Ok(self.load_cached(wasm, None)?.0)
     }
 
-    /// [`load`](Self::load) through the precompile cache when one is given: a verified
+    /// [`load`](Self::load) through an artifact store (the precompile cache) when one is given: a verified
     /// entry skips the compiler, a miss compiles and stores. A cache fault never fails
     /// the load; the returned event says what the cache did.
     fn load_cached(
         &self,
         wasm: &WasmBinary,
-        cache: Option<&PrecompileCache>,
+        cache: Option<&dyn ArtifactStore>,
     ) -> Result<(LoadedModule, CacheEvent)>;
 
     /// Compiles `wasm`'s optimized code into `cache`, after a load that returned
     /// [`CacheEvent::Deferred`] (or ahead of any run): `Stored`, or `NotStored` when the
     /// entry cannot be written; `Uncacheable` for an engine without precompiled code.
-    fn fill_cache(&self, wasm: &WasmBinary, cache: &PrecompileCache) -> Result<CacheEvent>;
+    fn fill_cache(&self, wasm: &WasmBinary, cache: &dyn ArtifactStore) -> Result<CacheEvent>;
 }
 
 impl<E: Engine> DynEngine for E {
@@ -64,7 +65,7 @@ impl<E: Engine> DynEngine for E {
         self.precompiler().support()
     }
 
-    fn fill_cache(&self, wasm: &WasmBinary, cache: &PrecompileCache) -> Result<CacheEvent> {
+    fn fill_cache(&self, wasm: &WasmBinary, cache: &dyn ArtifactStore) -> Result<CacheEvent> {
         let _span =
             debug_span!("fill_cache", engine = self.name(), module = %wasm.origin).entered();
         fill_cache(self, wasm, cache)
@@ -73,7 +74,7 @@ impl<E: Engine> DynEngine for E {
     fn load_cached(
         &self,
         wasm: &WasmBinary,
-        cache: Option<&PrecompileCache>,
+        cache: Option<&dyn ArtifactStore>,
     ) -> Result<(LoadedModule, CacheEvent)> {
         let _span = debug_span!("load", engine = self.name(), module = %wasm.origin).entered();
         let (module, event) = load_cached(self, wasm, cache)?;

@@ -6,13 +6,13 @@
 
 use std::fmt;
 
-use crate::cache::Artifact;
+use crate::artifact::Artifact;
 use crate::control::RunControl;
-use crate::detect::{WasmBinary, WasmKind};
 use crate::error::{Error, Result};
 use crate::options::OptionSupport;
 use crate::spec::RunSpec;
 use crate::status::RawOutcome;
+use crate::wasm::{WasmBinary, WasmKind};
 
 /// Whether an engine provides a feature, and if not, why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -250,7 +250,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// `text` with its control characters (terminal escapes, carriage returns) escaped, so
 /// bytes from an image reach a terminal or a log as text. Newlines and tabs stay.
-pub(crate) fn printable(text: &str) -> String {
+pub fn printable(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_control() && c != '\n' && c != '\t' {

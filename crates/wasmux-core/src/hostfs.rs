@@ -124,7 +124,7 @@ impl HostDir {
     /// Reads the module at `guest_path` beneath this directory: it must be a regular
     /// file of at most [`MAX_MODULE_BYTES`]. A FIFO, a device or a socket is refused
     /// before it is opened for reading, so none can block or feed the read.
-    pub(crate) fn read_module(&self, guest_path: &Path) -> io::Result<Vec<u8>> {
+    pub fn read_module(&self, guest_path: &Path) -> io::Result<Vec<u8>> {
         let node = open_in_root(self.as_fd(), guest_path, OFlags::PATH)?;
         let stat = rustix::fs::fstat(&node)?;
         match FileType::from_raw_mode(stat.st_mode) {

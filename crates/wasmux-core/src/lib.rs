@@ -1,37 +1,35 @@
-//! The engine-neutral core of wasmux.
+//! The core of wasmux: what every engine backend builds against, and nothing of OCI.
 //!
-//! A container runtime hands wasmux an OCI bundle. This crate decides whether it is a
-//! Wasm workload ([`detect`]), maps the OCI spec to WASI once for every engine
-//! ([`Bundle::run_spec`] → [`RunSpec`]), defines the hooks backends implement
-//! ([`engine`]: [`Engine`], [`Module`], [`Precompile`]), the surface embedders call
-//! ([`embed`]: [`DynEngine`], [`LoadedModule`]), and the exit-status contract
-//! ([`ExitStatus`]) every engine reports through.
+//! - [`RunSpec`]: one workload, fully decided (argv, environment, mounts as preopens,
+//!   stdio, limits), as plain data; [`hostfs`] opens its host paths by descriptor.
+//! - the backend hooks ([`engine`]: [`Engine`], [`Module`], [`Precompile`]) and the
+//!   sealed surface embedders call ([`embed`]: [`DynEngine`], [`LoadedModule`]), which
+//!   applies the kind and capability checks, the artifact store, the deadline and the
+//!   exit contract once for every backend;
+//! - [`RunControl`], [`ExitStatus`] and [`Error`]: how a run is stopped, how it ended,
+//!   and what went wrong, with one exit-code table;
+//! - [`EngineOptions`] and [`OptionSupport`]: engine settings, refused centrally.
 //!
-//! Data flow: `Bundle::load` → `Bundle::run_spec` → `DynEngine::load_cached` →
-//! `LoadedModule::run` → `ExitStatus` → `ExitStatus::exit_code`.
+//! The OCI mapping (bundles, annotations, WAT) is `wasmux-bundle`; the precompile cache
+//! is `wasmux-cache`, an [`ArtifactStore`]. Data flow: a `RunSpec` →
+//! `DynEngine::load_cached` → `LoadedModule::run` → `ExitStatus` → `ExitStatus::exit_code`.
 
-pub mod bundle;
-pub mod cache;
-pub mod container;
+pub mod artifact;
 pub mod control;
-pub mod detect;
-mod devices;
 pub mod embed;
 pub mod engine;
-mod entrypoint;
 pub mod error;
 pub mod hostfs;
+mod load;
 pub mod memory;
 pub mod options;
 pub mod spec;
 pub mod status;
 pub mod stdio_wait;
+pub mod wasm;
 
-pub use bundle::{Bundle, parse_env};
-pub use cache::{Artifact, CacheEvent, CacheSetting, PrecompileCache};
-pub use container::{MountPoint, parse_mountinfo};
+pub use artifact::{Artifact, ArtifactKey, ArtifactLookup, ArtifactStore};
 pub use control::{Deadline, KillHook, RunControl};
-pub use detect::{HandlerMode, HandlerRequest, Sniffed, WasmBinary, WasmKind, sniff};
 pub use embed::{DynEngine, LoadedModule, run_once};
 pub use engine::{
     Capabilities, Capability, Descriptor, Engine, EngineInfo, Module, Precompile, Precompiler,
@@ -39,7 +37,9 @@ pub use engine::{
 };
 pub use error::{Cause, EXIT_NOT_FOUND, EXIT_NOT_RUNNABLE, EXIT_RUNTIME_ERROR, Error, Result};
 pub use hostfs::HostDir;
+pub use load::CacheEvent;
 pub use memory::MemoryBudget;
 pub use options::{EngineOptions, ONLY_WASMTIME_POOLS, OptionSupport, Tier};
-pub use spec::{GuestDir, Limits, Preopen, RunSpec, Stdio, StdioStream};
+pub use spec::{GuestDir, KeepAlive, Limits, Preopen, RunSpec, Stdio, StdioStream};
 pub use status::{ExitStatus, RawOutcome, SIGKILL, SIGTERM, TrapKind};
+pub use wasm::{WasmBinary, WasmKind};

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::detect::WasmBinary;
 use crate::error::{Error, Result};
 use crate::hostfs::HostDir;
+use crate::wasm::WasmBinary;
 
 /// A host directory the guest sees at a guest path. The unit of the guest's file system.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,10 +120,9 @@ pub struct RunSpec {
     pub stdio: Stdio,
     /// Memory and time limits.
     pub limits: Limits,
-    /// Scratch directories (tmpfs mounts) that live as long as the spec.
-    pub(crate) scratch: Vec<Arc<tempfile::TempDir>>,
-    /// Where scratch directories are made; the system's temp directory when unset.
-    scratch_root: Option<PathBuf>,
+    /// What the host paths in `mounts` depend on (a runtime's scratch directories),
+    /// held as long as the spec or any clone of it.
+    pub keep_alive: KeepAlive,
 }
 
 impl RunSpec {
@@ -138,61 +137,8 @@ impl RunSpec {
             mounts: Vec::new(),
             stdio: Stdio::default(),
             limits: Limits::default(),
-            scratch: Vec::new(),
-            scratch_root: None,
+            keep_alive: KeepAlive::default(),
         }
-    }
-
-    /// Makes later scratch directories inside `dir` (which must exist) instead of the
-    /// system's temp directory. A runtime points this into a container's own state
-    /// directory, so that removing the container removes them even when the process
-    /// that owned the spec was killed before it could clean up.
-    pub fn set_scratch_root(&mut self, dir: impl Into<PathBuf>) {
-        self.scratch_root = Some(dir.into());
-    }
-
-    /// Adds a fresh empty host directory at `guest`, removed when the spec is dropped
-    /// (how `tmpfs` mounts are provided).
-    pub fn add_scratch_dir(&mut self, guest: &str, read_only: bool) -> Result<()> {
-        let mut builder = tempfile::Builder::new();
-        // Only this process's user may look in: it holds the guest's own data.
-        builder
-            .prefix("wasmux-tmpfs-")
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
-        let dir = match &self.scratch_root {
-            Some(root) => builder.tempdir_in(root),
-            None => builder.tempdir(),
-        }
-        .map_err(|e| Error::io("creating a scratch directory for a tmpfs mount", e))?;
-        self.mounts.push(Preopen {
-            host: dir.path().to_owned(),
-            guest: guest.to_owned(),
-            read_only,
-        });
-        self.scratch.push(Arc::new(dir));
-        Ok(())
-    }
-
-    /// Gives the guest the OCI default devices at `/dev`: in the run's own scratch `/dev`
-    /// (a tmpfs mount there, or a new one), unless the bundle bind-mounts its own `/dev`.
-    /// Where device nodes cannot be created (no CAP_MKNOD), `/dev` stays empty, with a
-    /// warning, and the run goes on.
-    pub fn provide_default_devices(&mut self) -> Result<()> {
-        let scratch = |m: &Preopen| self.scratch.iter().any(|s| s.path() == m.host);
-        let dev = match self.mounts.iter().rposition(|m| m.guest == "/dev") {
-            Some(i) if scratch(&self.mounts[i]) => i,
-            Some(_) => return Ok(()),
-            None => {
-                self.add_scratch_dir("/dev", false)?;
-                self.mounts.len() - 1
-            }
-        };
-        let dir = &mut self.mounts[dev];
-        dir.read_only = false;
-        if let Err(e) = crate::devices::populate(&dir.host) {
-            tracing::warn!(error = %e, "cannot create the default devices; the guest's /dev is empty");
-        }
-        Ok(())
     }
 
     /// Opens the directory behind a guest path through the mount table, resolving
@@ -252,6 +198,24 @@ impl RunSpec {
             });
         }
         Ok(shadowed(preopens, |p| &p.guest))
+    }
+}
+
+/// Host resources a spec's paths depend on, such as the temporary directories behind a
+/// bundle's `tmpfs` mounts: released when the last spec holding them is dropped.
+#[derive(Clone, Default)]
+pub struct KeepAlive(Vec<Arc<dyn Send + Sync>>);
+
+impl KeepAlive {
+    /// Holds `resource` for as long as the spec lives.
+    pub fn hold(&mut self, resource: impl Send + Sync + 'static) {
+        self.0.push(Arc::new(resource));
+    }
+}
+
+impl std::fmt::Debug for KeepAlive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeepAlive({} resources)", self.0.len())
     }
 }
 
@@ -315,7 +279,7 @@ fn mount_of<'m, 'g>(mounts: &'m [Preopen], guest: &'g str) -> Result<(&'m Preope
 }
 
 /// The open source of the mount a guest path lives in, and the rest of the path below it.
-pub(crate) fn open_mount_of<'g>(mounts: &[Preopen], guest: &'g str) -> Result<(HostDir, &'g str)> {
+pub fn open_mount_of<'g>(mounts: &[Preopen], guest: &'g str) -> Result<(HostDir, &'g str)> {
     let (mount, rest) = mount_of(mounts, guest)?;
     Ok((open_mount(mount)?, rest))
 }
@@ -360,7 +324,7 @@ fn guest_prefix<'a>(mount: &str, path: &'a str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::WasmKind;
+    use crate::wasm::WasmKind;
 
     fn spec_with(mounts: Vec<Preopen>, cwd: &str) -> RunSpec {
         let mut spec = RunSpec::new(WasmBinary {

@@ -201,10 +201,23 @@ pub fn rewrite_version() -> String {
     }
 }
 
+/// Why a module could not be rewritten: it is not valid Wasm after all (the engines that
+/// validate only after the rewrite learn it here), or the rewrite met something it
+/// cannot re-encode.
+#[derive(Debug, thiserror::Error)]
+pub enum RewriteError {
+    /// The module does not parse.
+    #[error("{0}")]
+    Parse(#[from] wasmparser::BinaryReaderError),
+    /// The module parses but cannot be re-encoded with the guards.
+    #[error("instrumenting the module: {0}")]
+    Reencode(String),
+}
+
 /// Rewrites `bytes` (already validated) as described in the module docs; returns them
 /// as they are when [`unguarded`].
-pub fn instrument(bytes: &[u8], guards: Guards) -> Result<Instrumented, String> {
-    let shape = shape(bytes).map_err(|e| e.to_string())?;
+pub fn instrument(bytes: &[u8], guards: Guards) -> Result<Instrumented, RewriteError> {
+    let shape = shape(bytes)?;
     if unguarded() {
         return Ok(Instrumented {
             bytes: bytes.to_vec(),
@@ -243,7 +256,7 @@ pub fn instrument(bytes: &[u8], guards: Guards) -> Result<Instrumented, String> 
     let mut module = wasm_encoder::Module::new();
     guard
         .parse_core_module(&mut module, wasmparser::Parser::new(0), bytes)
-        .map_err(|e| format!("instrumenting the module: {e}"))?;
+        .map_err(|e| RewriteError::Reencode(e.to_string()))?;
     Ok(Instrumented {
         bytes: module.finish(),
         initial: guard.shape.initial(),

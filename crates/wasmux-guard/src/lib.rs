@@ -15,8 +15,8 @@ mod thread;
 
 pub use host::{Ended, GuardedHost, GuestMustEnd, Import, imports};
 pub use instrument::{
-    Guards, InitialSize, Instrumented, REWRITE_VERSION, UNGUARDED_VAR, instrument, rewrite_version,
-    unguarded,
+    Guards, InitialSize, Instrumented, REWRITE_VERSION, RewriteError, UNGUARDED_VAR, instrument,
+    rewrite_version, unguarded,
 };
 pub use module::{
     GUARDED_OPTIONS, GuardedCode, GuardedInstance, GuardedModule, GuardedSettings, NotInstantiated,

@@ -25,5 +25,5 @@ pub fn prepare(wasm: &WasmBinary, engine: &str, guards: Guards) -> Result<Instru
 /// provides (a link error naming them) and rewrites it with `guards`.
 pub fn prepare_validated(wasm: &WasmBinary, engine: &str, guards: Guards) -> Result<Instrumented> {
     check_imports(&wasm.bytes, engine).map_err(|message| Error::link(&wasm.origin, message))?;
-    instrument(&wasm.bytes, guards).map_err(|message| Error::invalid_module(&wasm.origin, message))
+    instrument(&wasm.bytes, guards).map_err(|e| Error::invalid_module(&wasm.origin, e))
 }

@@ -1,5 +1,5 @@
 //! The guest's standard streams as wasi-common files, from whatever the spec hands
-//! over. Reads and writes go through engine-api's `GuestFile`, so a kill or deadline
+//! over. Reads and writes go through wasmux-core's `GuestFile`, so a kill or deadline
 //! ends a guest stuck on its stdio (pipes, sockets, terminals).
 
 use std::any::Any;

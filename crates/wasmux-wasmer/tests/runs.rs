@@ -7,8 +7,7 @@ use std::io::{Read, Seek};
 use std::time::{Duration, Instant};
 
 use wasmux_core::{
-    DynEngine, ExitStatus, LoadedModule, RunControl, RunSpec, SIGKILL, Sniffed, StdioStream,
-    WasmBinary, sniff,
+    DynEngine, ExitStatus, LoadedModule, RunControl, RunSpec, SIGKILL, StdioStream, WasmBinary,
 };
 use wasmux_wasmer::WasmerEngine;
 
@@ -29,10 +28,7 @@ fn writer(times: u32) -> WasmBinary {
               (br_if $again (i32.or (i32.eqz (i32.const {times}))
                                     (i32.lt_u (local.get $n) (i32.const {times})))))))"#
     );
-    match sniff(wat.into_bytes(), "writer.wat").unwrap() {
-        Sniffed::Wasm(wasm) => wasm,
-        Sniffed::NotWasm(why) => panic!("{why}"),
-    }
+    WasmBinary::new(wat::parse_str(wat).unwrap(), "writer.wat").unwrap()
 }
 
 fn threads() -> usize {

@@ -1,6 +1,6 @@
 //! The guest's stdio for wasmtime-wasi: files and pipes whose reads and writes give
 //! way to a kill. wasmtime-wasi's own `OutputFile` blocks in `write_all` on a full
-//! pipe, where no epoch check reaches the guest; these streams go through engine-api's
+//! pipe, where no epoch check reaches the guest; these streams go through wasmux-core's
 //! [`GuestFile`], so a deadline ends a guest stuck on its stdio too.
 
 use std::fs::File;

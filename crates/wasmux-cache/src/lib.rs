@@ -1,7 +1,7 @@
 //! The precompile cache: compiled native code of a module, stored once per module,
 //! engine, engine configuration and host, so later starts skip the compiler.
 //!
-//! - content-addressed ([`CacheKey`]): any change of module bytes, engine, version,
+//! - content-addressed ([`cache_key`]): any change of module bytes, engine, version,
 //!   configuration or CPU features is another entry;
 //! - atomic: an entry is written to a temporary file in the same directory and renamed
 //!   into place, so readers see a whole entry or none, and processes filling the same
@@ -14,54 +14,19 @@
 
 mod entry;
 mod key;
-mod load;
 mod setting;
 
+use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use wasmux_core::{Artifact, ArtifactKey, ArtifactLookup, ArtifactStore, Descriptor};
+
 pub use entry::Rejection;
-pub use key::{CacheKey, host_cpu_features};
-pub use load::CacheEvent;
-pub(crate) use load::{fill_cache, load_cached};
+pub use key::{cache_key, host_cpu_features};
 pub use setting::{CACHE_DIR_VAR, CACHE_SWITCH_VAR, CacheSetting};
-
-/// A compiled artifact in the cache whose integrity hash matched. Only the cache makes
-/// these, so a backend handed one knows it holds bytes its own engine serialised.
-#[derive(Debug)]
-pub struct Artifact {
-    /// The entry, open; kept so an engine can map it itself.
-    file: File,
-    /// The entry, mapped read-only: verified without copying it.
-    map: memmap2::Mmap,
-    /// The payload is `map[..payload_len]`.
-    payload_len: usize,
-}
-
-impl Artifact {
-    /// The engine's serialised module.
-    pub fn bytes(&self) -> &[u8] {
-        &self.map[..self.payload_len]
-    }
-
-    /// The entry's open file, for engines that map their artifact from a file
-    /// themselves: the payload starts at offset 0 and is followed by wasmux's trailer
-    /// ([`bytes`](Self::bytes) ends where it starts). Entries are replaced by rename,
-    /// never rewritten in place, so this file's contents stay as verified.
-    pub fn file(&self) -> &File {
-        &self.file
-    }
-}
-
-/// What looking a key up found.
-#[derive(Debug)]
-enum EntryLookup {
-    Missing,
-    Found(Artifact),
-    Rejected(String),
-}
 
 /// A directory of precompiled modules. Cheap to clone; safe to share between threads
 /// and processes.
@@ -95,34 +60,52 @@ impl PrecompileCache {
     }
 
     /// Where the entry for `key` lives (whether or not it exists).
-    pub fn entry_path(&self, key: &CacheKey) -> PathBuf {
+    pub fn entry_path(&self, key: &ArtifactKey) -> PathBuf {
         self.dir.join(format!("{key}.bin"))
+    }
+}
+
+impl fmt::Display for PrecompileCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.dir.display())
+    }
+}
+
+impl ArtifactStore for PrecompileCache {
+    fn key(&self, engine: &Descriptor, fingerprint: &str, module: &[u8]) -> ArtifactKey {
+        cache_key(engine, fingerprint, module)
     }
 
     /// Maps and verifies the entry for `key`. A rejected entry is removed.
-    fn read(&self, key: &CacheKey) -> EntryLookup {
+    fn read(&self, key: &ArtifactKey) -> ArtifactLookup {
         let path = self.entry_path(key);
         let (file, map) = match map_regular_file(&path) {
             Ok(mapped) => mapped,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return EntryLookup::Missing,
-            Err(e) => return EntryLookup::Rejected(format!("cannot read {}: {e}", path.display())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return ArtifactLookup::Missing,
+            Err(e) => {
+                return ArtifactLookup::Rejected(format!("cannot read {}: {e}", path.display()));
+            }
         };
-        match entry::verify(key, &map) {
-            Ok(payload_len) => EntryLookup::Found(Artifact {
-                file,
-                map,
-                payload_len,
-            }),
+        let verified = entry::verify(key, &map).and_then(|payload_len| {
+            // SAFETY: the payload hashes to what this cache wrote with it under this
+            // key, after the engine's compile_for_cache; entries are replaced by
+            // rename, never rewritten, so the file and its mapping stay as verified.
+            #[allow(unsafe_code)]
+            unsafe { Artifact::verified(file, map, payload_len) }
+                .ok_or(Rejection::Truncated(payload_len))
+        });
+        match verified {
+            Ok(artifact) => ArtifactLookup::Found(artifact),
             Err(rejection) => {
                 // Best effort: the fresh compile's rename replaces it anyway.
                 let _ = fs::remove_file(&path);
-                EntryLookup::Rejected(format!("{}: {rejection}", path.display()))
+                ArtifactLookup::Rejected(format!("{}: {rejection}", path.display()))
             }
         }
     }
 
     /// Stores `payload` as the entry for `key`, atomically.
-    fn write(&self, key: &CacheKey, payload: &[u8]) -> io::Result<()> {
+    fn write(&self, key: &ArtifactKey, payload: &[u8]) -> io::Result<()> {
         let mut temp = tempfile::Builder::new()
             .prefix(".tmp-")
             .suffix(".partial")

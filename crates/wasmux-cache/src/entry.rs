@@ -6,7 +6,7 @@
 //! straight from the file (wasmtime) finds it at offset 0; the trailer after it is
 //! ignored by the engine's own parser.
 
-use super::key::CacheKey;
+use wasmux_core::ArtifactKey;
 
 const MAGIC: &[u8; 8] = b"WASMUXC\x02";
 const TRAILER_LEN: usize = 32 + 8 + 32 + 8;
@@ -34,10 +34,10 @@ pub enum Rejection {
 }
 
 /// Builds the bytes of the entry for `key` holding `payload`.
-pub fn encode(key: &CacheKey, payload: &[u8]) -> Vec<u8> {
+pub fn encode(key: &ArtifactKey, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + TRAILER_LEN);
     out.extend_from_slice(payload);
-    out.extend_from_slice(&key.0);
+    out.extend_from_slice(key.as_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     out.extend_from_slice(blake3::hash(payload).as_bytes());
     out.extend_from_slice(MAGIC);
@@ -46,7 +46,7 @@ pub fn encode(key: &CacheKey, payload: &[u8]) -> Vec<u8> {
 
 /// Checks `entry` against `key`; on success returns the payload's length (the payload
 /// is `entry[..len]`, not copied out: artifacts are large and may be mapped).
-pub fn verify(key: &CacheKey, entry: &[u8]) -> Result<usize, Rejection> {
+pub fn verify(key: &ArtifactKey, entry: &[u8]) -> Result<usize, Rejection> {
     let payload_len = entry
         .len()
         .checked_sub(TRAILER_LEN)
@@ -56,7 +56,7 @@ pub fn verify(key: &CacheKey, entry: &[u8]) -> Result<usize, Rejection> {
     let (stored_key, rest) = trailer.split_at(32);
     let (length, rest) = rest.split_at(8);
     let digest = &rest[..32];
-    if stored_key != key.0 {
+    if stored_key != key.as_bytes() {
         return Err(Rejection::Foreign);
     }
     let mut length_bytes = [0u8; 8];
@@ -80,7 +80,7 @@ pub fn verify(key: &CacheKey, entry: &[u8]) -> Result<usize, Rejection> {
 mod tests {
     use super::*;
 
-    const KEY: CacheKey = CacheKey([7; 32]);
+    const KEY: ArtifactKey = ArtifactKey::from_bytes([7; 32]);
 
     #[test]
     fn a_written_entry_verifies() {
@@ -119,7 +119,7 @@ mod tests {
             (good[..10].to_vec(), Rejection::Truncated(10)),
             (Vec::new(), Rejection::Truncated(0)),
             (
-                encode(&CacheKey([8; 32]), b"native code"),
+                encode(&ArtifactKey::from_bytes([8; 32]), b"native code"),
                 Rejection::Foreign,
             ),
         ];

@@ -1,34 +1,15 @@
-//! Is this a Wasm workload, and of which kind? Decided by content, never by file suffix (docs/oci-to-wasi.md).
+//! Is this a Wasm workload, and of which kind? Decided by content (the header, or WAT
+//! text), never by file suffix, and by the bundle's annotations (docs/oci-to-wasi.md).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use crate::error::{Error, Result, printable};
+use wasmux_core::error::printable;
+use wasmux_core::{Error, Result, WasmBinary, WasmKind};
 
 /// Annotation set by Wasm image builders (`compat` or `compat-smart`).
 pub const VARIANT_ANNOTATION: &str = "module.wasm.image/variant";
 /// crun's handler annotation: `wasm`, `wasm-smart`, or an engine name.
 pub const HANDLER_ANNOTATION: &str = "run.oci.handler";
-
-/// The binary kinds an engine is handed. WAT is converted to one of these centrally.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WasmKind {
-    /// A core module (`\0asm` version 1), run through WASI preview1.
-    CoreModule,
-    /// A component (`\0asm` component layer), run through `wasi:cli/run`.
-    Component,
-}
-
-/// Validated-by-header Wasm bytes, ready for an engine, with where they came from.
-#[derive(Debug, Clone)]
-pub struct WasmBinary {
-    /// Binary module or component (WAT already converted).
-    pub bytes: Arc<[u8]>,
-    /// Core module or component.
-    pub kind: WasmKind,
-    /// Where the bytes came from, for error messages.
-    pub origin: String,
-}
 
 /// What the content of an entrypoint looks like.
 #[derive(Debug)]
@@ -39,24 +20,10 @@ pub enum Sniffed {
     NotWasm(String),
 }
 
-const MAGIC: &[u8; 4] = b"\0asm";
-const CORE_VERSION: [u8; 4] = [1, 0, 0, 0];
-const COMPONENT_LAYER: [u8; 2] = [1, 0];
-
 /// Classifies entrypoint bytes: a core module, a component, WAT text, or not Wasm.
 /// A WAT file that fails to parse is an error (it clearly meant to be Wasm).
 pub fn sniff(bytes: Vec<u8>, origin: &str) -> Result<Sniffed> {
-    if let Some(header) = bytes.strip_prefix(MAGIC) {
-        let kind = match header.get(..4) {
-            Some(v) if v == CORE_VERSION => WasmKind::CoreModule,
-            Some(v) if v[2..] == COMPONENT_LAYER => WasmKind::Component,
-            _ => {
-                return Err(Error::invalid_module(
-                    origin,
-                    "unknown or truncated Wasm binary version header",
-                ));
-            }
-        };
+    if let Some(kind) = WasmKind::of_binary(&bytes, origin)? {
         return Ok(Sniffed::Wasm(WasmBinary {
             bytes: bytes.into(),
             kind,

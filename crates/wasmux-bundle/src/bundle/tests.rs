@@ -1,6 +1,6 @@
 use super::*;
-use crate::detect::WasmKind;
 use std::fs;
+use wasmux_core::WasmKind;
 
 const HELLO_WAT: &str = r#"(module (func (export "_start")))"#;
 
@@ -31,7 +31,7 @@ impl Fixture {
     }
 }
 
-/// Minimal JSON building without a serde_json dependency in engine-api.
+/// Minimal JSON building, so each test shows the config.json it maps.
 mod serde_like {
     pub struct Value(pub String);
 }

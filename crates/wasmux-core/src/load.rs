@@ -1,15 +1,15 @@
-//! Loading through the cache: a verified hit skips the compiler; a miss compiles once
-//! and stores the result; any cache fault falls back to compiling, never to failing.
+//! Loading through an artifact store (the precompile cache): a verified hit skips the
+//! compiler; a miss compiles once and stores the result; any store fault falls back to
+//! compiling, never to failing.
 
 use std::fmt;
 
 use tracing::{debug, warn};
 
-use super::key::CacheKey;
-use super::{EntryLookup, PrecompileCache};
-use crate::detect::WasmBinary;
+use crate::artifact::{ArtifactKey, ArtifactLookup, ArtifactStore};
 use crate::engine::{Engine, Precompile, Precompiler};
 use crate::error::Result;
+use crate::wasm::WasmBinary;
 
 /// What the cache did for one load, so embedders and tests can see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +61,7 @@ impl CacheEvent {
 pub(crate) fn load_cached<E: Engine + ?Sized>(
     engine: &E,
     wasm: &WasmBinary,
-    cache: Option<&PrecompileCache>,
+    cache: Option<&dyn ArtifactStore>,
 ) -> Result<(E::Module, CacheEvent)> {
     let descriptor = engine.descriptor();
     descriptor
@@ -76,17 +76,17 @@ pub(crate) fn load_cached<E: Engine + ?Sized>(
             return Ok((engine.load_module(wasm)?, CacheEvent::Uncacheable(reason)));
         }
     };
-    let key = CacheKey::new(descriptor, &precompiler.fingerprint(), &wasm.bytes);
+    let key = cache.key(descriptor, &precompiler.fingerprint(), &wasm.bytes);
     let refused = match cache.read(&key) {
-        EntryLookup::Found(artifact) => match precompiler.load_precompiled(wasm, &artifact) {
+        ArtifactLookup::Found(artifact) => match precompiler.load_precompiled(wasm, &artifact) {
             Ok(module) => {
                 debug!(%key, "precompile cache hit");
                 return Ok((module, CacheEvent::Hit));
             }
             Err(e) => Some(format!("the engine refused it: {e}")),
         },
-        EntryLookup::Missing => None,
-        EntryLookup::Rejected(reason) => Some(reason),
+        ArtifactLookup::Missing => None,
+        ArtifactLookup::Rejected(reason) => Some(reason),
     };
     if let Some(baseline) = precompiler.load_baseline(wasm) {
         if let Some(reason) = &refused {
@@ -103,7 +103,7 @@ pub(crate) fn load_cached<E: Engine + ?Sized>(
 pub(crate) fn fill_cache<E: Engine + ?Sized>(
     engine: &E,
     wasm: &WasmBinary,
-    cache: &PrecompileCache,
+    cache: &dyn ArtifactStore,
 ) -> Result<CacheEvent> {
     let descriptor = engine.descriptor();
     descriptor
@@ -113,7 +113,7 @@ pub(crate) fn fill_cache<E: Engine + ?Sized>(
         Precompiler::Available(precompiler) => precompiler,
         Precompiler::Unavailable(reason) => return Ok(CacheEvent::Uncacheable(reason)),
     };
-    let key = CacheKey::new(descriptor, &precompiler.fingerprint(), &wasm.bytes);
+    let key = cache.key(descriptor, &precompiler.fingerprint(), &wasm.bytes);
     Ok(compile_and_store(precompiler, wasm, cache, &key, None)?.1)
 }
 
@@ -121,8 +121,8 @@ pub(crate) fn fill_cache<E: Engine + ?Sized>(
 fn compile_and_store<M>(
     precompiler: &dyn Precompile<M>,
     wasm: &WasmBinary,
-    cache: &PrecompileCache,
-    key: &CacheKey,
+    cache: &dyn ArtifactStore,
+    key: &ArtifactKey,
     refused: Option<String>,
 ) -> Result<(M, CacheEvent)> {
     let (module, artifact) = precompiler.compile_for_cache(wasm)?;
@@ -130,8 +130,8 @@ fn compile_and_store<M>(
         (Ok(()), None) => CacheEvent::Stored,
         (Ok(()), Some(reason)) => CacheEvent::Replaced(reason),
         (Err(e), refused) => CacheEvent::NotStored(match refused {
-            None => format!("writing to {}: {e}", cache.dir().display()),
-            Some(r) => format!("{r}; then writing to {}: {e}", cache.dir().display()),
+            None => format!("writing to {cache}: {e}"),
+            Some(r) => format!("{r}; then writing to {cache}: {e}"),
         }),
     };
     if event.is_warning() {

@@ -6,13 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
-use crate::control::RunControl;
-use crate::detect::{WasmBinary, WasmKind};
-use crate::engine::{
-    Capabilities, Descriptor, Engine, EngineInfo, Module, Precompile, Precompiler, RawRun, Support,
+use wasmux_core::{
+    CacheEvent, Capabilities, Descriptor, DynEngine, Engine, EngineInfo, Error, LoadedModule,
+    Module, Precompile, Precompiler, RawRun, Result, RunControl, RunSpec, Support, WasmBinary,
+    WasmKind,
 };
-use crate::error::{Error, Result};
-use crate::spec::RunSpec;
 
 /// A compiling engine, as far as the cache can tell.
 pub(crate) const TEST_ENGINE: Descriptor = Descriptor {
@@ -23,7 +21,7 @@ pub(crate) const TEST_ENGINE: Descriptor = Descriptor {
         memory_limit: Support::Supported,
         interrupt: Support::Supported,
     },
-    options: crate::OptionSupport::NONE,
+    options: wasmux_core::OptionSupport::NONE,
 };
 
 /// The test engine's configuration, as its precompile fingerprint.
@@ -45,9 +43,10 @@ impl Module for Loaded {
     fn descriptor(&self) -> &'static Descriptor {
         &TEST_ENGINE
     }
+    /// Does not run: reports the code it was loaded from, as an error.
     fn execute(&self, _: RunSpec, _: &RunControl) -> Result<RawRun> {
         Err(Error::InvalidBundle(
-            "a cache test module does not run".into(),
+            String::from_utf8_lossy(&self.0).into_owned(),
         ))
     }
 }
@@ -104,8 +103,34 @@ fn wasm(bytes: &[u8]) -> WasmBinary {
     }
 }
 
-fn key_of(bytes: &[u8]) -> CacheKey {
-    CacheKey::new(&TEST_ENGINE, FINGERPRINT, bytes)
+/// The code a loaded test module was made from (its run reports it).
+fn code(module: &LoadedModule) -> Loaded {
+    match module.run(RunSpec::new(wasm(b"spec")), &RunControl::new()) {
+        Err(Error::InvalidBundle(code)) => Loaded(code.into_bytes()),
+        other => panic!("a test module reports its code, got {other:?}"),
+    }
+}
+
+/// Loads through the core's cache path, as every embedder does, and says from what.
+fn load_cached(
+    engine: &impl DynEngine,
+    wasm: &WasmBinary,
+    cache: Option<&PrecompileCache>,
+) -> Result<(Loaded, CacheEvent)> {
+    let (module, event) = engine.load_cached(wasm, cache.map(|c| c as &dyn ArtifactStore))?;
+    Ok((code(&module), event))
+}
+
+fn fill_cache(
+    engine: &impl DynEngine,
+    wasm: &WasmBinary,
+    cache: &PrecompileCache,
+) -> Result<CacheEvent> {
+    engine.fill_cache(wasm, cache)
+}
+
+fn key_of(bytes: &[u8]) -> ArtifactKey {
+    cache_key(&TEST_ENGINE, FINGERPRINT, bytes)
 }
 
 fn fresh() -> (tempfile::TempDir, PrecompileCache) {
@@ -191,14 +216,13 @@ fn no_cache_or_an_interpreter_compiles_every_time() {
     assert_eq!(event, CacheEvent::Uncacheable("interpreter"));
     assert_eq!(fs::read_dir(cache.dir()).unwrap().count(), 0);
     // What embedders see follows from the precompiler, for both engines.
-    use crate::DynEngine;
     assert_eq!(
         Interpreter.precompile(),
         Support::Unsupported("interpreter")
     );
     assert_eq!(Reverser::default().precompile(), Support::Supported);
     assert_eq!(
-        Interpreter.support(crate::Capability::Precompile),
+        Interpreter.support(wasmux_core::Capability::Precompile),
         Support::Unsupported("interpreter")
     );
 }
@@ -233,7 +257,7 @@ fn a_component_on_a_core_only_engine_is_unsupported_before_the_backend_sees_it()
     let engine = CoreOnly(AtomicUsize::new(0));
     let mut component = wasm(b"c");
     component.kind = WasmKind::Component;
-    let err = crate::DynEngine::load(&engine, &component).unwrap_err();
+    let err = DynEngine::load(&engine, &component).unwrap_err();
     assert!(
         matches!(
             err,

@@ -4,11 +4,12 @@ use std::path::{Component, Path, PathBuf};
 
 use oci_spec::runtime::{Mount, Spec};
 use tracing::{debug, warn};
+use wasmux_core::spec::open_mount_of;
+use wasmux_core::{Error, Limits, Preopen, Result, RunSpec, WasmBinary};
 
-use crate::detect::{HandlerMode, HandlerRequest, Sniffed, WasmBinary};
+use crate::detect::{HandlerMode, HandlerRequest, Sniffed};
 use crate::entrypoint;
-use crate::error::{Error, Result};
-use crate::spec::{Limits, Preopen, RunSpec, open_mount_of};
+use crate::scratch::Scratch;
 
 /// Mount types a Wasm guest has no use for; ignored rather than refused, since every
 /// runtime adds them to every container.
@@ -75,7 +76,10 @@ impl Bundle {
     }
 
     /// Makes the scratch directories of the specs this bundle maps (its tmpfs mounts
-    /// and `/dev`) inside `dir`: see [`RunSpec::set_scratch_root`].
+    /// and `/dev`) inside `dir` (which must exist) instead of the system's temp
+    /// directory. A runtime points this into a container's own state directory, so
+    /// that removing the container removes them even when the process that owned the
+    /// spec was killed before it could clean up.
     pub fn set_scratch_root(&mut self, dir: impl Into<PathBuf>) {
         self.scratch_root = Some(dir.into());
     }
@@ -112,13 +116,12 @@ impl Bundle {
         spec.env = env;
         spec.cwd = cwd;
         spec.mounts = mounts;
-        if let Some(dir) = &self.scratch_root {
-            spec.set_scratch_root(dir.clone());
-        }
+        let mut scratch = Scratch::new(self.scratch_root.clone());
         for (guest, read_only) in tmpfs {
-            spec.add_scratch_dir(&guest, read_only)?;
+            scratch.add(&mut spec, &guest, read_only)?;
         }
-        spec.provide_default_devices()?;
+        scratch.provide_default_devices(&mut spec)?;
+        scratch.hold_in(&mut spec);
         // The working directory must exist now, not only when the run starts: `create`
         // fails on it, as runc's does.
         spec.open_guest_dir(&spec.cwd).map_err(|e| match e {

@@ -1,50 +1,30 @@
 //! The content address of a compiled artifact: everything that decides whether native
 //! code compiled once may be run again.
 
-use std::fmt;
-
-use crate::engine::Descriptor;
+use wasmux_core::{ArtifactKey, Descriptor};
 
 /// Bumped whenever the key's inputs or the entry layout change, so old entries miss.
 const KEY_FORMAT: &str = "wasmux-precompile-v1";
 
-/// A BLAKE3 hash (cryptographic, so no image can be crafted to collide with another's
-/// entry) over the module bytes, the engine's name, version and configuration
-/// fingerprint, and the host's CPU features.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct CacheKey(pub(crate) [u8; 32]);
-
-impl CacheKey {
-    /// The key of `module` compiled by the engine `descriptor` names, configured as
-    /// `fingerprint` says, on this host.
-    pub fn new(descriptor: &Descriptor, fingerprint: &str, module: &[u8]) -> Self {
-        let mut hasher = blake3::Hasher::new();
-        for part in [
-            KEY_FORMAT,
-            env!("CARGO_PKG_VERSION"),
-            descriptor.name,
-            descriptor.version,
-            fingerprint,
-            host_cpu_features(),
-        ] {
-            hasher.update(&(part.len() as u64).to_le_bytes());
-            hasher.update(part.as_bytes());
-        }
-        hasher.update(module);
-        CacheKey(*hasher.finalize().as_bytes())
+/// The key of `module` compiled by the engine `descriptor` names, configured as
+/// `fingerprint` says, on this host: a BLAKE3 hash (cryptographic, so no image can be
+/// crafted to collide with another's entry) over the module bytes, the engine's name,
+/// version and configuration fingerprint, and the host's CPU features.
+pub fn cache_key(descriptor: &Descriptor, fingerprint: &str, module: &[u8]) -> ArtifactKey {
+    let mut hasher = blake3::Hasher::new();
+    for part in [
+        KEY_FORMAT,
+        env!("CARGO_PKG_VERSION"),
+        descriptor.name,
+        descriptor.version,
+        fingerprint,
+        host_cpu_features(),
+    ] {
+        hasher.update(&(part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
     }
-}
-
-impl fmt::Display for CacheKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
-    }
-}
-
-impl fmt::Debug for CacheKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CacheKey({self})")
-    }
+    hasher.update(module);
+    ArtifactKey::from_bytes(*hasher.finalize().as_bytes())
 }
 
 /// The CPU features compiled code may depend on, as detected on this host: code
@@ -97,11 +77,11 @@ fn detect_cpu_features() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::tests::TEST_ENGINE as ENGINE;
+    use crate::tests::TEST_ENGINE as ENGINE;
 
     #[test]
     fn every_input_changes_the_key() {
-        let base = CacheKey::new(&ENGINE, "cfg", b"module");
+        let base = cache_key(&ENGINE, "cfg", b"module");
         let renamed = Descriptor {
             name: "other",
             ..ENGINE
@@ -110,23 +90,23 @@ mod tests {
             version: "2",
             ..ENGINE
         };
-        assert_eq!(base, CacheKey::new(&ENGINE, "cfg", b"module"));
-        assert_ne!(base, CacheKey::new(&renamed, "cfg", b"module"));
-        assert_ne!(base, CacheKey::new(&newer, "cfg", b"module"));
-        assert_ne!(base, CacheKey::new(&ENGINE, "cfg2", b"module"));
-        assert_ne!(base, CacheKey::new(&ENGINE, "cfg", b"module2"));
+        assert_eq!(base, cache_key(&ENGINE, "cfg", b"module"));
+        assert_ne!(base, cache_key(&renamed, "cfg", b"module"));
+        assert_ne!(base, cache_key(&newer, "cfg", b"module"));
+        assert_ne!(base, cache_key(&ENGINE, "cfg2", b"module"));
+        assert_ne!(base, cache_key(&ENGINE, "cfg", b"module2"));
         // Length-prefixed parts: moving a byte between two parts is another key.
         let shifted = Descriptor {
             name: "tes",
             version: "t1",
             ..ENGINE
         };
-        assert_ne!(base, CacheKey::new(&shifted, "cfg", b"module"));
+        assert_ne!(base, cache_key(&shifted, "cfg", b"module"));
     }
 
     #[test]
     fn cpu_features_name_the_architecture() {
         assert!(host_cpu_features().starts_with(std::env::consts::ARCH));
-        assert_eq!(format!("{}", CacheKey([0xab; 32])).len(), 64);
+        assert_eq!(ArtifactKey::from_bytes([0xab; 32]).to_string().len(), 64);
     }
 }

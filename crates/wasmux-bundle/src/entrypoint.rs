@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
+use wasmux_core::{Error, HostDir, Result};
+
 use crate::detect::{Sniffed, sniff};
-use crate::error::{Error, Result};
-use crate::hostfs::HostDir;
 
 /// The guest path of `process.args[0]`'s module: absolute, or relative to `cwd`.
 pub(crate) fn guest_path(cwd: &str, module: &str) -> String {

@@ -12,12 +12,11 @@
 
 use std::path::{Path, PathBuf};
 
+use wasmux_core::{Error, HostDir, Preopen, Result, RunSpec};
+
 use crate::bundle::{check_args, parse_env, split_entry};
 use crate::detect::Sniffed;
 use crate::entrypoint;
-use crate::error::{Error, Result};
-use crate::hostfs::HostDir;
-use crate::spec::{Preopen, RunSpec};
 
 /// File systems that are the kernel's view of the machine, not the container's files.
 const KERNEL_FILESYSTEMS: &[&str] = &[
@@ -52,55 +51,53 @@ pub struct MountPoint {
     pub super_options: Vec<String>,
 }
 
-impl RunSpec {
-    /// The spec of a container process whose root is already `/`: `args` and `env` as
-    /// the OCI spec's `process` gives them (`args[0]` is the module, `path#func` names an
-    /// entry function), `cwd` its working directory. The module must be Wasm.
-    pub fn for_container_process(args: &[String], env: &[String], cwd: &str) -> Result<RunSpec> {
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-            .map_err(|e| Error::io("reading /proc/self/mountinfo", e))?;
-        Self::for_container_root(Path::new("/"), &parse_mountinfo(&mountinfo), args, env, cwd)
-    }
+/// The spec of a container process whose root is already `/`: `args` and `env` as
+/// the OCI spec's `process` gives them (`args[0]` is the module, `path#func` names an
+/// entry function), `cwd` its working directory. The module must be Wasm.
+pub fn container_process_spec(args: &[String], env: &[String], cwd: &str) -> Result<RunSpec> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::io("reading /proc/self/mountinfo", e))?;
+    container_root_spec(Path::new("/"), &parse_mountinfo(&mountinfo), args, env, cwd)
+}
 
-    /// [`for_container_process`](Self::for_container_process) with the root and mount
-    /// table given, so it can be checked without being inside a container.
-    pub(crate) fn for_container_root(
-        root: &Path,
-        mounts: &[MountPoint],
-        args: &[String],
-        env: &[String],
-        cwd: &str,
-    ) -> Result<RunSpec> {
-        check_args(args)?;
-        let Some(arg0) = args.first() else {
-            return Err(Error::InvalidBundle("process.args is empty".into()));
-        };
-        if !cwd.starts_with('/') {
-            return Err(Error::InvalidBundle(format!(
-                "process.cwd {cwd} must be an absolute path"
-            )));
-        }
-        let (module, entry) = split_entry(arg0);
-        let guest = entrypoint::guest_path(cwd, module);
-        let root_dir =
-            HostDir::open(root).map_err(|e| Error::io(format!("opening {}", root.display()), e))?;
-        let wasm = match entrypoint::read(&guest, &root_dir, Path::new(&guest))? {
-            Sniffed::Wasm(wasm) => wasm,
-            Sniffed::NotWasm(reason) => {
-                return Err(Error::NotWasm {
-                    path: guest,
-                    reason,
-                });
-            }
-        };
-        let mut spec = RunSpec::new(wasm);
-        spec.entry = entry.map(str::to_owned);
-        spec.args = args.to_vec();
-        spec.env = parse_env(env)?;
-        spec.cwd = cwd.to_owned();
-        spec.mounts = container_preopens(root, mounts)?;
-        Ok(spec)
+/// [`container_process_spec`] with the root and mount
+/// table given, so it can be checked without being inside a container.
+fn container_root_spec(
+    root: &Path,
+    mounts: &[MountPoint],
+    args: &[String],
+    env: &[String],
+    cwd: &str,
+) -> Result<RunSpec> {
+    check_args(args)?;
+    let Some(arg0) = args.first() else {
+        return Err(Error::InvalidBundle("process.args is empty".into()));
+    };
+    if !cwd.starts_with('/') {
+        return Err(Error::InvalidBundle(format!(
+            "process.cwd {cwd} must be an absolute path"
+        )));
     }
+    let (module, entry) = split_entry(arg0);
+    let guest = entrypoint::guest_path(cwd, module);
+    let root_dir =
+        HostDir::open(root).map_err(|e| Error::io(format!("opening {}", root.display()), e))?;
+    let wasm = match entrypoint::read(&guest, &root_dir, Path::new(&guest))? {
+        Sniffed::Wasm(wasm) => wasm,
+        Sniffed::NotWasm(reason) => {
+            return Err(Error::NotWasm {
+                path: guest,
+                reason,
+            });
+        }
+    };
+    let mut spec = RunSpec::new(wasm);
+    spec.entry = entry.map(str::to_owned);
+    spec.args = args.to_vec();
+    spec.env = parse_env(env)?;
+    spec.cwd = cwd.to_owned();
+    spec.mounts = container_preopens(root, mounts)?;
+    Ok(spec)
 }
 
 /// Every top-level directory of `root` and every mount point below it, except kernel
@@ -262,7 +259,7 @@ mod tests {
     #[test]
     fn a_container_root_maps_without_the_kernel_file_systems() {
         let root = fake_root();
-        let spec = RunSpec::for_container_root(
+        let spec = container_root_spec(
             root.path(),
             &parse_mountinfo(MOUNTINFO),
             &args(&["m.wat#run", "x"]),
@@ -309,7 +306,7 @@ mod tests {
         let root = fake_root();
         let mounts = parse_mountinfo(MOUNTINFO);
         let map = |a: &[&str], env: &[&str], cwd: &str| {
-            RunSpec::for_container_root(root.path(), &mounts, &args(a), &args(env), cwd)
+            container_root_spec(root.path(), &mounts, &args(a), &args(env), cwd)
         };
         assert!(matches!(map(&[], &[], "/"), Err(Error::InvalidBundle(_))));
         assert!(matches!(
