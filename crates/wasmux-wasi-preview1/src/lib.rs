@@ -65,6 +65,25 @@ impl WasiHost {
         Ok(WasiHost { ctx })
     }
 
+    /// [`call`](Self::call) with the arguments as an engine holds them, each already
+    /// turned into its 64-bit slot (an `i32` zero-extended: preview1's pointers and
+    /// lengths are unsigned). The widest preview1 call (`path_open`) takes 9 arguments,
+    /// so they are gathered without an allocation per call.
+    pub fn call_with(
+        &mut self,
+        index: usize,
+        memory: &mut [u8],
+        args: impl IntoIterator<Item = u64>,
+    ) -> Result<i32, Stop> {
+        let mut slots = [0u64; 9];
+        let mut count = 0;
+        for (slot, value) in slots.iter_mut().zip(args) {
+            *slot = value;
+            count += 1;
+        }
+        self.call(index, memory, &slots[..count])
+    }
+
     /// Runs host function `index` of [`FUNCTIONS`] against the guest's memory, with
     /// its arguments as the engine's 64-bit slots. `Ok` carries the errno to return.
     pub fn call(&mut self, index: usize, memory: &mut [u8], args: &[u64]) -> Result<i32, Stop> {

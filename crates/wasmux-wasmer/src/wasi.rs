@@ -78,17 +78,12 @@ fn call(
     // exists while `bytes` lives, and WASI calls never grow the memory.
     #[allow(unsafe_code)]
     let bytes = unsafe { view.data_unchecked_mut() };
-    // The widest preview1 call (`path_open`) takes 9 arguments: no allocation per call.
-    let mut slots = [0u64; 9];
-    for (slot, value) in slots.iter_mut().zip(args) {
-        *slot = match value {
-            Value::I32(x) => u64::from(*x as u32),
-            Value::I64(x) => *x as u64,
-            _ => 0,
-        };
-    }
-    let slots = &slots[..args.len().min(slots.len())];
-    match host.wasi.call(index, bytes, slots) {
+    let slots = args.iter().map(|value| match value {
+        Value::I32(x) => u64::from(*x as u32),
+        Value::I64(x) => *x as u64,
+        _ => 0,
+    });
+    match host.wasi.call_with(index, bytes, slots) {
         Ok(errno) if FUNCTIONS[index].returns_errno => Ok(vec![Value::I32(errno)]),
         Ok(_) => Ok(Vec::new()),
         Err(Stop::Exit(status)) => Err(RuntimeError::user(Box::new(GuestExit(status)))),

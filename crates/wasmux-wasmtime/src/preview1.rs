@@ -54,18 +54,13 @@ fn call(
             }
         },
     };
-    // The widest preview1 call (`path_open`) takes 9 arguments: no allocation per call.
-    let mut slots = [0u64; 9];
-    for (slot, value) in slots.iter_mut().zip(args) {
-        *slot = match value {
-            Val::I32(x) => u64::from(*x as u32),
-            Val::I64(x) => *x as u64,
-            _ => 0,
-        };
-    }
-    let slots = &slots[..args.len().min(slots.len())];
+    let slots = args.iter().map(|value| match value {
+        Val::I32(x) => u64::from(*x as u32),
+        Val::I64(x) => *x as u64,
+        _ => 0,
+    });
     let (bytes, state) = memory.data_and_store_mut(caller);
-    match state.wasi.host.call(index, bytes, slots) {
+    match state.wasi.host.call_with(index, bytes, slots) {
         Ok(errno) => {
             if let Some(result) = results.first_mut() {
                 *result = Val::I32(errno);
