@@ -420,3 +420,117 @@ impl Drop for Containerd {
         remove_cgroup_parent(self.namespace);
     }
 }
+
+/// A dockerd started for one test: its own data root, exec root (and so its own managed
+/// containerd), socket, pid file and config under a directory, with no bridge and no
+/// iptables rules, stopped by its PID when dropped.
+#[derive(Debug)]
+pub struct Dockerd {
+    dir: PathBuf,
+    daemon: Child,
+}
+
+/// The cgroup parent of a test dockerd's containers (cgroupfs driver).
+const DOCKER_CGROUP_PARENT: &str = "wasmux-e2e-docker";
+
+impl Dockerd {
+    /// Starts dockerd under `dir` with `runtimes` (name → runtime binary) in its config,
+    /// and waits until it answers.
+    pub fn start(dir: &Path, runtimes: &[(&str, &Path)]) -> Self {
+        let config = dir.join("daemon.json");
+        let runtimes: Vec<String> = runtimes
+            .iter()
+            .map(|(name, path)| format!(r#""{name}": {{"path": "{}"}}"#, path.display()))
+            .collect();
+        std::fs::write(
+            &config,
+            format!(r#"{{"runtimes": {{{}}}}}"#, runtimes.join(", ")),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
+        let p = |name: &str| dir.join(name).display().to_string();
+        let daemon = Command::new("dockerd")
+            .args(["--data-root", &p("data"), "--exec-root", &p("exec")])
+            .args([
+                "--pidfile",
+                &p("dockerd.pid"),
+                "--config-file",
+                &p("daemon.json"),
+            ])
+            .args(["-H", &format!("unix://{}", p("docker.sock"))])
+            // Nothing of the machine's network is changed: no bridge, no rules.
+            .args(["--bridge=none", "--iptables=false", "--ip-masq=false"])
+            .args(["--userland-proxy=false", "--storage-driver=vfs"])
+            .args(["--exec-opt", "native.cgroupdriver=cgroupfs"])
+            .args(["--cgroup-parent", DOCKER_CGROUP_PARENT])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let dockerd = Dockerd {
+            dir: dir.to_owned(),
+            daemon,
+        };
+        let until = Instant::now() + Duration::from_secs(60);
+        while !dockerd.output(&["version"]).status.success() {
+            assert!(Instant::now() < until, "dockerd did not answer");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        dockerd
+    }
+
+    /// `docker` against this dockerd.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("docker");
+        cmd.env(
+            "DOCKER_HOST",
+            format!("unix://{}", self.dir.join("docker.sock").display()),
+        )
+        // The client's own config (contexts, credentials) stays out of the test.
+        .env("DOCKER_CONFIG", self.dir.join("client"))
+        .args(args);
+        cmd
+    }
+
+    /// Runs `docker` to completion, with no stdin.
+    pub fn output(&self, args: &[&str]) -> Output {
+        self.command(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    /// Builds `images` with `buildah` and loads them as Docker archives (which carry no
+    /// OCI annotations: Docker's images are told Wasm by content), then empties
+    /// buildah's storage.
+    pub fn load(&self, buildah: &Buildah, images: &[Image<'_>]) {
+        for image in images {
+            buildah.build(image);
+            let archive = self.dir.join(format!("{}.tar", image.name));
+            let dest = format!("docker-archive:{}:{}:latest", archive.display(), image.name);
+            buildah.run(&["push", image.name, &dest]);
+            let load = self.output(&["load", "-i", archive.to_str().unwrap()]);
+            assert!(
+                load.status.success(),
+                "docker load {}: {load:?}",
+                image.name
+            );
+        }
+        let _ = Command::new("buildah")
+            .args(buildah.storage_args())
+            .args(["rmi", "--all", "--force"])
+            .output();
+        unmount_under(&buildah.root);
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        let _ = self.output(&["container", "prune", "--force"]);
+        let pid = rustix::process::Pid::from_raw(self.daemon.id() as i32);
+        if let Some(pid) = pid {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        let _ = self.daemon.wait();
+        unmount_under(&self.dir);
+        remove_cgroup_parent(DOCKER_CGROUP_PARENT);
+    }
+}

@@ -43,3 +43,44 @@ pub fn holds_nothing(root: &Path) -> Result<(), String> {
         Err(format!("left under {}: {left:?}", root.display()))
     }
 }
+
+/// `-v DIR:/data:ro` refuses the guest's write and `-v DIR:/data` takes it, through a
+/// client's `run` (given the arguments after the runtime's).
+pub fn volume_case(
+    dir: &Path,
+    run: impl Fn(&[&str]) -> std::process::Output,
+) -> Result<(), String> {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let volume = format!("{}:/data:ro", data.display());
+    let out = run(&["-v", &volume, "wasm-probe", "write", "/data/x", "y"]);
+    if out.status.success() || data.join("x").exists() {
+        return Err(format!("wrote through ro: {out:?}"));
+    }
+    let rw = format!("{}:/data", data.display());
+    expect(
+        &run(&["-v", &rw, "wasm-probe", "write", "/data/x", "y"]),
+        0,
+        Some("wrote /data/x"),
+    )
+}
+
+/// A client's `run -i ... wasm-probe echo`: what is written to its stdin reaches the
+/// guest's.
+pub fn stdin_case(mut client: std::process::Command) -> Result<(), String> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = client
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"through stdin\n")
+        .unwrap();
+    expect(&child.wait_with_output().unwrap(), 0, Some("through stdin"))
+}

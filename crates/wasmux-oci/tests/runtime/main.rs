@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod containerd;
+mod docker;
 mod e2e;
 mod harness;
 mod hostile;

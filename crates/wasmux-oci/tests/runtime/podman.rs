@@ -1,7 +1,6 @@
 //! The real podman (and conmon) running Wasm images through wasmux-oci, with private
 //! storage and configuration: the machine's own container state is never touched.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -126,43 +125,18 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
         expect(&out, 0, Some("container=\"podman\""))
     });
     cases.case("-v DIR:/data:ro cannot be written", || {
-        let data = tmp.path().join("data");
-        std::fs::create_dir_all(&data).unwrap();
-        let volume = format!("{}:/data:ro", data.display());
-        let out = podman.run(&["-v", &volume, "wasm-probe", "write", "/data/x", "y"]);
-        if out.status.success() || data.join("x").exists() {
-            return Err(format!("wrote through ro: {:?}", out));
-        }
-        let rw = format!("{}:/data", data.display());
-        expect(
-            &podman.run(&["-v", &rw, "wasm-probe", "write", "/data/x", "y"]),
-            0,
-            Some("wrote /data/x"),
-        )
+        e2e::volume_case(tmp.path(), |args| podman.run(args))
     });
     cases.case("-i: stdin reaches the guest", || {
-        let mut child = podman
-            .command(&[
-                "run",
-                "--rm",
-                "-i",
-                "--runtime",
-                "wasmux-oci",
-                "wasm-probe",
-                "echo",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"through stdin\n")
-            .unwrap();
-        expect(&child.wait_with_output().unwrap(), 0, Some("through stdin"))
+        e2e::stdin_case(podman.command(&[
+            "run",
+            "--rm",
+            "-i",
+            "--runtime",
+            "wasmux-oci",
+            "wasm-probe",
+            "echo",
+        ]))
     });
     cases.case("-t: the guest has a terminal", || {
         expect(
