@@ -47,7 +47,7 @@ pub use wasmux_bundle::{
     Bundle, HandlerMode, HandlerRequest, MountPoint, Sniffed, container_process_spec, parse_env,
     parse_mountinfo, sniff,
 };
-pub use wasmux_cache::{CacheSetting, PrecompileCache};
+pub use wasmux_cache::{CacheSetting, PrecompileCache, SealedEntry};
 pub use wasmux_core::{
     ArtifactStore, CacheEvent, Capabilities, Capability, Cause, Deadline, Descriptor, DynEngine,
     EXIT_NOT_FOUND, EXIT_NOT_RUNNABLE, EXIT_RUNTIME_ERROR, EngineInfo, EngineOptions, Error,

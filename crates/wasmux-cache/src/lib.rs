@@ -14,6 +14,7 @@
 
 mod entry;
 mod key;
+mod sealed;
 mod setting;
 
 use std::fmt;
@@ -26,6 +27,7 @@ use wasmux_core::{Artifact, ArtifactKey, ArtifactLookup, ArtifactStore, Descript
 
 pub use entry::Rejection;
 pub use key::{cache_key, host_cpu_features};
+pub use sealed::SealedEntry;
 pub use setting::{CACHE_DIR_VAR, CACHE_SWITCH_VAR, CacheSetting};
 
 /// A directory of precompiled modules. Cheap to clone; safe to share between threads
@@ -86,15 +88,7 @@ impl ArtifactStore for PrecompileCache {
                 return ArtifactLookup::Rejected(format!("cannot read {}: {e}", path.display()));
             }
         };
-        let verified = entry::verify(key, &map).and_then(|payload_len| {
-            // SAFETY: the payload hashes to what this cache wrote with it under this
-            // key, after the engine's compile_for_cache; entries are replaced by
-            // rename, never rewritten, so the file and its mapping stay as verified.
-            #[allow(unsafe_code)]
-            unsafe { Artifact::verified(file, map, payload_len) }
-                .ok_or(Rejection::Truncated(payload_len))
-        });
-        match verified {
+        match verified_artifact(key, file, map) {
             Ok(artifact) => ArtifactLookup::Found(artifact),
             Err(rejection) => {
                 // Best effort: the fresh compile's rename replaces it anyway.
@@ -114,6 +108,20 @@ impl ArtifactStore for PrecompileCache {
         temp.persist(self.entry_path(key)).map_err(|e| e.error)?;
         Ok(())
     }
+}
+
+/// The artifact in `map` (the whole entry, `file` mapped), if it verifies as `key`'s.
+fn verified_artifact(
+    key: &ArtifactKey,
+    file: File,
+    map: memmap2::Mmap,
+) -> Result<Artifact, Rejection> {
+    let payload_len = entry::verify(key, &map)?;
+    // SAFETY: the payload hashes to what this cache wrote with it under this key,
+    // after the engine's compile_for_cache; entries are replaced by rename, never
+    // rewritten (a sealed copy cannot be), so the file and its mapping stay as verified.
+    #[allow(unsafe_code)]
+    unsafe { Artifact::verified(file, map, payload_len) }.ok_or(Rejection::Truncated(payload_len))
 }
 
 /// Opens without following a symlink and maps only a regular file, so an entry

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    LinuxBuilder, LinuxMemoryBuilder, LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder,
-    RootBuilder, SpecBuilder,
+    Linux, LinuxBuilder, LinuxMemoryBuilder, LinuxResourcesBuilder, Mount, MountBuilder,
+    ProcessBuilder, RootBuilder, SpecBuilder, get_default_mounts,
 };
 
 /// Builds a bundle in a directory of its own; see [`BundleBuilder::write`].
@@ -20,6 +20,7 @@ pub struct BundleBuilder {
     mounts: Vec<Mount>,
     annotations: HashMap<String, String>,
     memory_limit: Option<i64>,
+    container: bool,
 }
 
 impl BundleBuilder {
@@ -101,6 +102,14 @@ impl BundleBuilder {
         self
     }
 
+    /// Makes the spec a container runtime's, as `runc spec` writes it: the default
+    /// namespaces, masked and read-only paths, and `/proc`, `/dev`, `/dev/pts`,
+    /// `/dev/shm`, `/dev/mqueue`, `/sys` and its cgroups mounted before the bundle's own.
+    pub fn container_defaults(mut self) -> Self {
+        self.container = true;
+        self
+    }
+
     /// Sets `linux.resources.memory.limit` in bytes.
     pub fn memory_limit(mut self, bytes: i64) -> Self {
         self.memory_limit = Some(bytes);
@@ -132,12 +141,19 @@ impl BundleBuilder {
             .readonly(self.root_readonly)
             .build()
             .unwrap_or_else(|e| panic!("root: {e}"));
+        let mut mounts = if self.container {
+            get_default_mounts()
+        } else {
+            Vec::new()
+        };
+        mounts.extend(self.mounts.iter().cloned());
         let mut spec = SpecBuilder::default()
             .version("1.0.2")
             .root(root)
             .process(process)
-            .mounts(self.mounts.clone())
+            .mounts(mounts)
             .annotations(self.annotations.clone());
+        let mut linux = self.container.then(Linux::default);
         if let Some(limit) = self.memory_limit {
             let memory = LinuxMemoryBuilder::default()
                 .limit(limit)
@@ -147,12 +163,16 @@ impl BundleBuilder {
                 .memory(memory)
                 .build()
                 .unwrap_or_else(|e| panic!("resources: {e}"));
-            spec = spec.linux(
+            let mut with_limit = linux.take().unwrap_or_else(|| {
                 LinuxBuilder::default()
-                    .resources(resources)
                     .build()
-                    .unwrap_or_else(|e| panic!("linux: {e}")),
-            );
+                    .unwrap_or_else(|e| panic!("linux: {e}"))
+            });
+            with_limit.set_resources(Some(resources));
+            linux = Some(with_limit);
+        }
+        if let Some(linux) = linux {
+            spec = spec.linux(linux);
         }
         let spec = spec.build().unwrap_or_else(|e| panic!("spec: {e}"));
         let config = dir.join("config.json");

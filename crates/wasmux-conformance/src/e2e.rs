@@ -450,7 +450,7 @@ impl Dockerd {
         let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
         let p = |name: &str| dir.join(name).display().to_string();
         let daemon = Command::new("dockerd")
-            .args(["--data-root", &p("data"), "--exec-root", &p("exec")])
+            .args(["--data-root", &p("docker-data"), "--exec-root", &p("exec")])
             .args([
                 "--pidfile",
                 &p("dockerd.pid"),

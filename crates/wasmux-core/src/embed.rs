@@ -7,9 +7,9 @@ use std::io::Write;
 
 use tracing::{debug_span, warn};
 
-use crate::artifact::ArtifactStore;
+use crate::artifact::{ArtifactKey, ArtifactStore};
 use crate::control::RunControl;
-use crate::engine::{Capability, Engine, EngineInfo, Module, Support};
+use crate::engine::{Capability, Engine, EngineInfo, Module, Precompiler, Support};
 use crate::error::Result;
 use crate::load::{CacheEvent, fill_cache, load_cached};
 use crate::spec::{RunSpec, StdioStream};
@@ -54,6 +54,11 @@ pub trait DynEngine: EngineInfo + sealed::Sealed {
         cache: Option<&dyn ArtifactStore>,
     ) -> Result<(LoadedModule, CacheEvent)>;
 
+    /// The key under which `cache` keeps (or would keep) this engine's compiled code for
+    /// `wasm`; `None` for an engine without precompiled code. For a caller that hands
+    /// one entry on (a runtime giving a container the entry its own load filled).
+    fn artifact_key(&self, wasm: &WasmBinary, cache: &dyn ArtifactStore) -> Option<ArtifactKey>;
+
     /// Compiles `wasm`'s optimized code into `cache`, after a load that returned
     /// [`CacheEvent::Deferred`] (or ahead of any run): `Stored`, or `NotStored` when the
     /// entry cannot be written; `Uncacheable` for an engine without precompiled code.
@@ -63,6 +68,15 @@ pub trait DynEngine: EngineInfo + sealed::Sealed {
 impl<E: Engine> DynEngine for E {
     fn precompile(&self) -> Support {
         self.precompiler().support()
+    }
+
+    fn artifact_key(&self, wasm: &WasmBinary, cache: &dyn ArtifactStore) -> Option<ArtifactKey> {
+        match self.precompiler() {
+            Precompiler::Available(precompiler) => {
+                Some(cache.key(self.descriptor(), &precompiler.fingerprint(), &wasm.bytes))
+            }
+            Precompiler::Unavailable(_) => None,
+        }
     }
 
     fn fill_cache(&self, wasm: &WasmBinary, cache: &dyn ArtifactStore) -> Result<CacheEvent> {

@@ -1,25 +1,28 @@
-//! `create`: claim the ID, start the container process and wait for its report. The
-//! process maps the bundle and loads the module itself (so the work is done once, in
-//! the process that runs it), then blocks on the start fifo; `create` records it,
-//! writes the pid file and exits, leaving it to the caller, which reaps it (conmon and
-//! containerd's shim are subreapers).
+//! `create`: claim the ID; on the host, map the bundle and load its module through the
+//! node's cache (so every error a user can fix fails `create` with wasmux's message,
+//! and compiled code is written by this process, outside every container); then build
+//! the container the spec describes with youki's libcontainer, whose init loads the
+//! module inside it and waits for `start`. `create` records the container process,
+//! writes the pid file and exits, leaving the process to the caller, which reaps it
+//! (conmon and containerd's shim are subreapers).
 
-use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 
 use chrono::{SecondsFormat, Utc};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::syscall::syscall::SyscallType;
+use wasmux::{Bundle, Error as WasmuxError};
 
 use crate::Globals;
-use crate::cgroups;
 use crate::delegate;
 use crate::error::{OciError, Result};
-use crate::fds;
-use crate::handshake::{self, Report};
+use crate::executor::WasmExecutor;
 use crate::process::ProcessIdentity;
+use crate::settings;
 use crate::state::{ContainerDir, Record, Root, write_atomically};
 
-/// `create`'s arguments, as conmon and containerd's runc shim pass them.
+/// `create`'s arguments, as conmon, containerd's runc shim and dockerd pass them.
 #[derive(Debug, clap::Args)]
 pub struct CreateArgs {
     /// The bundle directory (config.json and the rootfs).
@@ -32,17 +35,25 @@ pub struct CreateArgs {
     /// terminal.
     #[arg(long, value_name = "SOCKET")]
     pub console_socket: Option<PathBuf>,
-    /// Accepted: there is no pivot_root to skip.
+    /// Mount the rootfs without pivot_root (for a rootfs on a ramdisk), as runc.
     #[arg(long)]
     pub no_pivot: bool,
-    /// Accepted: there is no session keyring to skip.
+    /// Accepted: libcontainer makes no session keyring either way.
     #[arg(long)]
     pub no_new_keyring: bool,
-    /// Accepted: extra descriptors (socket activation) mean nothing to a WASI guest.
+    /// Descriptors 3..3+N the container process keeps (socket activation).
     #[arg(long, value_name = "N")]
     pub preserve_fds: Option<u32>,
     /// The container ID.
     pub id: String,
+}
+
+/// What `create` made of a bundle.
+enum Created {
+    /// A Wasm container, waiting for `start`.
+    Wasm,
+    /// Not Wasm (the reason says what it is): the delegate's.
+    NotWasm(String),
 }
 
 /// Runs `create`.
@@ -52,115 +63,129 @@ pub fn create(globals: &Globals, root: &Root, args: &CreateArgs) -> Result<()> {
         .map_err(|e| OciError::io(format!("bundle {}", args.bundle.display()), e))?;
     let dir = root.container(id);
     dir.claim()?;
-    let mut record = Record {
-        bundle: bundle.clone(),
-        process: None,
-        created: Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true),
-        annotations: Default::default(),
-        cgroups: Vec::new(),
-    };
-    match start_container_process(globals, &dir, &mut record, args) {
-        Ok(None) => Ok(()),
-        Ok(Some(not_wasm)) => {
+    match create_container(globals, &dir, &bundle, args) {
+        Ok(Created::Wasm) => Ok(()),
+        Ok(Created::NotWasm(reason)) => {
             dir.remove()?;
-            Err(delegate::exec(not_wasm))
+            Err(delegate::exec(reason))
         }
         Err(e) => {
-            if let Some(process) = record.process {
-                let _ = process.signal(rustix::process::Signal::KILL);
-                process.wait_gone(std::time::Duration::from_secs(10));
-            }
-            cgroups::remove(&record.cgroups);
-            // The first error is the one to report; a failed cleanup is only logged.
-            if let Err(cleanup) = dir.remove() {
-                tracing::warn!(error = %cleanup, "could not remove the failed container's state");
-            }
+            crate::lifecycle::destroy(&dir);
             Err(e)
         }
     }
 }
 
-/// Starts the container process and waits for its report. `Ok(Some(reason))` means
-/// the bundle is a Linux container, for the delegate.
-fn start_container_process(
+fn create_container(
     globals: &Globals,
     dir: &ContainerDir,
-    record: &mut Record,
+    bundle_dir: &Path,
     args: &CreateArgs,
-) -> Result<Option<String>> {
-    dir.write_record(record)?;
-    dir.make_start_fifo()?;
-    let (report_read, report_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| OciError::io("creating the handshake pipe", e))?;
-    // This very binary, whatever its path; named as users know it in `ps`.
-    let mut command = Command::new("/proc/self/exe");
-    command.arg0("wasmux-oci");
-    globals.forward(&mut command);
-    command.arg("init").arg("--bundle").arg(&record.bundle);
-    if let Some(socket) = &args.console_socket {
-        let socket =
-            std::path::absolute(socket).map_err(|e| OciError::io("console socket path", e))?;
-        command.arg("--console-socket").arg(socket);
-    }
-    command
-        .arg(dir.id())
-        .env(
-            fds::SYNC_FD_VAR,
-            fds::inheritable(&report_write)?.to_string(),
-        )
-        .stdin(Stdio::inherit())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit());
-    let mut child = command
-        .spawn()
-        .map_err(|e| OciError::io("starting the container process", e))?;
-    drop(report_write);
-    let report = match handshake::receive(report_read, handshake::REPORT_TIMEOUT) {
-        Ok(report) => report,
-        Err(e) => {
-            // Not left waiting on a fifo that is about to be removed.
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(e);
-        }
+) -> Result<Created> {
+    let bundle = Bundle::load(bundle_dir)?;
+    let mut record = Record {
+        bundle: bundle_dir.to_owned(),
+        process: None,
+        created: Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true),
+        annotations: bundle.spec().annotations().clone().unwrap_or_default(),
+        started: false,
     };
-    match report {
-        Some(Report::Ready {
-            annotations,
-            cgroups,
-        }) => {
-            record.annotations = annotations;
-            record.cgroups = cgroups;
-        }
-        Some(Report::Failed { message, exit_code }) => {
-            let _ = child.wait();
-            return Err(OciError::Container { message, exit_code });
-        }
-        Some(Report::NotWasm { reason }) => {
-            let _ = child.wait();
-            return Ok(Some(reason));
-        }
-        None => {
-            let _ = child.wait();
-            return Err(OciError::ProcessGone {
-                id: dir.id().to_owned(),
-                when: "before it was ready",
-            });
-        }
-    }
-    let pid =
-        i32::try_from(child.id()).map_err(|e| OciError::io("pid", std::io::Error::other(e)))?;
+    dir.write_record(&record)?;
+    let entry = match prepare_on_host(&bundle) {
+        Ok(entry) => entry,
+        Err(WasmuxError::NotAWasmWorkload { reason }) => return Ok(Created::NotWasm(reason)),
+        Err(e) => return Err(e.into()),
+    };
+    let container = ContainerBuilder::new(dir.id().to_owned(), SyscallType::Linux)
+        .with_executor(WasmExecutor::new(entry))
+        .with_root_path(dir.libcontainer_root())
+        .map_err(container_error)?
+        .with_console_socket(args.console_socket.as_ref())
+        .with_preserved_fds(
+            args.preserve_fds
+                .unwrap_or(0)
+                .try_into()
+                .unwrap_or(i32::MAX),
+        )
+        .as_init(bundle_dir)
+        .with_systemd(globals.systemd_cgroup)
+        .with_detach(true)
+        .with_no_pivot(args.no_pivot)
+        .build()
+        .map_err(container_error)?;
+    let pid = container
+        .pid()
+        .map(|pid| pid.as_raw())
+        .ok_or_else(|| OciError::ProcessGone {
+            id: dir.id().to_owned(),
+            when: "before it was ready",
+        })?;
     record.process = Some(
         ProcessIdentity::of(pid).ok_or_else(|| OciError::ProcessGone {
             id: dir.id().to_owned(),
             when: "right after it was ready",
         })?,
     );
-    dir.write_record(record)?;
+    dir.write_record(&record)?;
     if let Some(pid_file) = &args.pid_file {
         write_atomically(pid_file, pid.to_string().as_bytes(), 0o644)?;
     }
-    // The child is not waited for: once this process exits it belongs to the caller.
-    drop(child);
-    Ok(None)
+    Ok(Created::Wasm)
+}
+
+/// Everything a user can get wrong, checked on the host with wasmux's own messages,
+/// and the module compiled into the node's cache by this process, outside every
+/// container. Returns a sealed copy of the cache entry, for the container to load.
+fn prepare_on_host(bundle: &Bundle) -> wasmux::Result<Option<OwnedFd>> {
+    let spec = bundle.run_spec()?;
+    let launcher = settings::launcher();
+    let cache = launcher.cache();
+    let launch = launcher.load(&spec.wasm, bundle.requested_engine(), cache.clone())?;
+    if launch.cache_event.is_warning() {
+        tracing::warn!("{}", launch.cache_event);
+    }
+    // A tiered engine's optimized code: made by a helper process (this binary's hidden
+    // subcommand) outside the container, else now.
+    if let Some(pending) = launch.pending
+        && let Err(failed) = pending.hand_to(compile_helper)
+    {
+        tracing::warn!(
+            "no background cache fill ({}); compiling optimized code now",
+            failed.error
+        );
+        failed.pending.compile_now();
+    }
+    let Some(cache) = cache else {
+        return Ok(None);
+    };
+    let Some(key) = launch.engine.artifact_key(&spec.wasm, &cache) else {
+        return Ok(None);
+    };
+    Ok(cache
+        .sealed_entry(&key)
+        .inspect_err(|e| tracing::warn!(error = %e, "no sealed cache entry for the container"))
+        .ok()
+        .flatten())
+}
+
+/// This binary in its hidden compile mode: the helper deferred optimized code goes to.
+fn compile_helper() -> std::io::Result<std::process::Command> {
+    let mut helper = std::process::Command::new(std::env::current_exe()?);
+    helper.arg(wasmux::pending::COMPILE_COMMAND);
+    Ok(helper)
+}
+
+/// libcontainer's error, with its whole chain (the init's own reason comes last).
+pub fn container_error(error: libcontainer::error::LibcontainerError) -> OciError {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    OciError::Container {
+        message,
+        exit_code: 1,
+    }
 }

@@ -1,13 +1,10 @@
 //! `start`, `state`, `kill` and `delete`: each reads the record and the process, never
 //! an engine, so each is a quick process start.
 
-use std::fs::OpenOptions;
-use std::io::{ErrorKind, Read};
-use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
+use libcontainer::container::Container;
 use oci_spec::runtime::ContainerState;
-use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::process::Signal;
 use serde::Serialize;
 
@@ -33,60 +30,31 @@ fn find(root: &Root, id: &str) -> Result<(ContainerDir, Record)> {
 
 /// `start`: releases the waiting container process.
 pub fn start(root: &Root, id: &str) -> Result<()> {
-    let (dir, record) = find(root, id)?;
+    let (dir, mut record) = find(root, id)?;
     let status = dir.status(&record);
-    let process = match (status, record.process) {
-        (ContainerState::Created, Some(process)) => process,
-        _ => {
-            return Err(OciError::NotCreated {
-                id: id.to_owned(),
-                status,
-            });
-        }
-    };
-    // Non-blocking, so that a process that died meanwhile cannot leave us waiting for
-    // a writer forever; its blocked open() returns as soon as this one succeeds.
-    let mut fifo = OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(dir.start_fifo())
-        .map_err(|e| match e.kind() {
-            ErrorKind::NotFound => OciError::NotCreated {
-                id: id.to_owned(),
-                status: ContainerState::Running,
-            },
-            _ => OciError::io("opening the start fifo", e),
-        })?;
-    let mut byte = [0u8; 1];
-    loop {
-        match fifo.read(&mut byte) {
-            Ok(1) => break,
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-            Err(e) => return Err(OciError::io("reading the start fifo", e)),
-        }
-        if !process.is_alive() {
-            // A quick guest can write its byte, run and end between the read above and
-            // this check: what it wrote is still in the fifo.
-            if matches!(fifo.read(&mut byte), Ok(1)) {
-                break;
-            }
-            return Err(OciError::ProcessGone {
+    if status != ContainerState::Created {
+        return Err(OciError::NotCreated {
+            id: id.to_owned(),
+            status,
+        });
+    }
+    let mut container =
+        Container::load(dir.libcontainer_dir()).map_err(crate::create::container_error)?;
+    container.start().map_err(|e| {
+        // The init may have ended between the status check and the notify.
+        if record.process.is_some_and(|p| !p.is_alive()) {
+            OciError::ProcessGone {
                 id: id.to_owned(),
                 when: "before start",
-            });
+            }
+        } else {
+            crate::create::container_error(e)
         }
-        let mut fds = [PollFd::new(&fifo, PollFlags::IN)];
-        let tick = Timespec {
-            tv_sec: 0,
-            tv_nsec: 50_000_000,
-        };
-        let _ = rustix::event::poll(&mut fds, Some(&tick));
-    }
-    std::fs::remove_file(dir.start_fifo()).map_err(|e| OciError::io("removing the start fifo", e))
+    })?;
+    record.started = true;
+    dir.write_record(&record)
 }
 
-/// The runtime-spec state document, as runc prints it.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct StateDocument<'a> {
@@ -163,6 +131,25 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         }
         _ => {}
     }
-    crate::cgroups::remove(&record.cgroups);
-    dir.remove()
+    destroy(&dir);
+    Ok(())
+}
+
+/// Removes everything a container left: libcontainer's part (its cgroup, poststop
+/// hooks, its state) first, then the directory. Best effort, logged: used by `delete`
+/// and by a `create` that failed half-way.
+pub fn destroy(dir: &ContainerDir) {
+    if dir.libcontainer_dir().is_dir() {
+        match Container::load(dir.libcontainer_dir()) {
+            Ok(mut container) => {
+                if let Err(e) = container.delete(true) {
+                    tracing::warn!(error = %e, "libcontainer could not delete the container");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "libcontainer's state is unreadable"),
+        }
+    }
+    if let Err(e) = dir.remove() {
+        tracing::warn!(error = %e, "could not remove the container's state");
+    }
 }

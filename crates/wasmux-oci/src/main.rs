@@ -1,31 +1,27 @@
 //! `wasmux-oci`: an OCI runtime command with runc's command line, so podman/conmon,
-//! containerd's runc shim and Kubernetes (through containerd) run Wasm containers on
-//! wasmux. The Wasm sandbox and wasmux's WASI mapping are the isolation: no namespaces,
-//! no pivot_root, one process per container, which is the one its caller reaps.
-//! Linux containers under the same runtime entry go to a delegate runtime (runc).
+//! containerd's runc shim, dockerd and Kubernetes (through containerd) run Wasm
+//! containers on wasmux. The container is the one the spec describes (namespaces,
+//! cgroups, user, capabilities, seccomp, rlimits, pivot_root into its rootfs), built by
+//! youki's libcontainer; wasmux runs in its init, the one process its caller reaps, so
+//! the Wasm sandbox is the first wall, not the only one. Linux containers under the
+//! same runtime entry go to a delegate runtime (runc).
 
-mod cgroups;
-mod console;
 mod container_id;
 mod create;
 mod delegate;
 mod error;
-mod fds;
+mod executor;
 mod features;
-mod handshake;
-mod init;
 mod lifecycle;
 mod log;
 mod process;
-mod resources;
 mod settings;
 mod signal;
 mod state;
 
 use std::ffi::OsString;
-use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::process::{Command as ChildCommand, ExitCode};
+use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
@@ -68,24 +64,6 @@ pub struct Globals {
     systemd_cgroup: bool,
 }
 
-impl Globals {
-    /// Passes the flags the container process needs on to it.
-    fn forward(&self, command: &mut ChildCommand) {
-        command.arg("--root").arg(&self.root);
-        if let Some(log) = &self.log {
-            command.arg("--log").arg(log);
-        }
-        let format = match self.log_format {
-            LogFormat::Text => "text",
-            LogFormat::Json => "json",
-        };
-        command.args(["--log-format", format]);
-        if self.debug {
-            command.arg("--debug");
-        }
-    }
-}
-
 #[derive(Subcommand)]
 enum Command {
     /// Create a container: map the bundle, load the module, wait for `start`.
@@ -121,10 +99,7 @@ enum Command {
     },
     /// Print what this runtime supports (runc's features JSON).
     Features,
-    /// The container process; run by `create` only.
-    #[command(hide = true)]
-    Init(init::InitArgs),
-    /// A container's detached cache fill (the module on stdin); started by `init` only.
+    /// A container's detached cache fill (the module on stdin); started by `create` only.
     #[command(name = wasmux::pending::COMPILE_COMMAND, hide = true)]
     FillCache {
         engine: String,
@@ -142,23 +117,11 @@ fn main() -> ExitCode {
     let matches = Cli::command().version(version).get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let globals = &cli.globals;
-    // The container process first closes what its caller leaked, and only then opens
-    // its log: the log's descriptor is its own and stays open for the whole run.
-    let report_pipe = match &cli.command {
-        Command::Init(_) => match fds::adopt_sync_fd_and_close_the_rest() {
-            Ok(pipe) => Some(pipe),
-            Err(e) => {
-                eprintln!("wasmux-oci: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-        _ => None,
-    };
     if let Err(e) = log::init(globals.log.as_deref(), globals.log_format, globals.debug) {
         eprintln!("wasmux-oci: {e}");
         return ExitCode::FAILURE;
     }
-    match run(globals, cli.command, report_pipe) {
+    match run(globals, cli.command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             tracing::error!("{e}");
@@ -168,7 +131,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(globals: &Globals, command: Command, report_pipe: Option<OwnedFd>) -> Result<u8> {
+fn run(globals: &Globals, command: Command) -> Result<u8> {
     // `features` needs no state root; every other command opens (or makes) it.
     let root = || Root::open(&globals.root);
     match command {
@@ -180,11 +143,6 @@ fn run(globals: &Globals, command: Command, report_pipe: Option<OwnedFd>) -> Res
             lifecycle::kill(&root()?, &id, signal::parse(&signal)?)?
         }
         Command::Delete { id, force } => lifecycle::delete(&root()?, &id, force)?,
-        Command::Init(args) => {
-            let report_pipe = report_pipe
-                .ok_or_else(|| OciError::io("init", std::io::Error::other("no handshake pipe")))?;
-            return init::init(&root()?, &args, report_pipe);
-        }
         Command::FillCache {
             engine,
             cache_dir,

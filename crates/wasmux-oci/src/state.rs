@@ -1,7 +1,7 @@
 //! The state root and each container's directory in it: `<root>/<id>/`, private to
-//! its owner, holding the record (`wasmux.json`), the start fifo while the container
-//! waits for `start`, and the run's scratch directories (its tmpfs mounts), so that
-//! `delete` removes everything even after the process was SIGKILLed.
+//! its owner, holding our record (`wasmux.json`) and libcontainer's own state
+//! (`libcontainer/<id>/`: its record, the notify socket the init waits on until
+//! `start`), so that `delete` removes everything even after the process was SIGKILLed.
 //!
 //! A delegated (Linux) container's directory is the delegate's (runc keeps its own
 //! `state.json` there) and has no record of ours: that is how later commands on its
@@ -21,10 +21,8 @@ use crate::process::ProcessIdentity;
 
 /// Our record in a container directory.
 const RECORD: &str = "wasmux.json";
-/// The fifo the container process blocks on until `start` opens it.
-const START_FIFO: &str = "exec.fifo";
-/// Parent of the run's scratch directories.
-const SCRATCH: &str = "scratch";
+/// libcontainer's own root inside the container's directory.
+const LIBCONTAINER: &str = "libcontainer";
 
 /// The state root (`--root`).
 #[derive(Debug, Clone)]
@@ -126,9 +124,9 @@ pub struct Record {
     pub created: String,
     /// The bundle's annotations.
     pub annotations: HashMap<String, String>,
-    /// The cgroups the container process made and joined.
+    /// `start` has released the container process.
     #[serde(default)]
-    pub cgroups: Vec<PathBuf>,
+    pub started: bool,
 }
 
 impl ContainerDir {
@@ -149,28 +147,18 @@ impl ContainerDir {
             })?;
         DirBuilder::new()
             .mode(0o700)
-            .create(self.scratch_dir())
-            .map_err(|e| OciError::io("creating the scratch directory", e))
+            .create(self.libcontainer_root())
+            .map_err(|e| OciError::io("creating libcontainer's root", e))
     }
 
-    /// Where the run's scratch directories go.
-    pub fn scratch_dir(&self) -> PathBuf {
-        self.path.join(SCRATCH)
+    /// The root libcontainer keeps this container's state under.
+    pub fn libcontainer_root(&self) -> PathBuf {
+        self.path.join(LIBCONTAINER)
     }
 
-    /// The start fifo's path.
-    pub fn start_fifo(&self) -> PathBuf {
-        self.path.join(START_FIFO)
-    }
-
-    /// Makes the start fifo (0600).
-    pub fn make_start_fifo(&self) -> Result<()> {
-        rustix::fs::mkfifoat(
-            rustix::fs::CWD,
-            self.start_fifo(),
-            rustix::fs::Mode::from_raw_mode(0o600),
-        )
-        .map_err(|e| OciError::io("creating the start fifo", e))
+    /// libcontainer's directory of this container.
+    pub fn libcontainer_dir(&self) -> PathBuf {
+        self.libcontainer_root().join(&self.id)
     }
 
     /// Writes the record atomically: readers see the old one or the new one, never half.
@@ -196,13 +184,14 @@ impl ContainerDir {
             })
     }
 
-    /// The runtime-spec status: creating until the process reported ready, created
-    /// while it waits on the start fifo, running after, stopped once it has exited.
+    /// The runtime-spec status: creating until the container process exists, created
+    /// until `start` told libcontainer's init to go on, running after, stopped once the
+    /// process has exited.
     pub fn status(&self, record: &Record) -> ContainerState {
         match record.process {
             None => ContainerState::Creating,
             Some(p) if !p.is_alive() => ContainerState::Stopped,
-            Some(_) if self.start_fifo().exists() => ContainerState::Created,
+            Some(_) if !record.started => ContainerState::Created,
             Some(_) => ContainerState::Running,
         }
     }
@@ -252,7 +241,7 @@ mod tests {
             process: None,
             created: "2026-01-01T00:00:00Z".into(),
             annotations: HashMap::new(),
-            cgroups: Vec::new(),
+            started: false,
         }
     }
 
@@ -306,15 +295,6 @@ mod tests {
     }
 
     #[test]
-    fn only_cgroup_directories_are_removed() {
-        let tmp = tempfile::tempdir().unwrap();
-        let victim = tmp.path().join("empty");
-        std::fs::create_dir(&victim).unwrap();
-        crate::cgroups::remove(std::slice::from_ref(&victim));
-        assert!(victim.is_dir(), "a forged record's directory is left alone");
-    }
-
-    #[test]
     fn a_directory_without_our_record_is_the_delegates() {
         let tmp = tempfile::tempdir().unwrap();
         let root = Root::open(tmp.path()).unwrap();
@@ -335,16 +315,15 @@ mod tests {
     }
 
     #[test]
-    fn status_follows_the_process_and_the_fifo() {
+    fn status_follows_the_process_and_start() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = Root::open(tmp.path()).unwrap().container("c");
         dir.claim().unwrap();
         let mut rec = record();
         assert_eq!(dir.status(&rec), ContainerState::Creating);
         rec.process = ProcessIdentity::of(std::process::id() as i32);
-        dir.make_start_fifo().unwrap();
         assert_eq!(dir.status(&rec), ContainerState::Created);
-        std::fs::remove_file(dir.start_fifo()).unwrap();
+        rec.started = true;
         assert_eq!(dir.status(&rec), ContainerState::Running);
         rec.process.as_mut().unwrap().start_ticks += 1;
         assert_eq!(dir.status(&rec), ContainerState::Stopped);

@@ -104,6 +104,38 @@ fn docker_runs_wasm_images_through_wasmux_oci() {
         expect(&code, 0, Some("143"))?;
         expect(&docker.output(&["rm", "spinner"]), 0, None)
     });
+    cases.case(
+        "confinement: --user, --cap-drop all, no-new-privileges, seccomp, namespaces, root",
+        || {
+            let started = docker.output(&[
+                "run",
+                "-d",
+                "--name",
+                "confined",
+                "--user",
+                "1000:1000",
+                "--cap-drop",
+                "all",
+                "--security-opt",
+                "no-new-privileges",
+                "--runtime",
+                "wasmux",
+                "--network",
+                "none",
+                "wasm-probe",
+                "spin",
+            ]);
+            expect(&started, 0, None)?;
+            let pid = docker.output(&["inspect", "--format", "{{.State.Pid}}", "confined"]);
+            let pid: i32 = String::from_utf8_lossy(&pid.stdout)
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            let probed = e2e::confinement_case(pid);
+            expect(&docker.output(&["rm", "--force", "confined"]), 0, None)?;
+            probed
+        },
+    );
     cases.case("docker logs shows the output", || {
         let started = docker.output(&[
             "run",

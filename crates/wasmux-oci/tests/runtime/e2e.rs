@@ -84,3 +84,53 @@ pub fn stdin_case(mut client: std::process::Command) -> Result<(), String> {
         .unwrap();
     expect(&child.wait_with_output().unwrap(), 0, Some("through stdin"))
 }
+
+/// The confinement probe: the running container process `pid`, started with
+/// `--user 1000:1000`, every capability dropped, no-new-privileges and the client's
+/// default seccomp profile, is what that asked for, in namespaces of its own and
+/// inside its rootfs (never the host's `/`).
+pub fn confinement_case(pid: i32) -> Result<(), String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("/proc/{pid}/status: {e}"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .map(|v| v.split_whitespace().collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    let mut wrong = Vec::new();
+    let want = [
+        ("Uid", vec!["1000"; 4]),
+        ("Gid", vec!["1000"; 4]),
+        ("CapEff", vec!["0000000000000000"]),
+        ("CapPrm", vec!["0000000000000000"]),
+        ("CapBnd", vec!["0000000000000000"]),
+        ("NoNewPrivs", vec!["1"]),
+        ("Seccomp", vec!["2"]),
+    ];
+    for (name, expected) in want {
+        let got = field(name);
+        if got != expected {
+            wrong.push(format!("{name} {got:?}, want {expected:?}"));
+        }
+    }
+    for ns in ["pid", "mnt", "ipc", "uts", "net"] {
+        let theirs = std::fs::read_link(format!("/proc/{pid}/ns/{ns}"));
+        let ours = std::fs::read_link(format!("/proc/self/ns/{ns}"));
+        match (theirs, ours) {
+            (Ok(theirs), Ok(ours)) if theirs != ours => {}
+            (theirs, _) => wrong.push(format!("{ns} namespace is the host's: {theirs:?}")),
+        }
+    }
+    // Its root is the image's (which holds the module and no /usr), not the host's.
+    let root = PathBuf::from(format!("/proc/{pid}/root"));
+    if !root.join("probe.wasm").is_file() || root.join("usr/bin").exists() {
+        wrong.push("its root is not the image's rootfs".into());
+    }
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(wrong.join("; "))
+    }
+}

@@ -42,12 +42,12 @@ pub struct Container {
 
 /// The `hello` guest's bundle.
 pub fn hello_builder() -> BundleBuilder {
-    BundleBuilder::with_module(&core_module("hello"), &[])
+    BundleBuilder::with_module(&core_module("hello"), &[]).container_defaults()
 }
 
 /// The `probe` guest's bundle with `args`.
 pub fn probe_bundle(args: &[&str]) -> BundleBuilder {
-    BundleBuilder::with_module(&core_module("probe"), args)
+    BundleBuilder::with_module(&core_module("probe"), args).container_defaults()
 }
 
 /// The engines this build of wasmux-oci contains.
@@ -292,7 +292,7 @@ impl ConsoleSocket {
         )
         .unwrap();
         assert!(
-            name[..msg.bytes].starts_with(b"/dev/pts/"),
+            name[..msg.bytes].starts_with(b"/dev/"),
             "payload is the pty's name"
         );
         control

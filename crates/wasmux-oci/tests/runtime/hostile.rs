@@ -3,28 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::{Runtime, patch_config, probe_bundle};
-
-/// The container process closes what its caller leaked before opening its own log, so
-/// its warnings land in `--log` (they were lost when the clean-up closed the log).
-#[test]
-fn the_container_processs_warnings_reach_the_log() {
-    let rt = Runtime::new();
-    let bundle = rt.bundle("warn", probe_bundle(&["exit", "0"]));
-    patch_config(&bundle, |config| {
-        config["linux"] = serde_json::json!({"resources": {"cpu": {"cpus": "0"}}});
-    });
-    let c = rt.create("warn", &bundle).expect("create");
-    rt.ok(&["start", "warn"]);
-    assert_eq!(c.wait(), 0);
-    let log = std::fs::read_to_string(rt.root().join("../log.json")).unwrap();
-    assert!(
-        log.lines()
-            .any(|l| l.contains(r#""level":"warning""#) && l.contains("cpus, mems and realtime")),
-        "the container process's warning is not in the log:\n{log}"
-    );
-    rt.ok(&["delete", "warn"]);
-}
+use crate::harness::{Runtime, probe_bundle};
 
 /// A FIFO as the entrypoint made `create` hang for ever: now it is refused at once.
 #[test]

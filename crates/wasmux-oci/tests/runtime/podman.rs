@@ -193,6 +193,36 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
             Ok(())
         },
     );
+    cases.case(
+        "confinement: --user, --cap-drop all, no-new-privileges, seccomp, namespaces, root",
+        || {
+            let started = podman.output(&[
+                "run",
+                "-d",
+                "--name",
+                "confined",
+                "--user",
+                "1000:1000",
+                "--cap-drop",
+                "all",
+                "--security-opt",
+                "no-new-privileges",
+                "--runtime",
+                "wasmux-oci",
+                "wasm-probe",
+                "spin",
+            ]);
+            expect(&started, 0, None)?;
+            let pid = podman.output(&["inspect", "--format", "{{.State.Pid}}", "confined"]);
+            let pid: i32 = String::from_utf8_lossy(&pid.stdout)
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            let probed = e2e::confinement_case(pid);
+            expect(&podman.output(&["rm", "--force", "confined"]), 0, None)?;
+            probed
+        },
+    );
     cases.case("podman logs shows the output", || {
         let started = podman.output(&[
             "run",

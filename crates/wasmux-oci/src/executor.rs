@@ -1,0 +1,162 @@
+//! What runs in the container's init, once libcontainer has built the container the
+//! spec describes (namespaces, cgroups, rootfs and pivot_root, user, capabilities,
+//! seccomp, rlimits): wasmux, with the module loaded before `start` and run after it.
+//!
+//! The init sees only the container's root. The module is mapped from the container's
+//! own rootfs and mount table (as the shim does: [`wasmux::container_process_spec`]),
+//! and compiled code comes from a sealed copy of the one cache entry it needs, which
+//! `create` compiled and stored outside the container: nothing inside a container can
+//! write code another container will run.
+
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Mutex};
+
+use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+use wasmux::{ArtifactStore, HandlerRequest, LoadedModule, RunControl, RunSpec, SealedEntry};
+
+use crate::settings;
+
+/// The module and spec `validate` prepared, for `exec`.
+struct Prepared {
+    module: LoadedModule,
+    spec: RunSpec,
+}
+
+/// libcontainer's executor for Wasm containers. Cloned into the init process before
+/// it starts; `validate` and `exec` then run there, in that order.
+#[derive(Clone)]
+pub struct WasmExecutor {
+    /// The sealed cache entry `create` made for this module (inherited by the init).
+    entry: Option<Arc<OwnedFd>>,
+    prepared: Arc<Mutex<Option<Prepared>>>,
+}
+
+impl WasmExecutor {
+    /// An executor that loads compiled code from `entry` (a sealed cache entry).
+    pub fn new(entry: Option<OwnedFd>) -> Self {
+        WasmExecutor {
+            entry: entry.map(Arc::new),
+            prepared: Arc::default(),
+        }
+    }
+
+    /// Maps the spec inside the container and loads the module (from the cache, which
+    /// `create` filled): everything that can fail before `start`, so that it fails
+    /// `create`.
+    fn prepare(&self, spec: &Spec) -> wasmux::Result<Prepared> {
+        let process = spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| wasmux::Error::InvalidBundle("config has no process".into()))?;
+        let args = process.args().clone().unwrap_or_default();
+        let env = process.env().clone().unwrap_or_default();
+        let cwd = process.cwd().to_string_lossy().into_owned();
+        let mut run_spec = wasmux::container_process_spec(&args, &env, &cwd)?;
+        run_spec.limits.memory_bytes = memory_limit(spec);
+        let entry = match &self.entry {
+            Some(fd) => {
+                Some(SealedEntry::from_fd(fd.try_clone().map_err(|e| {
+                    wasmux::Error::io("the sealed cache entry", e)
+                })?))
+            }
+            None => None,
+        };
+        let requested = HandlerRequest::from_annotations(spec.annotations().as_ref())?.engine;
+        let engine = settings::launcher().choose_engine(requested.as_deref())?;
+        let store = entry.as_ref().map(|e| e as &dyn ArtifactStore);
+        // A miss compiles here (an engine `create` could not fill the cache for, or a
+        // tiered engine's baseline code); nothing is stored from inside a container.
+        let (module, event) = engine.load_cached(&run_spec.wasm, store)?;
+        tracing::debug!(%event, "module loaded in the container");
+        Ok(Prepared {
+            module,
+            spec: run_spec,
+        })
+    }
+}
+
+/// The spec's memory limit, which the engine enforces as well as the cgroup (so a
+/// guest over it gets a refused grow, not only the kernel's OOM kill).
+fn memory_limit(spec: &Spec) -> Option<u64> {
+    let limit = spec
+        .linux()
+        .as_ref()?
+        .resources()
+        .as_ref()?
+        .memory()
+        .as_ref()?
+        .limit()?;
+    u64::try_from(limit).ok().filter(|l| *l > 0)
+}
+
+/// Drops the capability sets the spec's `process.capabilities` leaves out. The runtime
+/// spec (and runc) read an absent set as empty; libcontainer leaves it alone, and Go
+/// clients omit empty lists (podman's and Docker's `--cap-drop all` write
+/// `"capabilities": {}`), which would leave the container every capability. Runs
+/// before anything else in the init, while it is one thread (capabilities are per
+/// thread; the engine's threads inherit these).
+fn drop_unlisted_capabilities(spec: &Spec) -> Result<(), String> {
+    let Some(listed) = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.capabilities().as_ref())
+    else {
+        return Ok(());
+    };
+    let mut all = listed.clone();
+    let empty = || Some(Default::default());
+    if all.bounding().is_none() {
+        all.set_bounding(empty());
+    }
+    if all.effective().is_none() {
+        all.set_effective(empty());
+    }
+    if all.permitted().is_none() {
+        all.set_permitted(empty());
+    }
+    if all.inheritable().is_none() {
+        all.set_inheritable(empty());
+    }
+    if all.ambient().is_none() {
+        all.set_ambient(empty());
+    }
+    let syscall = libcontainer::syscall::syscall::create_syscall();
+    libcontainer::capabilities::drop_privileges(&all, syscall.as_ref())
+        .map_err(|e| format!("dropping the capabilities the spec leaves out: {e}"))
+}
+
+impl Executor for WasmExecutor {
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        drop_unlisted_capabilities(spec).map_err(ExecutorValidationError::ArgValidationError)?;
+        let prepared = self
+            .prepare(spec)
+            .map_err(|e| ExecutorValidationError::ArgValidationError(e.to_string()))?;
+        if let Ok(mut slot) = self.prepared.lock() {
+            *slot = Some(prepared);
+        }
+        Ok(())
+    }
+
+    fn exec(&self, _spec: &Spec) -> Result<(), ExecutorError> {
+        let prepared = self
+            .prepared
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+            .ok_or_else(|| ExecutorError::Other("the module was not prepared".into()))?;
+        let control = RunControl::new();
+        // As the container's init, signals without a handler are ignored: `kill`'s
+        // SIGTERM must end the guest with 143.
+        wasmux::signals::forward_terminating(&control)
+            .map_err(|e| ExecutorError::Other(format!("forwarding signals to the guest: {e}")))?;
+        let code = match prepared.module.run(prepared.spec, &control) {
+            Ok(status) => status.exit_code(),
+            Err(e) => {
+                eprintln!("wasmux: {e}");
+                e.exit_code()
+            }
+        };
+        std::process::exit(code.into())
+    }
+}
