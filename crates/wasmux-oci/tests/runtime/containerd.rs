@@ -38,6 +38,29 @@ impl Containerd {
         self.dir.join("runc")
     }
 
+    /// The pid of task `id` once it is running (a liveness bound, not a timing).
+    fn running_pid(&self, id: &str) -> Result<i32, String> {
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            let tasks = self.ctr(&["task", "ls"]);
+            let text = String::from_utf8_lossy(&tasks.stdout);
+            let running = text.lines().find_map(|l| {
+                let fields: Vec<&str> = l.split_whitespace().collect();
+                match fields[..] {
+                    [task, pid, "RUNNING"] if task == id => pid.parse().ok(),
+                    _ => None,
+                }
+            });
+            if let Some(pid) = running {
+                return Ok(pid);
+            }
+            if Instant::now() > until {
+                return Err(format!("{id} never running: {text}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// `ctr run --rm --runc-binary wasmux-oci [FLAGS] IMAGE ID [ARGS]`; ctr's ARGS
     /// replace the image's whole command line, so they start with the module.
     fn run_command(&self, flags: &[&str], image: &str, id: &str, args: &[&str]) -> Command {
@@ -58,6 +81,14 @@ impl Containerd {
         self.run_command(flags, image, id, args).output().unwrap()
     }
 }
+
+/// What `ctr run` gives a container by default: uid 0, containerd's default capability
+/// set (CHOWN, DAC_OVERRIDE, FSETID, FOWNER, MKNOD, NET_RAW, SETGID, SETUID, SETFCAP,
+/// SETPCAP, NET_BIND_SERVICE, SYS_CHROOT, KILL, AUDIT_WRITE), no-new-privileges.
+const CTR_DEFAULTS: e2e::Confined = e2e::Confined {
+    user: "0",
+    capabilities: "00000000a80425fb",
+};
 
 #[test]
 fn containerd_runs_wasm_images_through_wasmux_oci() {
@@ -138,6 +169,23 @@ fn containerd_runs_wasm_images_through_wasmux_oci() {
             )
         });
     }
+    cases.case(
+        "confinement: ctr's defaults, --seccomp: its capabilities, no-new-privileges, seccomp, namespaces, root",
+        || {
+            let mut child = containerd
+                .run_command(&["--seccomp"], "wasm-probe", "confined", &["/probe.wasm", "spin"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let probed = containerd
+                .running_pid("confined")
+                .and_then(|pid| e2e::confinement_case(pid, &CTR_DEFAULTS));
+            let _ = containerd.ctr(&["task", "kill", "--signal", "SIGKILL", "confined"]);
+            let _ = child.wait();
+            probed
+        },
+    );
     cases.case("ctr task kill: 143", || {
         let mut child = containerd
             .run_command(&[], "wasm-probe", "spinner", &["/probe.wasm", "spin"])
@@ -145,22 +193,10 @@ fn containerd_runs_wasm_images_through_wasmux_oci() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let until = Instant::now() + Duration::from_secs(60);
-        loop {
-            let tasks = containerd.ctr(&["task", "ls"]);
-            let text = String::from_utf8_lossy(&tasks.stdout);
-            if text
-                .lines()
-                .any(|l| l.starts_with("spinner") && l.contains("RUNNING"))
-            {
-                break;
-            }
-            if Instant::now() > until {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("never running: {text}"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if let Err(e) = containerd.running_pid("spinner") {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
         }
         let killed = expect(&containerd.ctr(&["task", "kill", "spinner"]), 0, None);
         if killed.is_err() {

@@ -131,7 +131,7 @@ fn docker_runs_wasm_images_through_wasmux_oci() {
                 .trim()
                 .parse()
                 .unwrap_or(0);
-            let probed = e2e::confinement_case(pid);
+            let probed = e2e::confinement_case(pid, &e2e::Confined::UNPRIVILEGED);
             expect(&docker.output(&["rm", "--force", "confined"]), 0, None)?;
             probed
         },

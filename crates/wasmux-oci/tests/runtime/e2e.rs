@@ -85,11 +85,27 @@ pub fn stdin_case(mut client: std::process::Command) -> Result<(), String> {
     expect(&child.wait_with_output().unwrap(), 0, Some("through stdin"))
 }
 
-/// The confinement probe: the running container process `pid`, started with
-/// `--user 1000:1000`, every capability dropped, no-new-privileges and the client's
-/// default seccomp profile, is what that asked for, in namespaces of its own and
-/// inside its rootfs (never the host's `/`).
-pub fn confinement_case(pid: i32) -> Result<(), String> {
+/// What a confinement probe expects of the container process.
+pub struct Confined {
+    /// Its uid and gid (all four of each: real, effective, saved, file system).
+    pub user: &'static str,
+    /// Its effective, permitted and bounding capability sets (`/proc`'s hex).
+    pub capabilities: &'static str,
+}
+
+impl Confined {
+    /// `--user 1000:1000 --cap-drop all --security-opt no-new-privileges`.
+    pub const UNPRIVILEGED: Confined = Confined {
+        user: "1000",
+        capabilities: "0000000000000000",
+    };
+}
+
+/// The confinement probe: the running container process `pid` has the user and
+/// capabilities `want` says, no-new-privileges and a seccomp filter (the client's
+/// default profile), namespaces of its own, and its rootfs as its root (never the
+/// host's `/`).
+pub fn confinement_case(pid: i32, want: &Confined) -> Result<(), String> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .map_err(|e| format!("/proc/{pid}/status: {e}"))?;
     let field = |name: &str| {
@@ -100,16 +116,16 @@ pub fn confinement_case(pid: i32) -> Result<(), String> {
             .unwrap_or_default()
     };
     let mut wrong = Vec::new();
-    let want = [
-        ("Uid", vec!["1000"; 4]),
-        ("Gid", vec!["1000"; 4]),
-        ("CapEff", vec!["0000000000000000"]),
-        ("CapPrm", vec!["0000000000000000"]),
-        ("CapBnd", vec!["0000000000000000"]),
+    let expected = [
+        ("Uid", vec![want.user; 4]),
+        ("Gid", vec![want.user; 4]),
+        ("CapEff", vec![want.capabilities]),
+        ("CapPrm", vec![want.capabilities]),
+        ("CapBnd", vec![want.capabilities]),
         ("NoNewPrivs", vec!["1"]),
         ("Seccomp", vec!["2"]),
     ];
-    for (name, expected) in want {
+    for (name, expected) in expected {
         let got = field(name);
         if got != expected {
             wrong.push(format!("{name} {got:?}, want {expected:?}"));

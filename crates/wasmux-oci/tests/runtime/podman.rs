@@ -218,7 +218,7 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
                 .trim()
                 .parse()
                 .unwrap_or(0);
-            let probed = e2e::confinement_case(pid);
+            let probed = e2e::confinement_case(pid, &e2e::Confined::UNPRIVILEGED);
             expect(&podman.output(&["rm", "--force", "confined"]), 0, None)?;
             probed
         },
