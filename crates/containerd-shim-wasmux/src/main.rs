@@ -3,11 +3,11 @@
 //! `io.containerd.wasmux.v1`; youki's libcontainer (inside the library) makes the
 //! container, and in its init process, after `pivot_root`, the sandbox (`sandbox.rs`)
 //! maps the process to a wasmux `RunSpec` (the rootfs is `/`) and runs it with wasmux's
-//! exit contract, loading the module through the node's precompile cache
-//! (`node_cache.rs`).
+//! exit contract, loading compiled code from the node's precompile cache, which only a
+//! helper process outside every container writes (`compile_service.rs`).
 
+mod compile_service;
 mod engine_choice;
-mod node_cache;
 mod sandbox;
 
 use containerd_shim_wasm::shim::{Cli, Shim, Version, version};
@@ -29,12 +29,32 @@ impl Shim for WasmuxShim {
     }
 }
 
-fn main() {
-    // Before the library forks its zygote, which every container process comes from.
-    node_cache::open(
-        wasmux::Launcher::new()
-            .cache_default(node_cache::NODE_CACHE_DIR)
-            .cache_location(),
-    );
+/// Where the cache lives when the environment does not say: a node-wide directory, as
+/// containerd runs shims as root, often without `HOME`.
+const NODE_CACHE_DIR: &str = "/var/cache/wasmux/modules";
+
+fn main() -> std::process::ExitCode {
+    let mut args = std::env::args_os().skip(1);
+    if args
+        .next()
+        .is_some_and(|a| a == compile_service::SERVICE_ARG)
+    {
+        return match args.next() {
+            Some(dir) => compile_service::serve(dir.into()),
+            None => std::process::ExitCode::FAILURE,
+        };
+    }
+    // Not for containerd's `start` and `delete` calls, which end at once: for the shim
+    // that serves containers. Before the library forks its zygote, which every
+    // container process comes from.
+    let serves = !std::env::args().any(|a| a == "start" || a == "delete");
+    if serves {
+        compile_service::start(
+            wasmux::Launcher::new()
+                .cache_default(NODE_CACHE_DIR)
+                .cache_location(),
+        );
+    }
     WasmuxShim::run(None);
+    std::process::ExitCode::SUCCESS
 }

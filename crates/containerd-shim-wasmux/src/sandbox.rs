@@ -4,10 +4,10 @@
 use anyhow::{Context, Result, bail};
 use containerd_shim_wasm::sandbox::Sandbox;
 use containerd_shim_wasm::sandbox::context::{RuntimeContext, Source};
-use wasmux::{Launcher, RunControl, Sniffed};
+use wasmux::{ArtifactStore, Launcher, RunControl, Sniffed};
 
+use crate::compile_service;
 use crate::engine_choice::engine_of_runtime_name;
-use crate::node_cache;
 
 /// Runs one container's module with wasmux.
 #[derive(Default)]
@@ -55,11 +55,13 @@ impl Sandbox for WasmuxSandbox {
                 if let Some(engine) = engine {
                     launcher = launcher.engine(engine);
                 }
-                launcher = match node_cache::inherited_dir() {
-                    Some(dir) => launcher.cache_dir(dir),
-                    None => launcher.no_cache(),
-                };
-                Ok(launcher.run(spec, None, &control)?.exit_code())
+                let engine = launcher.choose_engine(None)?;
+                // Compiled code from the helper outside the container (a sealed copy);
+                // without one, a compile for this run only.
+                let entry = compile_service::entry_for(engine.as_ref(), &spec.wasm);
+                let store = entry.as_ref().map(|e| e as &dyn ArtifactStore);
+                let (module, _event) = engine.load_cached(&spec.wasm, store)?;
+                Ok(module.run(spec, &control)?.exit_code())
             })
             .context("starting the guest's thread")?;
         let code = match run.join() {

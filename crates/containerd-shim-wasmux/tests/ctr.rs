@@ -100,6 +100,10 @@ fn containerd_runs_wasm_images_through_the_wasmux_shim() {
                 .output()
                 .unwrap();
             expect(&out, 0, Some("Hello from a Wasm container, run by wasmux!"))?;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if stderr.contains("no precompiled code") {
+                return Err(format!("the compile helper failed the container: {stderr}"));
+            }
             let second = entries();
             (second == first).then_some(()).ok_or(format!(
                 "the entry was rewritten: {first:?} then {second:?}"
