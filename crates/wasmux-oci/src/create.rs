@@ -96,6 +96,7 @@ fn create_container(
         Err(WasmuxError::NotAWasmWorkload { reason }) => return Ok(Created::NotWasm(reason)),
         Err(e) => return Err(e.into()),
     };
+    refuse_rootless_cgroup_v1()?;
     let container = ContainerBuilder::new(dir.id().to_owned(), SyscallType::Linux)
         .with_executor(WasmExecutor::new(entry))
         .with_root_path(dir.libcontainer_root())
@@ -131,6 +132,24 @@ fn create_container(
         write_atomically(pid_file, pid.to_string().as_bytes(), 0o644)?;
     }
     Ok(Created::Wasm)
+}
+
+/// A rootless caller on a cgroup v1 host gets a clear error instead of libcontainer's
+/// "permission denied" on a cgroup directory: libcontainer (0.6) makes a cgroup for
+/// every container and has no cgroup-less mode, and a rootless caller can write no
+/// cgroup v1 hierarchy (runc, alone, ignores that and runs without limits).
+fn refuse_rootless_cgroup_v1() -> Result<()> {
+    let unified = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if settings::rootless() && !unified {
+        return Err(OciError::Container {
+            message: "rootless containers need cgroup v2 with a delegated cgroup, and this \
+                      host mounts cgroup v1: libcontainer, which builds wasmux-oci's \
+                      containers, cannot make one there (run as root, or on a cgroup v2 host)"
+                .into(),
+            exit_code: 1,
+        });
+    }
+    Ok(())
 }
 
 /// Everything a user can get wrong, checked on the host with wasmux's own messages,

@@ -47,9 +47,10 @@ struct Cli {
 /// runc's global flags, given before the command.
 #[derive(Debug, clap::Args)]
 pub struct Globals {
-    /// Where container state lives.
-    #[arg(long, default_value = "/run/wasmux-oci", value_name = "DIR")]
-    root: PathBuf,
+    /// Where container state lives [default: /run/wasmux-oci, or
+    /// $XDG_RUNTIME_DIR/wasmux-oci for a rootless caller, as runc].
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
     /// Append log lines to this file (errors, warnings; debug with --debug).
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
@@ -133,7 +134,7 @@ fn main() -> ExitCode {
 
 fn run(globals: &Globals, command: Command) -> Result<u8> {
     // `features` needs no state root; every other command opens (or makes) it.
-    let root = || Root::open(&globals.root);
+    let root = || Root::open(&globals.root.clone().unwrap_or_else(settings::default_root));
     match command {
         Command::Features => println!("{:#}", features::document()),
         Command::Create(args) => create::create(globals, &root()?, &args)?,

@@ -3,6 +3,7 @@
 //! (`[engine] env` in containers.conf), containerd and wrapper scripts can all set.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 use wasmux::Launcher;
 /// The runtime that runs Linux (non-Wasm) containers: a name on PATH or a path;
@@ -28,4 +29,24 @@ pub fn delegate() -> Option<OsString> {
 /// cache directory, or /var/cache/wasmux/modules for a caller without `HOME`.
 pub fn launcher() -> Launcher {
     Launcher::new().cache_default_when_homeless(SYSTEM_CACHE_DIR)
+}
+
+/// The state root without `--root`, as runc chooses its own: `/run/wasmux-oci`, or
+/// `$XDG_RUNTIME_DIR/wasmux-oci` for a rootless caller (not root, or root only inside
+/// a user namespace, as rootless podman runs its runtime), who cannot write `/run`.
+pub fn default_root() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !dir.is_empty() && rootless() => PathBuf::from(dir).join("wasmux-oci"),
+        _ => PathBuf::from("/run/wasmux-oci"),
+    }
+}
+
+/// Not root, or root of a user namespace (whose uid map is not the whole range).
+pub fn rootless() -> bool {
+    if !rustix::process::geteuid().is_root() {
+        return true;
+    }
+    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    let whole = map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"];
+    !whole && !map.trim().is_empty()
 }
