@@ -17,13 +17,16 @@ fn main() {
     }
     let target_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("guests");
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    for (target, only) in [("wasm32-wasip1", None), ("wasm32-wasip2", Some("hello"))] {
+    for (target, only) in [
+        ("wasm32-wasip1", None),
+        ("wasm32-wasip2", Some(["hello", "net"])),
+    ] {
         let mut build = Command::new(&cargo);
         build
             .current_dir(&guests)
             .args(["build", "--release", "--target", target, "--target-dir"])
             .arg(&target_dir);
-        if let Some(bin) = only {
+        for bin in only.iter().flatten() {
             build.args(["--bin", bin]);
         }
         // The outer build's flags and target directory are not the guests'.

@@ -50,7 +50,9 @@ impl Sandbox for WasmuxSandbox {
         let run = std::thread::Builder::new()
             .name("wasmux-guest".into())
             .spawn(move || -> wasmux::Result<u8> {
-                let spec = wasmux::container_process_spec(&args, &env, &cwd)?;
+                let mut spec = wasmux::container_process_spec(&args, &env, &cwd)?;
+                // The init is in the pod's network namespace: the guest may use it.
+                spec.network = true;
                 let mut launcher = Launcher::new();
                 if let Some(engine) = engine {
                     launcher = launcher.engine(engine);

@@ -110,6 +110,16 @@ fn containerd_runs_wasm_images_through_the_wasmux_shim() {
             ))
         },
     );
+    cases.case(
+        "wasi:sockets: the container's network, not the host's",
+        || {
+            e2e::ctr_network_case(|flags, id, guest| {
+                run_command(&containerd, wasmux, flags, "wasm-net", id, guest)
+                    .output()
+                    .unwrap()
+            })
+        },
+    );
     cases.case("exit 7", || {
         expect(&probe(&[], "exit7", &["exit", "7"]), 7, None)
     });

@@ -34,6 +34,10 @@ pub struct RunArgs {
     /// Kill the guest (exit 137) after this many seconds.
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     timeout: Option<Duration>,
+    /// Let a component use this process's network (wasi:sockets: TCP, UDP, name
+    /// lookup). Off by default: outside a container it is the host's network.
+    #[arg(long)]
+    network: bool,
     /// Do not use the precompile cache (same as WASMUX_CACHE=off).
     #[arg(long)]
     pub no_cache: bool,
@@ -88,6 +92,7 @@ impl RunArgs {
         if self.timeout.is_some() {
             spec.limits.timeout = self.timeout;
         }
+        spec.network = self.network;
         Ok((spec, requested))
     }
 

@@ -158,6 +158,12 @@ pub fn standard_images(dir: &Path) -> Vec<Image<'static>> {
             annotations: WASM,
         },
         Image {
+            name: "wasm-net",
+            files: vec![(crate::guests::component("net"), "/net.wasm")],
+            entrypoint: "/net.wasm",
+            annotations: WASM,
+        },
+        Image {
             name: "wasm-missing",
             files: vec![(core_module("hello"), "/hello.wasm")],
             entrypoint: "/missing.wasm",
@@ -258,6 +264,58 @@ pub fn expect_error(out: &Output, needle: &str) -> Result<(), String> {
         return Err(format!("want a failure saying {needle:?}, got {out:?}"));
     }
     Ok(())
+}
+
+/// `wasi:sockets` reach the container's network and only it: a listener of this test on
+/// the host's 127.0.0.1 is out of reach from the container's own network namespace
+/// (`isolated`, the client's default) and reached from the host's (`host`, the client's
+/// host-network option). `run` takes the client's flags before the image and the
+/// guest's arguments after it, split by `--`.
+pub fn network_case(
+    run: impl Fn(&[&str], &[&str]) -> std::process::Output,
+    host: &[&str],
+) -> Result<(), String> {
+    use std::io::BufRead;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let isolated = run(&[], &["connect", &addr]);
+    if isolated.status.success() {
+        return Err(format!(
+            "reached the host's {addr} from the container's network: {isolated:?}"
+        ));
+    }
+    expect(
+        &run(host, &["connect", &addr]),
+        0,
+        Some(&format!("connected to {addr}")),
+    )?;
+    let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    std::io::BufReader::new(stream)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    (line == "hello from the guest\n")
+        .then_some(())
+        .ok_or(format!("the listener read {line:?}"))
+}
+
+/// [`network_case`] through `ctr run` (containerd's runc shim or a wasmux shim): `run`
+/// takes ctr's flags, a fresh container ID and the guest's argv; the host network is
+/// `--net-host`.
+pub fn ctr_network_case(run: impl Fn(&[&str], &str, &[&str]) -> Output) -> Result<(), String> {
+    let runs = std::sync::atomic::AtomicUsize::new(0);
+    network_case(
+        |flags, args| {
+            let id = format!(
+                "net-{}",
+                runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            );
+            let mut guest = vec!["/net.wasm"];
+            guest.extend_from_slice(args);
+            run(flags, &id, &guest)
+        },
+        &["--net-host"],
+    )
 }
 
 /// Removes the (empty) parent cgroup `name` that containers of a test were placed

@@ -10,7 +10,7 @@ pub fn core_module(name: &str) -> PathBuf {
     PathBuf::from(GUESTS_DIR).join(format!("wasm32-wasip1/release/{name}.wasm"))
 }
 
-/// The `hello` guest built for `wasm32-wasip2` (a component).
+/// A guest built for `wasm32-wasip2`, a component: `hello`, or `net` (`wasi:sockets`).
 pub fn component(name: &str) -> PathBuf {
     PathBuf::from(GUESTS_DIR).join(format!("wasm32-wasip2/release/{name}.wasm"))
 }

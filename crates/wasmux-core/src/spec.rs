@@ -120,6 +120,11 @@ pub struct RunSpec {
     pub stdio: Stdio,
     /// Memory and time limits.
     pub limits: Limits,
+    /// The guest may use the network of the process that runs it: its container's
+    /// network namespace, for a runtime (`wasi:sockets`: TCP, UDP, name lookup, for
+    /// components; preview1 has no sockets to give). Off unless the caller grants it:
+    /// outside a container that network is the host's.
+    pub network: bool,
     /// What the host paths in `mounts` depend on (a runtime's scratch directories),
     /// held as long as the spec or any clone of it.
     pub keep_alive: KeepAlive,
@@ -137,6 +142,7 @@ impl RunSpec {
             mounts: Vec::new(),
             stdio: Stdio::default(),
             limits: Limits::default(),
+            network: false,
             keep_alive: KeepAlive::default(),
         }
     }

@@ -54,6 +54,9 @@ impl WasmExecutor {
         let cwd = process.cwd().to_string_lossy().into_owned();
         let mut run_spec = wasmux::container_process_spec(&args, &env, &cwd)?;
         run_spec.limits.memory_bytes = memory_limit(spec);
+        // The init is in the network the spec chose (its own namespace, one joined by
+        // path, or the host's when the spec shares it): the guest may use that one.
+        run_spec.network = true;
         let entry = match &self.entry {
             Some(fd) => {
                 Some(SealedEntry::from_fd(fd.try_clone().map_err(|e| {

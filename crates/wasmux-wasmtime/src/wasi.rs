@@ -9,7 +9,7 @@ use wasmux_core::{Error, Result, RunControl, RunSpec, StdioStream};
 use crate::stdio::GuestStream;
 
 /// A builder holding exactly what the spec grants: nothing of the host's environment,
-/// arguments or file system is inherited. Stdio goes through streams that a kill
+/// arguments or file system is inherited, and the network only when the spec grants it. Stdio goes through streams that a kill
 /// interrupts even while they wait on a full or silent pipe.
 pub(crate) fn builder(spec: &mut RunSpec, control: &RunControl) -> Result<WasiCtxBuilder> {
     let mut wasi = WasiCtxBuilder::new();
@@ -17,6 +17,13 @@ pub(crate) fn builder(spec: &mut RunSpec, control: &RunControl) -> Result<WasiCt
         .envs(&spec.env)
         .initial_cwd(&spec.cwd)
         .allow_blocking_current_thread(true);
+    if spec.network {
+        // Any address the process's own network (the container's namespace) reaches.
+        wasi.inherit_network()
+            .allow_tcp(true)
+            .allow_udp(true)
+            .allow_ip_name_lookup(true);
+    }
     for preopen in spec.wasi_preopens()? {
         let perms = if preopen.read_only {
             FsPerms::ReadOnly

@@ -236,6 +236,60 @@ fn a_component_runs_through_wasi_cli_run() {
     );
 }
 
+/// `wasi:sockets` only where granted: with `--network` a component reaches a listener
+/// of this test on 127.0.0.1; without it the same connect is refused and the guest says
+/// so.
+#[test]
+fn a_component_uses_the_network_only_when_granted() {
+    use std::io::BufRead;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let component = guests::component("net");
+    let component = component.to_str().unwrap();
+    let refused = wasmux(&["run", component, "connect", &addr]);
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "stderr: {}",
+        stderr(&refused)
+    );
+    assert!(
+        stderr(&refused).contains("net: connect"),
+        "{}",
+        stderr(&refused)
+    );
+    listener.set_nonblocking(true).unwrap();
+    assert!(
+        listener.accept().is_err(),
+        "a connection came through without --network"
+    );
+    listener.set_nonblocking(false).unwrap();
+
+    let granted = wasmux(&["run", "--network", component, "connect", &addr]);
+    assert_eq!(
+        granted.status.code(),
+        Some(0),
+        "stderr: {}",
+        stderr(&granted)
+    );
+    assert_eq!(stdout(&granted), format!("connected to {addr}\n"));
+    let (stream, _) = listener.accept().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stream)
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "hello from the guest\n");
+
+    let loopback = wasmux(&["run", "--network", component, "loopback"]);
+    assert_eq!(
+        loopback.status.code(),
+        Some(0),
+        "stderr: {}",
+        stderr(&loopback)
+    );
+    assert_eq!(stdout(&loopback), "loopback: ping over loopback\n");
+}
+
 #[test]
 fn memory_limit_turns_a_large_allocation_into_oom_137() {
     let dir = tempfile::tempdir().unwrap();

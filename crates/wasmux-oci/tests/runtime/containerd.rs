@@ -186,6 +186,10 @@ fn containerd_runs_wasm_images_through_wasmux_oci() {
             probed
         },
     );
+    cases.case(
+        "wasi:sockets: the container's network, not the host's",
+        || e2e::ctr_network_case(|flags, id, guest| containerd.run(flags, "wasm-net", id, guest)),
+    );
     cases.case("ctr task kill: 143", || {
         let mut child = containerd
             .run_command(&[], "wasm-probe", "spinner", &["/probe.wasm", "spin"])

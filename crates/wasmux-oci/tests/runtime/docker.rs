@@ -136,6 +136,28 @@ fn docker_runs_wasm_images_through_wasmux_oci() {
             probed
         },
     );
+    cases.case("wasi:sockets: loopback in the container's network", || {
+        expect(
+            &run(&docker, &["wasm-net", "loopback"]),
+            0,
+            Some("loopback: ping over loopback"),
+        )
+    });
+    cases.case(
+        "wasi:sockets: the container's network, not the host's",
+        || {
+            e2e::network_case(
+                |flags, args| {
+                    let network = if flags.is_empty() { "none" } else { "host" };
+                    let mut all = vec!["run", "--rm", "--runtime", "wasmux", "--network", network];
+                    all.push("wasm-net");
+                    all.extend_from_slice(args);
+                    docker.output(&all)
+                },
+                &["host"],
+            )
+        },
+    );
     cases.case("docker logs shows the output", || {
         let started = docker.output(&[
             "run",

@@ -223,6 +223,20 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
             probed
         },
     );
+    cases.case(
+        "wasi:sockets: the container's network, not the host's",
+        || {
+            e2e::network_case(
+                |flags, args| {
+                    let mut all = flags.to_vec();
+                    all.push("wasm-net");
+                    all.extend_from_slice(args);
+                    podman.run(&all)
+                },
+                &["--network", "host"],
+            )
+        },
+    );
     cases.case("podman logs shows the output", || {
         let started = podman.output(&[
             "run",
