@@ -12,22 +12,28 @@ use std::process::Command;
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let guests = manifest.join("guests");
-    for watched in ["src", "Cargo.toml", ".cargo/config.toml"] {
+    for watched in [
+        "src",
+        "Cargo.toml",
+        ".cargo/config.toml",
+        "http-hello/src",
+        "http-hello/Cargo.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", guests.join(watched).display());
     }
     let target_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("guests");
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    for (target, only) in [
-        ("wasm32-wasip1", None),
-        ("wasm32-wasip2", Some(["hello", "net"])),
-    ] {
+    // wasip2: the components; `http-hello` (a wasi:http proxy) is a package of its own.
+    let components = ["--bin", "hello", "--bin", "net", "--bin", "http-hello"];
+    let packages = ["-p", "wasmux-guests", "-p", "http-hello"];
+    for (target, only) in [("wasm32-wasip1", None), ("wasm32-wasip2", Some(components))] {
         let mut build = Command::new(&cargo);
         build
             .current_dir(&guests)
             .args(["build", "--release", "--target", target, "--target-dir"])
             .arg(&target_dir);
-        for bin in only.iter().flatten() {
-            build.args(["--bin", bin]);
+        if let Some(bins) = only {
+            build.args(bins).args(packages);
         }
         // The outer build's flags and target directory are not the guests'.
         for var in [

@@ -20,6 +20,7 @@ pub(crate) const TEST_ENGINE: Descriptor = Descriptor {
         components: Support::Supported,
         memory_limit: Support::Supported,
         interrupt: Support::Supported,
+        serve_http: Support::Supported,
     },
     options: wasmux_core::OptionSupport::NONE,
 };

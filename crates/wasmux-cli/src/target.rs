@@ -34,6 +34,10 @@ pub struct RunArgs {
     /// Kill the guest (exit 137) after this many seconds.
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     timeout: Option<Duration>,
+    /// Where a wasi:http proxy component is served (a component exporting
+    /// wasi:http/incoming-handler is served, not run).
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080")]
+    pub listen: String,
     /// Let a component use this process's network (wasi:sockets: TCP, UDP, name
     /// lookup). Off by default: outside a container it is the host's network.
     #[arg(long)]

@@ -36,6 +36,7 @@ pub trait DynEngine: EngineInfo + sealed::Sealed {
             Capability::MemoryLimit => caps.memory_limit,
             Capability::Interrupt => caps.interrupt,
             Capability::Precompile => self.precompile(),
+            Capability::ServeHttp => caps.serve_http,
         }
     }
 
@@ -135,6 +136,32 @@ impl LoadedModule {
         let status = raw.outcome.classify(control.killed(), raw.memory_denied);
         report(&status, stderr);
         Ok(status)
+    }
+}
+
+impl LoadedModule {
+    /// Whether this is a `wasi:http` proxy component, which [`serve`](Self::serve)
+    /// runs (by its content: it exports `wasi:http/incoming-handler`).
+    pub fn serves_http(&self) -> bool {
+        self.module.serves_http()
+    }
+
+    /// Serves HTTP on `listener` until `control` is killed: each request on a fresh
+    /// instance with `spec`'s arguments, environment, preopens, stdio and memory limit;
+    /// a request whose instance traps is answered 500 and the server goes on. Ends
+    /// with the kill's status (143 for SIGTERM), after requests in flight finish.
+    pub fn serve(
+        &self,
+        spec: RunSpec,
+        listener: std::net::TcpListener,
+        control: &RunControl,
+    ) -> Result<ExitStatus> {
+        let descriptor = self.module.descriptor();
+        let _span =
+            debug_span!("serve", engine = descriptor.name, module = %spec.wasm.origin).entered();
+        descriptor.capabilities.check(descriptor.name, &spec)?;
+        let raw = self.module.serve(spec, listener, control)?;
+        Ok(raw.outcome.classify(control.killed(), raw.memory_denied))
     }
 }
 

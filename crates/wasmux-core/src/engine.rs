@@ -51,15 +51,18 @@ pub enum Capability {
     Interrupt,
     /// Saving compiled code in the precompile cache.
     Precompile,
+    /// Serving `wasi:http` proxy components (a fresh instance per request).
+    ServeHttp,
 }
 
 impl Capability {
     /// Every capability, in listing order.
-    pub const ALL: [Capability; 4] = [
+    pub const ALL: [Capability; 5] = [
         Capability::Components,
         Capability::MemoryLimit,
         Capability::Interrupt,
         Capability::Precompile,
+        Capability::ServeHttp,
     ];
 
     /// Its name in listings and messages.
@@ -69,6 +72,7 @@ impl Capability {
             Capability::MemoryLimit => "memory-limit",
             Capability::Interrupt => "interrupt",
             Capability::Precompile => "precompile",
+            Capability::ServeHttp => "serve-http",
         }
     }
 }
@@ -84,6 +88,8 @@ pub struct Capabilities {
     pub memory_limit: Support,
     /// Stopping a running guest (kill, deadline).
     pub interrupt: Support,
+    /// Serving `wasi:http` proxy components.
+    pub serve_http: Support,
 }
 
 impl Capabilities {
@@ -235,4 +241,31 @@ pub trait Module: Send + Sync {
     /// Hook: runs once, honouring `control` (it may already be killed). The spec has
     /// passed the capability checks and the deadline is armed.
     fn execute(&self, spec: RunSpec, control: &RunControl) -> Result<RawRun>;
+
+    /// Whether this is a `wasi:http` proxy (a component exporting
+    /// `wasi:http/incoming-handler`), to be served rather than run. Decided by its
+    /// content; `false` for engines that cannot serve.
+    fn serves_http(&self) -> bool {
+        false
+    }
+
+    /// Hook: serves HTTP on `listener`, a fresh instance per request with `spec`'s
+    /// limits, until `control` is killed (then requests in flight finish within a
+    /// grace period). Only called when [`serves_http`](Self::serves_http).
+    fn serve(
+        &self,
+        _spec: RunSpec,
+        _listener: std::net::TcpListener,
+        _control: &RunControl,
+    ) -> Result<RawRun> {
+        let reason = match self.descriptor().capabilities.serve_http {
+            Support::Unsupported(reason) => reason,
+            Support::Supported => "this module is not a wasi:http proxy",
+        };
+        Err(Error::Unsupported {
+            engine: self.descriptor().name,
+            feature: "serving wasi:http",
+            reason,
+        })
+    }
 }

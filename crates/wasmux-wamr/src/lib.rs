@@ -36,6 +36,9 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
         components: Support::Unsupported("WAMR runs core modules only; run components on wasmtime"),
         memory_limit: Support::Supported,
         interrupt: Support::Supported,
+        serve_http: Support::Unsupported(
+            "it runs no components, and wasi:http proxies are components",
+        ),
     },
     options: GUARDED_OPTIONS,
 };

@@ -49,6 +49,7 @@ const CAPABILITIES: Capabilities = Capabilities {
     ),
     memory_limit: Support::Supported,
     interrupt: Support::Supported,
+    serve_http: Support::Unsupported("it runs no components, and wasi:http proxies are components"),
 };
 
 /// WasmEdge's interpreter: no compile step, so the fastest start.

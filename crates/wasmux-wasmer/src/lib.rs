@@ -39,6 +39,9 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
         ),
         memory_limit: Support::Supported,
         interrupt: Support::Supported,
+        serve_http: Support::Unsupported(
+            "it runs no components, and wasi:http proxies are components",
+        ),
     },
     options: OptionSupport {
         pooling: Support::Unsupported(ONLY_WASMTIME_POOLS),

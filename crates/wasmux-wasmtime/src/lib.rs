@@ -18,6 +18,7 @@ mod open_check;
 mod outcome;
 mod preview1;
 mod run;
+mod serve;
 mod stdio;
 mod wasi;
 
@@ -30,6 +31,7 @@ use wasmtime::{
     Strategy,
 };
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
+use wasmtime_wasi_http::p2::bindings::sync::ProxyPre;
 use wasmux_core::{
     Artifact, Capabilities, Descriptor, Engine, EngineInfo, EngineOptions, Error, OptionSupport,
     Precompile, Precompiler, Result, Support, Tier, WasmBinary, WasmKind,
@@ -48,6 +50,7 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
         components: Support::Supported,
         memory_limit: Support::Supported,
         interrupt: Support::Supported,
+        serve_http: Support::Supported,
     },
     options: OptionSupport {
         pooling: Support::Supported,
@@ -187,7 +190,13 @@ impl Compiler {
                     .component_linker()?
                     .instantiate_pre(&component)
                     .map_err(link)?;
-                Linked::Component(CommandPre::new(pre).map_err(link)?)
+                let proxy = ProxyPre::new(pre.clone()).ok();
+                let command = match CommandPre::new(pre) {
+                    Ok(command) => Some(command),
+                    Err(_) if proxy.is_some() => None,
+                    Err(e) => return Err(link(e)),
+                };
+                Linked::Component { command, proxy }
             }
         };
         Ok(WasmtimeModule {
@@ -234,7 +243,12 @@ pub struct WasmtimeModule {
 
 enum Linked {
     Core(wasmtime::InstancePre<CoreState>),
-    Component(CommandPre<ComponentState>),
+    /// A component: a command (`wasi:cli/run`), a `wasi:http` proxy
+    /// (`wasi:http/incoming-handler`), or both.
+    Component {
+        command: Option<CommandPre<ComponentState>>,
+        proxy: Option<ProxyPre<ComponentState>>,
+    },
 }
 
 impl Engine for WasmtimeEngine {

@@ -3,6 +3,10 @@
 use wasmtime::component::{Linker as ComponentLinker, ResourceTable};
 use wasmtime::{Linker, ResourceLimiter, Store, UpdateDeadline, Val};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{
+    Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks,
+    WasiHttpView,
+};
 use wasmux_core::{
     Descriptor, Error, MemoryBudget, Module, RawOutcome, RawRun, Result, RunControl, RunSpec,
 };
@@ -23,10 +27,27 @@ pub(crate) type CoreState = HostState<CoreWasi>;
 /// Store data of a component run.
 pub(crate) type ComponentState = HostState<ComponentWasi>;
 
-/// A preview2 context and its resource table.
+/// A preview2 context, its resource table, and `wasi:http`'s (outgoing requests only
+/// when the spec grants the network).
 pub(crate) struct ComponentWasi {
     ctx: WasiCtx,
     table: ResourceTable,
+    http: WasiHttpCtx,
+    network: bool,
+    deny: NoOutgoingRequests,
+}
+
+impl ComponentWasi {
+    /// The component's WASI: `ctx` from the spec, an empty table.
+    pub(crate) fn new(ctx: WasiCtx, table: ResourceTable, network: bool) -> Self {
+        ComponentWasi {
+            ctx,
+            table,
+            http: WasiHttpCtx::new(),
+            network,
+            deny: NoOutgoingRequests,
+        }
+    }
 }
 
 impl WasiView for ComponentState {
@@ -34,6 +55,54 @@ impl WasiView for ComponentState {
         WasiCtxView {
             ctx: &mut self.wasi.ctx,
             table: &mut self.wasi.table,
+        }
+    }
+}
+
+impl WasiHttpView for ComponentState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        self.http_view()
+    }
+}
+
+/// `wasi:http` hooks for a guest without the network: every outgoing request is denied
+/// (the default hooks would send it through the host's network).
+struct NoOutgoingRequests;
+
+impl WasiHttpHooks for NoOutgoingRequests {
+    fn send_request(
+        &mut self,
+        _request: http::Request<WasiBody>,
+        _options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = std::result::Result<(), HttpError>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = std::result::Result<
+                    (
+                        http::Response<WasiBody>,
+                        Box<dyn Future<Output = std::result::Result<(), HttpError>> + Send>,
+                    ),
+                    HttpError,
+                >,
+            > + Send,
+    > {
+        Box::new(async { Err(HttpError::HttpRequestDenied) })
+    }
+}
+
+impl ComponentState {
+    /// The `wasi:http` view: outgoing requests through the process's network when the
+    /// spec grants it, denied otherwise.
+    pub(crate) fn http_view(&mut self) -> WasiHttpCtxView<'_> {
+        let hooks: &mut dyn WasiHttpHooks = if self.wasi.network {
+            wasmtime_wasi_http::default_hooks()
+        } else {
+            &mut self.wasi.deny
+        };
+        WasiHttpCtxView {
+            ctx: &mut self.wasi.http,
+            table: &mut self.wasi.table,
+            hooks,
         }
     }
 }
@@ -73,6 +142,7 @@ pub(crate) fn component_linker(
 ) -> wasmtime::Result<ComponentLinker<ComponentState>> {
     let mut linker = ComponentLinker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
     crate::open_check::shadow_open_at(&mut linker)?;
     Ok(linker)
 }
@@ -85,24 +155,37 @@ impl WasmtimeModule {
         spec: &RunSpec,
         control: &RunControl,
     ) -> Store<HostState<W>> {
-        let state = HostState {
-            wasi,
-            budget: MemoryBudget::new(spec.limits.memory_bytes),
-            control: control.clone(),
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| state as &mut dyn ResourceLimiter);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|ctx| {
-            Ok(if ctx.data().control.killed().is_some() {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Continue(1)
-            })
-        });
-        store
+        new_store(&self.engine, wasi, spec, control)
     }
+}
 
+/// A store on `engine` whose limiter holds the spec's memory limit and whose epoch
+/// callback stops the guest once `control` is killed.
+pub(crate) fn new_store<W: Send + 'static>(
+    engine: &wasmtime::Engine,
+    wasi: W,
+    spec: &RunSpec,
+    control: &RunControl,
+) -> Store<HostState<W>> {
+    let state = HostState {
+        wasi,
+        budget: MemoryBudget::new(spec.limits.memory_bytes),
+        control: control.clone(),
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| state as &mut dyn ResourceLimiter);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|ctx| {
+        Ok(if ctx.data().control.killed().is_some() {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Continue(1)
+        })
+    });
+    store
+}
+
+impl WasmtimeModule {
     fn run_core(
         &self,
         pre: &wasmtime::InstancePre<CoreState>,
@@ -168,10 +251,11 @@ impl WasmtimeModule {
                 reason: "components are run through wasi:cli/run".into(),
             });
         }
-        let wasi = ComponentWasi {
-            ctx: wasi::builder(&mut spec, control)?.build(),
-            table: ResourceTable::new(),
-        };
+        let wasi = ComponentWasi::new(
+            wasi::builder(&mut spec, control)?.build(),
+            ResourceTable::new(),
+            spec.network,
+        );
         let mut store = self.store(wasi, &spec, control);
         let engine = self.engine.clone();
         let _hook = control.on_kill(move || engine.increment_epoch());
@@ -220,7 +304,35 @@ impl Module for WasmtimeModule {
     fn execute(&self, spec: RunSpec, control: &RunControl) -> Result<RawRun> {
         match &self.linked {
             Linked::Core(pre) => self.run_core(pre, spec, control),
-            Linked::Component(pre) => self.run_component(pre, spec, control),
+            Linked::Component {
+                command: Some(pre), ..
+            } => self.run_component(pre, spec, control),
+            Linked::Component { command: None, .. } => Err(Error::EntryFunction {
+                name: "wasi:cli/run".into(),
+                reason: "this component only serves wasi:http (it exports no wasi:cli/run)".into(),
+            }),
+        }
+    }
+
+    fn serves_http(&self) -> bool {
+        matches!(&self.linked, Linked::Component { proxy: Some(_), .. })
+    }
+
+    fn serve(
+        &self,
+        spec: RunSpec,
+        listener: std::net::TcpListener,
+        control: &RunControl,
+    ) -> Result<RawRun> {
+        match &self.linked {
+            Linked::Component {
+                proxy: Some(pre), ..
+            } => self.serve_proxy(pre.clone(), spec, listener, control),
+            _ => Err(Error::Unsupported {
+                engine: NAME,
+                feature: "serving wasi:http",
+                reason: "the component exports no wasi:http/incoming-handler",
+            }),
         }
     }
 }

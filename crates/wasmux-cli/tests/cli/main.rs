@@ -6,4 +6,5 @@
 
 mod cache;
 mod run;
+mod serve;
 mod support;
