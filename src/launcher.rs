@@ -236,7 +236,8 @@ impl Launcher {
     }
 
     /// The whole path in one call: loads `spec`'s module ([`load`](Self::load)), runs it
-    /// to its exit status, and compiles any pending optimized code once the guest is
+    /// (or serves it, a `wasi:http` proxy, where [`http_listen`](crate::http_listen)
+    /// says) to its exit status, and compiles any pending optimized code once the guest is
     /// done (before returning: a container's process ends with its status).
     pub fn run(
         &self,
@@ -248,7 +249,8 @@ impl Launcher {
         if launch.cache_event.is_warning() {
             warn!(event = %launch.cache_event, "precompile cache");
         }
-        let status = launch.module.run(spec, control);
+        let listen = crate::http_listen(None, &spec.env);
+        let status = crate::run_or_serve(&launch.module, spec, &listen, control);
         if let Some(pending) = launch.pending {
             pending.compile_now();
         }

@@ -39,10 +39,12 @@
 
 mod launcher;
 pub mod pending;
+pub mod service;
 pub mod signals;
 
 pub use launcher::{ALLOWED_ENGINES_VAR, ENGINE_VAR, Launch, Launcher};
 pub use pending::PendingCompile;
+pub use service::{DEFAULT_HTTP_LISTEN, HTTP_LISTEN_ANNOTATION, http_listen, run_or_serve};
 pub use wasmux_bundle::{
     Bundle, HandlerMode, HandlerRequest, MountPoint, Sniffed, container_process_spec, parse_env,
     parse_mountinfo, sniff,

@@ -63,7 +63,10 @@ impl Sandbox for WasmuxSandbox {
                 let entry = compile_service::entry_for(engine.as_ref(), &spec.wasm);
                 let store = entry.as_ref().map(|e| e as &dyn ArtifactStore);
                 let (module, _event) = engine.load_cached(&spec.wasm, store)?;
-                Ok(module.run(spec, &control)?.exit_code())
+                // Annotations do not reach a containerd-shim-wasm sandbox: the guest's
+                // WASMUX_HTTP_LISTEN, else the default, says where a proxy is served.
+                let listen = wasmux::http_listen(None, &spec.env);
+                Ok(wasmux::run_or_serve(&module, spec, &listen, &control)?.exit_code())
             })
             .context("starting the guest's thread")?;
         let code = match run.join() {

@@ -120,6 +120,12 @@ fn containerd_runs_wasm_images_through_the_wasmux_shim() {
             })
         },
     );
+    cases.case("wasi:http served, drained on kill: 143", || {
+        e2e::ctr_http_case(
+            |args| containerd.ctr(args),
+            |flags, id, guest| run_command(&containerd, wasmux, flags, "wasm-http", id, guest),
+        )
+    });
     cases.case("exit 7", || {
         expect(&probe(&[], "exit7", &["exit", "7"]), 7, None)
     });

@@ -85,11 +85,7 @@ fn run(args: target::RunArgs) -> u8 {
             );
             Some(failed.pending)
         });
-        let status = if launch.module.serves_http() {
-            serve(&launch.module, spec, &args.listen, &control)
-        } else {
-            launch.module.run(spec, &control)
-        };
+        let status = wasmux::run_or_serve(&launch.module, spec, &args.listen, &control);
         if let Some(pending) = left {
             pending.compile_now();
         }
@@ -102,23 +98,6 @@ fn run(args: target::RunArgs) -> u8 {
             e.exit_code()
         }
     }
-}
-
-/// A `wasi:http` proxy component: listens on `listen` and serves until a terminating
-/// signal, which lets requests in flight finish and ends with 128 + signal.
-fn serve(
-    module: &wasmux::LoadedModule,
-    spec: wasmux::RunSpec,
-    listen: &str,
-    control: &RunControl,
-) -> wasmux::Result<wasmux::ExitStatus> {
-    let listener = std::net::TcpListener::bind(listen)
-        .map_err(|e| wasmux::Error::io(format!("listening on {listen}"), e))?;
-    let address = listener
-        .local_addr()
-        .map_err(|e| wasmux::Error::io("the listener's address", e))?;
-    eprintln!("wasmux: serving wasi:http on http://{address}/");
-    module.serve(spec, listener, control)
 }
 
 /// This binary in its hidden compile mode: the helper deferred optimized code goes to.

@@ -36,7 +36,7 @@ pub struct RunArgs {
     timeout: Option<Duration>,
     /// Where a wasi:http proxy component is served (a component exporting
     /// wasi:http/incoming-handler is served, not run).
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080")]
+    #[arg(long, value_name = "ADDR", default_value = wasmux::DEFAULT_HTTP_LISTEN)]
     pub listen: String,
     /// Let a component use this process's network (wasi:sockets: TCP, UDP, name
     /// lookup). Off by default: outside a container it is the host's network.

@@ -164,6 +164,12 @@ pub fn standard_images(dir: &Path) -> Vec<Image<'static>> {
             annotations: WASM,
         },
         Image {
+            name: "wasm-http",
+            files: vec![(crate::guests::component("http-hello"), "/http-hello.wasm")],
+            entrypoint: "/http-hello.wasm",
+            annotations: WASM,
+        },
+        Image {
             name: "wasm-missing",
             files: vec![(core_module("hello"), "/hello.wasm")],
             entrypoint: "/missing.wasm",
@@ -297,6 +303,92 @@ pub fn network_case(
     (line == "hello from the guest\n")
         .then_some(())
         .ok_or(format!("the listener read {line:?}"))
+}
+
+/// A `wasi:http` component served in a container: `start` runs the `wasm-http` image
+/// detached, in the host's network, serving on the address it is given (on 127.0.0.1);
+/// the answer to a request is checked (waiting for the server, a liveness bound); then
+/// `stop` ends it and returns its exit code, which must be 143 (SIGTERM).
+pub fn http_case(
+    start: impl FnOnce(&str) -> Result<(), String>,
+    stop: impl FnOnce() -> Result<i32, String>,
+) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    start(&address)?;
+    let until = Instant::now() + Duration::from_secs(60);
+    let answer = loop {
+        let attempt = std::net::TcpStream::connect(&address).and_then(|mut stream| {
+            write!(
+                stream,
+                "GET /from-the-host HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+            )?;
+            let mut response = String::new();
+            stream.read_to_string(&mut response)?;
+            Ok(response)
+        });
+        match attempt {
+            Ok(response) => break Ok(response),
+            Err(e) if Instant::now() > until => {
+                break Err(format!("never served on {address}: {e}"));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    let code = stop()?;
+    let answer = answer?;
+    if !answer.starts_with("HTTP/1.1 200") || !answer.contains("served by wasmux! (/from-the-host)")
+    {
+        return Err(format!("unexpected answer: {answer:?}"));
+    }
+    (code == 143)
+        .then_some(())
+        .ok_or(format!("the service exited {code}, not 143"))
+}
+
+/// [`http_case`] through `ctr run` (containerd's runc shim or a wasmux shim): `run`
+/// makes the `ctr run` command from ctr's flags, a container ID and the guest's argv,
+/// `ctr` runs another ctr command; the service is stopped with `ctr task kill`
+/// (SIGTERM).
+pub fn ctr_http_case(
+    ctr: impl Fn(&[&str]) -> Output,
+    run: impl Fn(&[&str], &str, &[&str]) -> Command,
+) -> Result<(), String> {
+    let service: std::cell::RefCell<Option<Child>> = std::cell::RefCell::new(None);
+    let result = http_case(
+        |address| {
+            let listen = format!("WASMUX_HTTP_LISTEN={address}");
+            let child = run(
+                &["--net-host", "--env", &listen],
+                "service",
+                &["/http-hello.wasm"],
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+            *service.borrow_mut() = Some(child);
+            Ok(())
+        },
+        || {
+            let _ = ctr(&["task", "kill", "service"]);
+            let child = service.borrow_mut().take();
+            let status = child
+                .ok_or("no service")?
+                .wait()
+                .map_err(|e| e.to_string())?;
+            status.code().ok_or("killed by a signal".to_owned())
+        },
+    );
+    if let Some(mut child) = service.into_inner() {
+        let _ = ctr(&["task", "kill", "--signal", "SIGKILL", "service"]);
+        let _ = child.wait();
+    }
+    result
 }
 
 /// [`network_case`] through `ctr run` (containerd's runc shim or a wasmux shim): `run`

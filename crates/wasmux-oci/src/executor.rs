@@ -17,10 +17,12 @@ use wasmux::{ArtifactStore, HandlerRequest, LoadedModule, RunControl, RunSpec, S
 
 use crate::settings;
 
-/// The module and spec `validate` prepared, for `exec`.
+/// The module and spec `validate` prepared, for `exec`, and where a `wasi:http`
+/// component is served.
 struct Prepared {
     module: LoadedModule,
     spec: RunSpec,
+    listen: String,
 }
 
 /// libcontainer's executor for Wasm containers. Cloned into the init process before
@@ -72,9 +74,11 @@ impl WasmExecutor {
         // tiered engine's baseline code); nothing is stored from inside a container.
         let (module, event) = engine.load_cached(&run_spec.wasm, store)?;
         tracing::debug!(%event, "module loaded in the container");
+        let listen = wasmux::http_listen(spec.annotations().as_ref(), &run_spec.env);
         Ok(Prepared {
             module,
             spec: run_spec,
+            listen,
         })
     }
 }
@@ -153,7 +157,9 @@ impl Executor for WasmExecutor {
         // SIGTERM must end the guest with 143.
         wasmux::signals::forward_terminating(&control)
             .map_err(|e| ExecutorError::Other(format!("forwarding signals to the guest: {e}")))?;
-        let code = match prepared.module.run(prepared.spec, &control) {
+        let status =
+            wasmux::run_or_serve(&prepared.module, prepared.spec, &prepared.listen, &control);
+        let code = match status {
             Ok(status) => status.exit_code(),
             Err(e) => {
                 eprintln!("wasmux: {e}");

@@ -190,6 +190,12 @@ fn containerd_runs_wasm_images_through_wasmux_oci() {
         "wasi:sockets: the container's network, not the host's",
         || e2e::ctr_network_case(|flags, id, guest| containerd.run(flags, "wasm-net", id, guest)),
     );
+    cases.case("wasi:http served, drained on kill: 143", || {
+        e2e::ctr_http_case(
+            |args| containerd.ctr(args),
+            |flags, id, guest| containerd.run_command(flags, "wasm-http", id, guest),
+        )
+    });
     cases.case("ctr task kill: 143", || {
         let mut child = containerd
             .run_command(&[], "wasm-probe", "spinner", &["/probe.wasm", "spin"])

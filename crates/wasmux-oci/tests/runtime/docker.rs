@@ -158,6 +158,37 @@ fn docker_runs_wasm_images_through_wasmux_oci() {
             )
         },
     );
+    cases.case("wasi:http served, drained on stop: 143", || {
+        e2e::http_case(
+            |address| {
+                let listen = format!("WASMUX_HTTP_LISTEN={address}");
+                let started = docker.output(&[
+                    "run",
+                    "-d",
+                    "--name",
+                    "service",
+                    "--network",
+                    "host",
+                    "-e",
+                    &listen,
+                    "--runtime",
+                    "wasmux",
+                    "wasm-http",
+                ]);
+                expect(&started, 0, None)
+            },
+            || {
+                let _ = docker.output(&["stop", "-t", "20", "service"]);
+                let code =
+                    docker.output(&["inspect", "--format", "{{.State.ExitCode}}", "service"]);
+                let _ = docker.output(&["rm", "--force", "service"]);
+                String::from_utf8_lossy(&code.stdout)
+                    .trim()
+                    .parse()
+                    .map_err(|e| format!("exit code of the service: {e}"))
+            },
+        )
+    });
     cases.case("docker logs shows the output", || {
         let started = docker.output(&[
             "run",

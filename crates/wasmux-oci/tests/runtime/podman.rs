@@ -237,6 +237,37 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
             )
         },
     );
+    cases.case("wasi:http served, drained on stop: 143", || {
+        e2e::http_case(
+            |address| {
+                let annotation = format!("wasmux.io/http-listen={address}");
+                let started = podman.output(&[
+                    "run",
+                    "-d",
+                    "--name",
+                    "service",
+                    "--network",
+                    "host",
+                    "--annotation",
+                    &annotation,
+                    "--runtime",
+                    "wasmux-oci",
+                    "wasm-http",
+                ]);
+                expect(&started, 0, None)
+            },
+            || {
+                let _ = podman.output(&["stop", "-t", "20", "service"]);
+                let code =
+                    podman.output(&["inspect", "--format", "{{.State.ExitCode}}", "service"]);
+                let _ = podman.output(&["rm", "--force", "service"]);
+                String::from_utf8_lossy(&code.stdout)
+                    .trim()
+                    .parse()
+                    .map_err(|e| format!("exit code of the service: {e}"))
+            },
+        )
+    });
     cases.case("podman logs shows the output", || {
         let started = podman.output(&[
             "run",
