@@ -177,16 +177,7 @@ fn docker_runs_wasm_images_through_wasmux_oci() {
                 ]);
                 expect(&started, 0, None)
             },
-            || {
-                let _ = docker.output(&["stop", "-t", "20", "service"]);
-                let code =
-                    docker.output(&["inspect", "--format", "{{.State.ExitCode}}", "service"]);
-                let _ = docker.output(&["rm", "--force", "service"]);
-                String::from_utf8_lossy(&code.stdout)
-                    .trim()
-                    .parse()
-                    .map_err(|e| format!("exit code of the service: {e}"))
-            },
+            || e2e::stop_and_exit_code(|args| docker.output(args), "service"),
         )
     });
     cases.case("docker logs shows the output", || {

@@ -150,3 +150,18 @@ pub fn confinement_case(pid: i32, want: &Confined) -> Result<(), String> {
         Err(wrong.join("; "))
     }
 }
+
+/// `stop -t 20 NAME` through a podman- or Docker-like client, then its exit code (from
+/// `inspect`), and the container removed.
+pub fn stop_and_exit_code(
+    client: impl Fn(&[&str]) -> std::process::Output,
+    name: &str,
+) -> Result<i32, String> {
+    let _ = client(&["stop", "-t", "20", name]);
+    let code = client(&["inspect", "--format", "{{.State.ExitCode}}", name]);
+    let _ = client(&["rm", "--force", name]);
+    String::from_utf8_lossy(&code.stdout)
+        .trim()
+        .parse()
+        .map_err(|e| format!("exit code of {name}: {e}"))
+}

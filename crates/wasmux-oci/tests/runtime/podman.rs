@@ -256,16 +256,7 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
                 ]);
                 expect(&started, 0, None)
             },
-            || {
-                let _ = podman.output(&["stop", "-t", "20", "service"]);
-                let code =
-                    podman.output(&["inspect", "--format", "{{.State.ExitCode}}", "service"]);
-                let _ = podman.output(&["rm", "--force", "service"]);
-                String::from_utf8_lossy(&code.stdout)
-                    .trim()
-                    .parse()
-                    .map_err(|e| format!("exit code of the service: {e}"))
-            },
+            || e2e::stop_and_exit_code(|args| podman.output(args), "service"),
         )
     });
     cases.case("podman logs shows the output", || {
