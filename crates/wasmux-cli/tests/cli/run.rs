@@ -290,6 +290,30 @@ fn a_component_uses_the_network_only_when_granted() {
     assert_eq!(stdout(&loopback), "loopback: ping over loopback\n");
 }
 
+/// A guest blocked in `accept` (a host call, not guest code) still ends with 143 on
+/// SIGTERM.
+#[test]
+fn sigterm_ends_a_guest_blocked_in_accept() {
+    use std::io::BufRead;
+    let component = guests::component("net");
+    let mut child = crate::support::wasmux_command(
+        &[],
+        &["run", "--network", component.to_str().unwrap(), "listen"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on"), "{line:?}");
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+}
+
 #[test]
 fn memory_limit_turns_a_large_allocation_into_oom_137() {
     let dir = tempfile::tempdir().unwrap();

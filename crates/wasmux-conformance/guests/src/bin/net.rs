@@ -1,6 +1,7 @@
 //! A command component that uses `wasi:sockets` through Rust's std (wasm32-wasip2):
 //! `net loopback` listens on 127.0.0.1, connects to itself and passes a line across;
-//! `net connect ADDR` connects to ADDR and writes a line. Exit 1 with the error when
+//! `net connect ADDR` connects to ADDR and writes a line; `net listen` prints the
+//! address it listens on and blocks in `accept` for ever. Exit 1 with the error when
 //! the network is refused.
 
 use std::io::{BufRead, BufReader, Write};
@@ -11,7 +12,8 @@ fn main() {
     let result = match args.get(1).map(String::as_str) {
         Some("loopback") => loopback(),
         Some("connect") => connect(args.get(2).map_or("", String::as_str)),
-        _ => Err("usage: net loopback | net connect ADDR".to_owned()),
+        Some("listen") => listen(),
+        _ => Err("usage: net loopback | net connect ADDR | net listen".to_owned()),
     };
     match result {
         Ok(line) => println!("{line}"),
@@ -43,4 +45,13 @@ fn connect(addr: &str) -> Result<String, String> {
         .write_all(b"hello from the guest\n")
         .map_err(|e| format!("write: {e}"))?;
     Ok(format!("connected to {addr}"))
+}
+
+fn listen() -> Result<String, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| format!("local_addr: {e}"))?;
+    println!("listening on {addr}");
+    loop {
+        listener.accept().map_err(|e| format!("accept: {e}"))?;
+    }
 }
