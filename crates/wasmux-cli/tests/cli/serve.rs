@@ -32,22 +32,18 @@ fn get(address: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
-#[test]
-fn a_wasi_http_component_is_served_until_sigterm() {
+/// `wasmux run [extra...] http-hello.wasm` on 127.0.0.1, once it serves: the server
+/// and its address.
+fn serve(extra: &[&str]) -> (std::process::Child, String) {
     let component = guests::component("http-hello");
-    let mut server = wasmux_command(
-        &[],
-        &[
-            "run",
-            "--listen",
-            "127.0.0.1:0",
-            component.to_str().unwrap(),
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let mut args = vec!["run", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    args.push(component.to_str().unwrap());
+    let mut server = wasmux_command(&[], &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut stderr = BufReader::new(server.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
@@ -57,7 +53,48 @@ fn a_wasi_http_component_is_served_until_sigterm() {
         .and_then(|rest| rest.strip_suffix('/'))
         .unwrap_or_else(|| panic!("not serving: {line:?}"))
         .to_owned();
+    (server, address)
+}
 
+/// Ends a server with SIGTERM: 143.
+fn stop(mut server: std::process::Child) {
+    let pid = rustix::process::Pid::from_raw(server.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    assert_eq!(server.wait().unwrap().code(), Some(143));
+}
+
+/// Outgoing `wasi:http` requests leave only with `--network`: denied without it, and
+/// reaching a listener of this test with it.
+#[test]
+fn outgoing_requests_need_the_network() {
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = upstream.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for mut stream in upstream.incoming().flatten() {
+            let mut request = [0u8; 1024];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        }
+    });
+    let (server, address) = serve(&[]);
+    let (status, body) = get(&address, &format!("/fetch/{target}"));
+    stop(server);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("HttpRequestDenied"),
+        "without --network: {body}"
+    );
+
+    let (server, address) = serve(&["--network"]);
+    let (status, body) = get(&address, &format!("/fetch/{target}"));
+    stop(server);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("fetch status 204"), "with --network: {body}");
+}
+
+#[test]
+fn a_wasi_http_component_is_served_until_sigterm() {
+    let (server, address) = serve(&[]);
     let (status, body) = get(&address, "/hello?x=1");
     assert_eq!(status, 200, "{body}");
     assert!(
@@ -69,10 +106,7 @@ fn a_wasi_http_component_is_served_until_sigterm() {
     let (status, _) = get(&address, "/again");
     assert_eq!(status, 200, "the server lives on after a trap");
 
-    let pid = rustix::process::Pid::from_raw(server.id() as i32).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-    let status = server.wait().unwrap();
-    assert_eq!(status.code(), Some(143));
+    stop(server);
     assert!(
         TcpStream::connect(&address).is_err(),
         "still listening after exit"

@@ -1,5 +1,6 @@
 //! Answers every request with a greeting naming the method and path; `/trap` traps
-//! (the server answers 500 and lives on).
+//! (the server answers 500 and lives on); `/fetch/HOST:PORT` makes an outgoing request
+//! to `http://HOST:PORT/` and answers with what became of it.
 
 use wasi::http::types::{
     Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
@@ -13,16 +14,39 @@ impl wasi::exports::http::incoming_handler::Guest for Hello {
         if path == "/trap" {
             panic!("asked to trap");
         }
+        let text = match path.strip_prefix("/fetch/") {
+            Some(authority) => format!("{}\n", fetch(authority)),
+            None => format!("Hello from a wasi:http component, served by wasmux! ({path})\n"),
+        };
         let response = OutgoingResponse::new(Fields::new());
         let body = response.body().expect("the body of a new response");
         ResponseOutparam::set(out, Ok(response));
-        let text = format!("Hello from a wasi:http component, served by wasmux! ({path})\n");
         let stream = body.write().expect("the body's stream");
         stream
             .blocking_write_and_flush(text.as_bytes())
             .expect("writing the body");
         drop(stream);
         OutgoingBody::finish(body, None).expect("finishing the body");
+    }
+}
+
+/// An outgoing GET of `http://AUTHORITY/`: its status, or why there is none.
+fn fetch(authority: &str) -> String {
+    use wasi::http::outgoing_handler;
+    use wasi::http::types::{OutgoingRequest, Scheme};
+    let request = OutgoingRequest::new(Fields::new());
+    let _ = request.set_scheme(Some(&Scheme::Http));
+    let _ = request.set_authority(Some(authority));
+    let _ = request.set_path_with_query(Some("/"));
+    let future = match outgoing_handler::handle(request, None) {
+        Ok(future) => future,
+        Err(code) => return format!("fetch refused: {code:?}"),
+    };
+    future.subscribe().block();
+    match future.get() {
+        Some(Ok(Ok(response))) => format!("fetch status {}", response.status()),
+        Some(Ok(Err(code))) => format!("fetch failed: {code:?}"),
+        other => format!("fetch: {other:?}"),
     }
 }
 
