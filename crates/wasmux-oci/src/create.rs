@@ -6,7 +6,6 @@
 //! writes the pid file and exits, leaving the process to the caller, which reaps it
 //! (conmon and containerd's shim are subreapers).
 
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use chrono::{SecondsFormat, Utc};
@@ -17,7 +16,7 @@ use wasmux::{Bundle, Error as WasmuxError};
 use crate::Globals;
 use crate::delegate;
 use crate::error::{OciError, Result};
-use crate::executor::WasmExecutor;
+use crate::executor::{HostDecisions, WasmExecutor};
 use crate::process::ProcessIdentity;
 use crate::settings;
 use crate::state::{ContainerDir, Record, Root, write_atomically};
@@ -91,14 +90,14 @@ fn create_container(
         started: false,
     };
     dir.write_record(&record)?;
-    let entry = match prepare_on_host(&bundle) {
-        Ok(entry) => entry,
+    let decided = match prepare_on_host(&bundle) {
+        Ok(decided) => decided,
         Err(WasmuxError::NotAWasmWorkload { reason }) => return Ok(Created::NotWasm(reason)),
         Err(e) => return Err(e.into()),
     };
     refuse_rootless_cgroup_v1()?;
     let container = ContainerBuilder::new(dir.id().to_owned(), SyscallType::Linux)
-        .with_executor(WasmExecutor::new(entry))
+        .with_executor(WasmExecutor::new(decided))
         .with_root_path(dir.libcontainer_root())
         .map_err(container_error)?
         .with_console_socket(args.console_socket.as_ref())
@@ -154,8 +153,9 @@ fn refuse_rootless_cgroup_v1() -> Result<()> {
 
 /// Everything a user can get wrong, checked on the host with wasmux's own messages,
 /// and the module compiled into the node's cache by this process, outside every
-/// container. Returns a sealed copy of the cache entry, for the container to load.
-fn prepare_on_host(bundle: &Bundle) -> wasmux::Result<Option<OwnedFd>> {
+/// container. Returns what the init is to follow: the engine, the limit, the address
+/// and a sealed copy of the cache entry.
+fn prepare_on_host(bundle: &Bundle) -> wasmux::Result<HostDecisions> {
     let spec = bundle.run_spec()?;
     let launcher = settings::launcher();
     let cache = launcher.cache();
@@ -174,17 +174,20 @@ fn prepare_on_host(bundle: &Bundle) -> wasmux::Result<Option<OwnedFd>> {
         );
         failed.pending.compile_now();
     }
-    let Some(cache) = cache else {
-        return Ok(None);
-    };
-    let Some(key) = launch.engine.artifact_key(&spec.wasm, &cache) else {
-        return Ok(None);
-    };
-    Ok(cache
-        .sealed_entry(&key)
-        .inspect_err(|e| tracing::warn!(error = %e, "no sealed cache entry for the container"))
-        .ok()
-        .flatten())
+    let entry = cache.and_then(|cache| {
+        let key = launch.engine.artifact_key(&spec.wasm, &cache)?;
+        cache
+            .sealed_entry(&key)
+            .inspect_err(|e| tracing::warn!(error = %e, "no sealed cache entry for the container"))
+            .ok()
+            .flatten()
+    });
+    Ok(HostDecisions {
+        engine: launch.engine.name().to_owned(),
+        memory_bytes: spec.limits.memory_bytes,
+        listen: wasmux::http_listen(bundle.spec().annotations().as_ref(), &spec.env),
+        entry,
+    })
 }
 
 /// This binary in its hidden compile mode: the helper deferred optimized code goes to.

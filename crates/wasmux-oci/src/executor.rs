@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
-use wasmux::{ArtifactStore, HandlerRequest, LoadedModule, RunControl, RunSpec, SealedEntry};
+use wasmux::{ArtifactStore, LoadedModule, RunControl, RunSpec, SealedEntry};
 
 use crate::settings;
 
@@ -25,20 +25,33 @@ struct Prepared {
     listen: String,
 }
 
+/// What `create` decided on the host, from the bundle, for the init to follow: the
+/// init loads on the engine whose code `create` sealed, with the same limit and address.
+pub struct HostDecisions {
+    /// The engine `create` chose (the launcher's one rule).
+    pub engine: String,
+    /// The spec's memory limit, which the engine enforces as well as the cgroup (so a
+    /// guest over it gets a refused grow, not only the kernel's OOM kill).
+    pub memory_bytes: Option<u64>,
+    /// Where a `wasi:http` component is served ([`wasmux::http_listen`]).
+    pub listen: String,
+    /// The sealed cache entry `create` made for this module (inherited by the init).
+    pub entry: Option<OwnedFd>,
+}
+
 /// libcontainer's executor for Wasm containers. Cloned into the init process before
 /// it starts; `validate` and `exec` then run there, in that order.
 #[derive(Clone)]
 pub struct WasmExecutor {
-    /// The sealed cache entry `create` made for this module (inherited by the init).
-    entry: Option<Arc<OwnedFd>>,
+    decided: Arc<HostDecisions>,
     prepared: Arc<Mutex<Option<Prepared>>>,
 }
 
 impl WasmExecutor {
-    /// An executor that loads compiled code from `entry` (a sealed cache entry).
-    pub fn new(entry: Option<OwnedFd>) -> Self {
+    /// An executor that follows what `create` decided.
+    pub fn new(decided: HostDecisions) -> Self {
         WasmExecutor {
-            entry: entry.map(Arc::new),
+            decided: Arc::new(decided),
             prepared: Arc::default(),
         }
     }
@@ -55,11 +68,11 @@ impl WasmExecutor {
         let env = process.env().clone().unwrap_or_default();
         let cwd = process.cwd().to_string_lossy().into_owned();
         let mut run_spec = wasmux::container_process_spec(&args, &env, &cwd)?;
-        run_spec.limits.memory_bytes = memory_limit(spec);
+        run_spec.limits.memory_bytes = self.decided.memory_bytes;
         // The init is in the network the spec chose (its own namespace, one joined by
         // path, or the host's when the spec shares it): the guest may use that one.
         run_spec.network = true;
-        let entry = match &self.entry {
+        let entry = match &self.decided.entry {
             Some(fd) => {
                 Some(SealedEntry::from_fd(fd.try_clone().map_err(|e| {
                     wasmux::Error::io("the sealed cache entry", e)
@@ -67,34 +80,20 @@ impl WasmExecutor {
             }
             None => None,
         };
-        let requested = HandlerRequest::from_annotations(spec.annotations().as_ref())?.engine;
-        let engine = settings::launcher().choose_engine(requested.as_deref())?;
+        let engine = settings::launcher()
+            .engine(self.decided.engine.clone())
+            .choose_engine(None)?;
         let store = entry.as_ref().map(|e| e as &dyn ArtifactStore);
         // A miss compiles here (an engine `create` could not fill the cache for, or a
         // tiered engine's baseline code); nothing is stored from inside a container.
         let (module, event) = engine.load_cached(&run_spec.wasm, store)?;
         tracing::debug!(%event, "module loaded in the container");
-        let listen = wasmux::http_listen(spec.annotations().as_ref(), &run_spec.env);
         Ok(Prepared {
             module,
             spec: run_spec,
-            listen,
+            listen: self.decided.listen.clone(),
         })
     }
-}
-
-/// The spec's memory limit, which the engine enforces as well as the cgroup (so a
-/// guest over it gets a refused grow, not only the kernel's OOM kill).
-fn memory_limit(spec: &Spec) -> Option<u64> {
-    let limit = spec
-        .linux()
-        .as_ref()?
-        .resources()
-        .as_ref()?
-        .memory()
-        .as_ref()?
-        .limit()?;
-    u64::try_from(limit).ok().filter(|l| *l > 0)
 }
 
 /// Drops the capability sets the spec's `process.capabilities` leaves out. The runtime
