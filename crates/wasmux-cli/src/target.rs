@@ -31,7 +31,8 @@ pub struct RunArgs {
     /// Cap the guest's linear memory (bytes; K, M and G suffixes are powers of 1024).
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     memory_limit: Option<u64>,
-    /// Kill the guest (exit 137) after this many seconds.
+    /// Kill the guest (exit 137) after this many seconds; a served wasi:http component:
+    /// answer 504 for a request still running after this many seconds.
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     timeout: Option<Duration>,
     /// Where a wasi:http proxy component is served (a component exporting

@@ -147,9 +147,11 @@ impl LoadedModule {
     }
 
     /// Serves HTTP on `listener` until `control` is killed: each request on a fresh
-    /// instance with `spec`'s arguments, environment, preopens, stdio and memory limit;
-    /// a request whose instance traps is answered 500 and the server goes on. Ends
-    /// with the kill's status (143 for SIGTERM), after requests in flight finish.
+    /// instance with `spec`'s arguments, environment, preopens, stdio and memory limit,
+    /// and `spec.limits.timeout` as each request's deadline (a service has no end to
+    /// bound); a request whose instance traps is answered 500, one past its deadline
+    /// 504, and the server goes on. Ends with the kill's status (143 for SIGTERM), after
+    /// requests in flight finish.
     pub fn serve(
         &self,
         spec: RunSpec,

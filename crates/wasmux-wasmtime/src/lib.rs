@@ -72,6 +72,7 @@ pub struct WasmtimeEngine {
 /// A baseline compiler made when first needed (most runs never need one).
 struct LazyCompiler {
     config: Config,
+    pooled: bool,
     compiler: OnceLock<Compiler>,
 }
 
@@ -98,6 +99,7 @@ impl WasmtimeEngine {
     /// loads on Winch ([`CacheEvent::Deferred`](wasmux_core::CacheEvent::Deferred)).
     pub fn with_options(options: &EngineOptions) -> Result<Self> {
         let mut config = Config::new();
+        let pooled = options.pooling.is_some();
         if let Some(max_instances) = options.pooling {
             let mut pool = PoolingAllocationConfig::default();
             pool.total_core_instances(max_instances)
@@ -117,17 +119,18 @@ impl WasmtimeEngine {
         winch.strategy(Strategy::Winch);
         Ok(match options.tier.unwrap_or(Tier::Auto) {
             Tier::Baseline => WasmtimeEngine {
-                main: Compiler::new(&winch, "winch")?,
+                main: Compiler::new(&winch, "winch", pooled)?,
                 baseline: None,
             },
             Tier::Optimized => WasmtimeEngine {
-                main: Compiler::new(&config, "cranelift")?,
+                main: Compiler::new(&config, "cranelift", pooled)?,
                 baseline: None,
             },
             Tier::Auto => WasmtimeEngine {
-                main: Compiler::new(&config, "cranelift")?,
+                main: Compiler::new(&config, "cranelift", pooled)?,
                 baseline: Some(Arc::new(LazyCompiler {
                     config: winch,
+                    pooled,
                     compiler: OnceLock::new(),
                 })),
             },
@@ -140,7 +143,7 @@ impl LazyCompiler {
         if let Some(compiler) = self.compiler.get() {
             return Ok(compiler);
         }
-        let compiler = Compiler::new(&self.config, "winch")?;
+        let compiler = Compiler::new(&self.config, "winch", self.pooled)?;
         Ok(self.compiler.get_or_init(|| compiler))
     }
 }
@@ -150,6 +153,10 @@ impl LazyCompiler {
 #[derive(Clone)]
 struct Compiler {
     engine: wasmtime::Engine,
+    /// The engine's configuration, kept where the engine allocates on demand: a
+    /// served component's instances come from a pooled engine built from it
+    /// ([`serve`](crate::serve)).
+    on_demand: Option<Arc<Config>>,
     strategy: &'static str,
     core_linker: Linker<CoreState>,
     /// Built on the first component: most runs are core modules, and linking all of
@@ -159,11 +166,12 @@ struct Compiler {
 
 impl Compiler {
     /// `strategy`: which compiler `config` selects, named in cache fingerprints.
-    fn new(config: &Config, strategy: &'static str) -> Result<Self> {
+    fn new(config: &Config, strategy: &'static str, pooled: bool) -> Result<Self> {
         let engine = wasmtime::Engine::new(config).map_err(engine_error)?;
         let core_linker = run::core_linker(&engine).map_err(engine_error)?;
         Ok(Compiler {
             engine,
+            on_demand: (!pooled).then(|| Arc::new(config.clone())),
             strategy,
             core_linker,
             component_linker: Arc::default(),
@@ -201,6 +209,7 @@ impl Compiler {
         };
         Ok(WasmtimeModule {
             engine: self.engine.clone(),
+            on_demand: self.on_demand.clone(),
             linked,
         })
     }
@@ -238,6 +247,8 @@ impl EngineInfo for WasmtimeEngine {
 /// A compiled and pre-linked module or component, ready to instantiate many times.
 pub struct WasmtimeModule {
     engine: wasmtime::Engine,
+    /// The engine's configuration when it allocates on demand (no `pooling` option).
+    on_demand: Option<Arc<Config>>,
     linked: Linked,
 }
 

@@ -1,29 +1,34 @@
 //! Serving a `wasi:http/proxy` component: an HTTP/1.1 server (hyper on tokio) on the
 //! listener the caller opened, each request handled by a fresh instance of the
 //! pre-linked component (the instance-per-request model of `wasmtime serve`), on a
-//! blocking thread, with the run's memory limit and kill applied to every instance.
-//! A request whose instance traps is answered 500 and the server goes on; a kill
-//! stops accepting, lets requests in flight finish within [`GRACE`], and ends the
-//! serve with the kill's outcome.
+//! blocking thread, with the run's memory limit applied to every instance and the
+//! run's timeout as every request's deadline. A request whose instance traps is
+//! answered 500, one past its deadline 504, and the server goes on; a kill stops
+//! accepting, lets requests in flight finish within [`GRACE`], and ends the serve with
+//! the kill's outcome.
 
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use wasmtime::Store;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Component, ResourceTable};
+use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::bindings::sync::ProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmux_core::{Error, RawOutcome, RawRun, Result, RunControl, RunSpec};
+use wasmux_core::{Error, RawOutcome, RawRun, Result, RunControl, RunSpec, SIGKILL};
 
-use crate::run::{ComponentState, ComponentWasi, new_store};
+use crate::run::{ComponentState, ComponentWasi, component_linker, new_store};
 use crate::{NAME, WasmtimeModule, wasi};
 
 /// How long requests in flight may take to finish once the server is told to stop.
 pub(crate) const GRACE: Duration = Duration::from_secs(10);
+
+/// Most requests served at once (each on a blocking thread with an instance of its
+/// own); more wait for one of them to end.
+const MAX_IN_FLIGHT: u32 = 256;
 
 type Response = hyper::Response<HyperOutgoingBody>;
 
@@ -44,24 +49,66 @@ impl WasmtimeModule {
         listener: TcpListener,
         control: &RunControl,
     ) -> Result<RawRun> {
+        let (engine, pre) = match &self.on_demand {
+            Some(config) => pooled(config, &pre)?,
+            None => (self.engine.clone(), pre),
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .max_blocking_threads(MAX_IN_FLIGHT as usize)
             .enable_all()
             .build()
             .map_err(|e| Error::io("starting the HTTP server's runtime", e))?;
         let service = Arc::new(Service {
-            engine: self.engine.clone(),
+            engine,
             pre,
             spec,
             control: control.clone(),
         });
         let stopped = runtime.block_on(accept_until_killed(service, listener))?;
-        runtime.shutdown_timeout(GRACE);
+        // The grace period is spent: what still runs is left behind, ended with the
+        // process.
+        runtime.shutdown_background();
         Ok(RawRun {
             outcome: stopped,
             memory_denied: false,
         })
     }
+}
+
+/// The component on an engine of the same configuration whose instances come from
+/// wasmtime's pooling allocator (as `wasmtime serve`'s): an instance per request then
+/// reuses reserved memory and tables instead of mapping and unmapping them, which in
+/// a many-threaded server costs a TLB shootdown on every core at each request.
+fn pooled(
+    config: &Config,
+    pre: &ProxyPre<ComponentState>,
+) -> Result<(wasmtime::Engine, ProxyPre<ComponentState>)> {
+    let mut config = config.clone();
+    let mut pool = PoolingAllocationConfig::default();
+    // Room for every request in flight: a component of a few core instances (the
+    // program, WASI adapters and shims: eight at most in the toolchains' output, each
+    // with a table or none) and one or two memories.
+    pool.total_component_instances(MAX_IN_FLIGHT)
+        .total_core_instances(MAX_IN_FLIGHT * 8)
+        .total_tables(MAX_IN_FLIGHT * 8)
+        .total_memories(MAX_IN_FLIGHT * 2);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    let engine = wasmtime::Engine::new(&config).map_err(|e| Error::engine(NAME, e))?;
+    let component = pre.instance_pre().component();
+    let bytes = component.serialize().map_err(|e| Error::engine(NAME, e))?;
+    // SAFETY: `bytes` are wasmtime's own serialisation, just now, of a component this
+    // process compiled or loaded from a verified cache entry, for an engine of the
+    // same configuration (the allocator is not part of compiled code).
+    #[allow(unsafe_code)]
+    let component =
+        unsafe { Component::deserialize(&engine, &bytes) }.map_err(|e| Error::engine(NAME, e))?;
+    let linker = component_linker(&engine).map_err(|e| Error::engine(NAME, e))?;
+    let pre = linker
+        .instantiate_pre(&component)
+        .and_then(ProxyPre::new)
+        .map_err(|e| Error::engine(NAME, e))?;
+    Ok((engine, pre))
 }
 
 /// Accepts connections until the kill, then waits for the ones in flight (bounded).
@@ -81,6 +128,9 @@ async fn accept_until_killed(service: Arc<Service>, listener: TcpListener) -> Re
             _ = killed_rx.wait_for(|killed| *killed) => break,
             accepted = listener.accept() => {
                 let Ok((stream, _peer)) = accepted else { continue };
+                // A streamed body leaves in several writes; Nagle's algorithm would
+                // hold the last one back until the client's delayed ACK (40 ms).
+                let _ = stream.set_nodelay(true);
                 let service = service.clone();
                 connections.spawn(async move {
                     let handler = hyper::service::service_fn(move |request| {
@@ -104,40 +154,92 @@ async fn accept_until_killed(service: Arc<Service>, listener: TcpListener) -> Re
     Ok(RawOutcome::Interrupted)
 }
 
-/// One request on a fresh instance, on a blocking thread; a trap is a 500.
+/// One request on a fresh instance, on a blocking thread, stopped at its deadline; a
+/// trap is a 500, a request past its deadline a 504.
 async fn handle(service: Arc<Service>, request: hyper::Request<Incoming>) -> Response {
+    // The request's own control: its deadline stops this instance only, and the
+    // server's kill leaves it to finish within the grace period.
+    let control = RunControl::new();
     let (sender, receiver) = tokio::sync::oneshot::channel();
-    let task = tokio::task::spawn_blocking(move || call(&service, request, sender));
+    let task = tokio::task::spawn_blocking({
+        let (service, control) = (service.clone(), control.clone());
+        move || call(&service, &control, request, sender)
+    });
+    let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
+    // The deadline covers the whole call, the body the component streams after its
+    // response head included.
+    tokio::spawn(watch(
+        task,
+        service.spec.limits.timeout,
+        control.clone(),
+        ended_tx,
+    ));
     match receiver.await {
         Ok(Ok(response)) => response,
-        Ok(Err(code)) => error_response(&format!("the component answered an error: {code:?}")),
+        Ok(Err(code)) => error_response(
+            hyper::StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("the component answered an error: {code:?}"),
+        ),
         Err(_) => {
-            let reason = match task.await {
-                Ok(Err(e)) => e,
-                _ => "the component did not answer".to_owned(),
-            };
+            let reason = ended_rx
+                .await
+                .unwrap_or_else(|_| Err("the request's thread ended".to_owned()))
+                .err()
+                .unwrap_or_else(|| "the component did not answer".to_owned());
             tracing::warn!(engine = NAME, %reason, "request failed");
-            error_response(&reason)
+            let status = if control.killed().is_some() {
+                hyper::StatusCode::GATEWAY_TIMEOUT
+            } else {
+                hyper::StatusCode::INTERNAL_SERVER_ERROR
+            };
+            error_response(status, &reason)
         }
     }
 }
 
-/// Instantiates and calls `wasi:http/incoming-handler.handle`.
+/// Waits for a request's call, killing its instance at `deadline`, and reports how
+/// the call ended.
+async fn watch(
+    task: tokio::task::JoinHandle<std::result::Result<(), String>>,
+    deadline: Option<Duration>,
+    control: RunControl,
+    ended: tokio::sync::oneshot::Sender<std::result::Result<(), String>>,
+) {
+    tokio::pin!(task);
+    let joined = match deadline {
+        Some(deadline) => tokio::select! {
+            joined = &mut task => joined,
+            () = tokio::time::sleep(deadline) => {
+                control.kill(SIGKILL);
+                task.await.map(|call| {
+                    call.map_err(|_| format!("the request ran past its deadline ({deadline:?})"))
+                })
+            }
+        },
+        None => task.await,
+    };
+    let _ = ended.send(joined.unwrap_or_else(|e| Err(format!("the request's thread: {e}"))));
+}
+
+/// Instantiates and calls `wasi:http/incoming-handler.handle`, stopped when `control`
+/// is killed.
 fn call(
     service: &Service,
+    control: &RunControl,
     request: hyper::Request<Incoming>,
     sender: tokio::sync::oneshot::Sender<std::result::Result<Response, ErrorCode>>,
 ) -> std::result::Result<(), String> {
     let mut spec = service.spec.clone();
     let wasi = ComponentWasi::new(
-        wasi::builder(&mut spec, &service.control)
+        wasi::builder(&mut spec, control)
             .map_err(|e| e.to_string())?
             .build(),
         ResourceTable::new(),
         spec.network,
     );
-    let mut store: Store<ComponentState> =
-        new_store(&service.engine, wasi, &spec, &service.control);
+    let mut store: Store<ComponentState> = new_store(&service.engine, wasi, &spec, control);
+    let engine = service.engine.clone();
+    let _interrupt = control.on_kill(move || engine.increment_epoch());
     let proxy = service
         .pre
         .instantiate(&mut store)
@@ -155,13 +257,14 @@ fn call(
         .map_err(|e| format!("the component trapped: {e:#}"))
 }
 
-/// A 500 whose body says why (the component's own failure, never the host's details).
-fn error_response(reason: &str) -> Response {
+/// An error answer whose body says why (the component's own failure, never the host's
+/// details).
+fn error_response(status: hyper::StatusCode, reason: &str) -> Response {
     use http_body_util::BodyExt;
     let body = http_body_util::Full::new(bytes::Bytes::from(format!("{reason}\n")))
         .map_err(|never| match never {})
         .boxed_unsync();
     let mut response = hyper::Response::new(body);
-    *response.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+    *response.status_mut() = status;
     response
 }

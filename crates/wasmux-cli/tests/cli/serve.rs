@@ -1,6 +1,6 @@
 //! `wasmux run` of a `wasi:http` proxy component serves it: real HTTP requests over
-//! TCP, a trapping request answered 500 while the server lives on, SIGTERM ending it
-//! with 143 after the requests in flight.
+//! TCP, a trapping request answered 500 and one past its deadline 504 while the server
+//! lives on, SIGTERM ending it with 143 after the requests in flight.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -111,4 +111,35 @@ fn a_wasi_http_component_is_served_until_sigterm() {
         TcpStream::connect(&address).is_err(),
         "still listening after exit"
     );
+}
+
+/// `--timeout` is each request's deadline: a request that never ends is answered 504
+/// and its instance stopped; the server goes on answering.
+#[test]
+fn a_request_past_its_deadline_is_answered_504() {
+    let (server, address) = serve(&["--timeout", "1"]);
+    let (status, body) = get(&address, "/spin");
+    let (after, _) = get(&address, "/after");
+    stop(server);
+    assert_eq!(status, 504, "a request that never ends: {body}");
+    assert!(body.contains("deadline"), "{body}");
+    assert_eq!(after, 200, "the server lives on after a deadline");
+}
+
+/// SIGTERM lets a request in flight finish (its answer arrives, whole) before the
+/// server ends with 143.
+#[test]
+fn sigterm_lets_a_request_in_flight_finish() {
+    let (server, address) = serve(&[]);
+    let in_flight = {
+        let address = address.clone();
+        std::thread::spawn(move || get(&address, "/sleep/1500"))
+    };
+    // The request is in the server once its connection is accepted and read; give
+    // it that long, well inside its 1.5 s.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    stop(server);
+    let (status, body) = in_flight.join().unwrap();
+    assert_eq!(status, 200, "the request in flight at SIGTERM: {body}");
+    assert!(body.contains("(/sleep/1500)"), "{body}");
 }

@@ -1,6 +1,7 @@
 //! Answers every request with a greeting naming the method and path; `/trap` traps
-//! (the server answers 500 and lives on); `/fetch/HOST:PORT` makes an outgoing request
-//! to `http://HOST:PORT/` and answers with what became of it.
+//! (the server answers 500 and lives on); `/spin` never ends (a deadline's work);
+//! `/sleep/MS` answers after MS milliseconds (a request in flight); `/fetch/HOST:PORT`
+//! makes an outgoing request to `http://HOST:PORT/` and answers with what became of it.
 
 use wasi::http::types::{
     Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
@@ -13,6 +14,15 @@ impl wasi::exports::http::incoming_handler::Guest for Hello {
         let path = request.path_with_query().unwrap_or_default();
         if path == "/trap" {
             panic!("asked to trap");
+        }
+        if path == "/spin" {
+            let mut turns = 0u64;
+            loop {
+                turns = std::hint::black_box(turns.wrapping_add(1));
+            }
+        }
+        if let Some(millis) = path.strip_prefix("/sleep/").and_then(|ms| ms.parse::<u64>().ok()) {
+            wasi::clocks::monotonic_clock::subscribe_duration(millis * 1_000_000).block();
         }
         let text = match path.strip_prefix("/fetch/") {
             Some(authority) => format!("{}\n", fetch(authority)),
