@@ -40,13 +40,19 @@ def build(work):
         cmd += ["--no-default-features", "--features", features]
     subprocess.run(cmd, check=True, cwd=REPO, env={**os.environ, "CARGO_TARGET_DIR": str(TARGET)})
     binary = TARGET / "release/wasmux-oci"
+    return (binary, *runtime_wrappers(work, binary))
+
+
+def runtime_wrappers(work, binary):
+    """Scripts that run wasmux-oci (`binary`, its cache and state under `work`) and runc
+    (its state under `work`): the runtimes a private podman is given."""
     wrapper = work / "wasmux-oci"
     wrapper.write_text(f'#!/bin/sh\nWASMUX_CACHE_DIR={work}/cache exec {binary} --root {work}/wasmux-state "$@"\n')
     runc = work / "runc-private"
     runc.write_text(f'#!/bin/sh\nexec runc --root {work}/runc-state "$@"\n')
     for script in (wrapper, runc):
         script.chmod(0o755)
-    return binary, wrapper, runc
+    return wrapper, runc
 
 
 def images(work, storage):
@@ -63,6 +69,26 @@ def images(work, storage):
            "--annotation", f"module.wasm.image/variant={annotation}", ctr)
         sh("buildah", *storage, "commit", "--format", "oci", "--rm", ctr, name)
         sh("buildah", *storage, "push", name, f"oci-archive:{work}/{name}.tar:docker.io/library/{name}:latest")
+
+
+def private_podman(work, wrapper, runc, netns=None):
+    """podman's storage flags and environment for a podman of this run only: storage,
+    config and temporary files under `work`, the runtimes `wasmux-oci` (`wrapper`) and
+    `runc-private` (`runc`), and containers in the `netns` network mode if given."""
+    storage = ["--root", f"{work}/storage", "--runroot", f"{work}/runroot", "--storage-driver", "overlay"]
+    conf = work / "containers.conf"
+    network = f'netns = "{netns}"\n' if netns else ""
+    conf.write_text(f"""[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+{network}[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+tmp_dir = "{work}/libpod-tmp"
+[engine.runtimes]
+wasmux-oci = ["{wrapper}"]
+runc-private = ["{runc}"]
+""")
+    return storage, {**os.environ, "CONTAINERS_CONF": str(conf)}
 
 
 def interleave(commands):
@@ -145,21 +171,8 @@ def main():
     daemon = None
     try:
         binary, wrapper, runc = build(work)
-        storage = ["--root", f"{work}/storage", "--runroot", f"{work}/runroot", "--storage-driver", "overlay"]
+        storage, penv = private_podman(work, wrapper, runc, netns="none")
         images(work, storage)
-        conf = work / "containers.conf"
-        conf.write_text(f"""[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-netns = "none"
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-tmp_dir = "{work}/libpod-tmp"
-[engine.runtimes]
-wasmux-oci = ["{wrapper}"]
-runc-private = ["{runc}"]
-""")
-        penv = {**os.environ, "CONTAINERS_CONF": str(conf)}
         podman = ["podman", *storage, "run", "--rm", "--runtime"]
         daemon = start_containerd(work)
         ctr = ["ctr", "-a", f"{work}/grpc.sock", "-n", "bench"]

@@ -259,6 +259,34 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
             || e2e::stop_and_exit_code(|args| podman.output(args), "service"),
         )
     });
+    cases.case(
+        "wasi:http published with -p: the container's own network, port forwarded",
+        || {
+            e2e::http_case(
+                |address| {
+                    // slirp4netns: the container gets a network namespace of its own
+                    // and the port is forwarded from 127.0.0.1 by a user-mode process,
+                    // without a bridge or firewall rules on the machine.
+                    let publish = format!("{address}:8080");
+                    let started = podman.output(&[
+                        "run",
+                        "-d",
+                        "--name",
+                        "published",
+                        "--network",
+                        "slirp4netns:port_handler=slirp4netns",
+                        "-p",
+                        &publish,
+                        "--runtime",
+                        "wasmux-oci",
+                        "wasm-http",
+                    ]);
+                    expect(&started, 0, None)
+                },
+                || e2e::stop_and_exit_code(|args| podman.output(args), "published"),
+            )
+        },
+    );
     cases.case("podman logs shows the output", || {
         let started = podman.output(&[
             "run",
