@@ -464,6 +464,47 @@ fn kubernetes_cri_runs_wasm_pods_through_the_wasmux_handler() {
             .then_some(())
             .ok_or(format!("K=V missing from the spec's env: {want:?}"))
     });
+    cases.case(
+        "a wasi:http service in the pod answers the node; StopContainer drains it: 143",
+        || {
+            let service = std::cell::RefCell::new(None);
+            let result = e2e::http_case(
+                |address| {
+                    cri.await_image("docker.io/library/wasm-http:latest")?;
+                    // The pod shares the node's network; the shim reads the address
+                    // from the guest's environment (annotations do not reach it).
+                    let config = container(
+                        "service",
+                        "wasm-http",
+                        &[],
+                        &[("WASMUX_HTTP_LISTEN", address)],
+                    );
+                    let id = pod.create(config)?;
+                    pod.start(&id)?;
+                    *service.borrow_mut() = Some(id);
+                    Ok(())
+                },
+                || {
+                    let id = service
+                        .borrow()
+                        .clone()
+                        .ok_or("the service was not started")?;
+                    cri.call(
+                        "StopContainer",
+                        cri.rt().stop_container(StopContainerRequest {
+                            container_id: id.clone(),
+                            timeout: 30,
+                        }),
+                    )?;
+                    pod.wait(&id)
+                },
+            );
+            if let Some(id) = service.into_inner() {
+                pod.remove(&id)?;
+            }
+            result
+        },
+    );
     cases.case("StopContainer ends a running guest with 143", || {
         let id = pod.create(probe("spin", &["spin"]))?;
         pod.start(&id)?;
