@@ -272,6 +272,18 @@ impl Pod<'_> {
             .join("\n")
     }
 
+    /// As kubelet deleting a pod: SIGTERM, then SIGKILL after the grace period; the
+    /// container's exit code.
+    fn stop(&self, id: &str) -> Result<i32, String> {
+        let request = StopContainerRequest {
+            container_id: id.into(),
+            timeout: 30,
+        };
+        self.cri
+            .call("StopContainer", self.cri.rt().stop_container(request))?;
+        self.wait(id)
+    }
+
     fn remove(&self, id: &str) -> Result<(), String> {
         let request = RemoveContainerRequest {
             container_id: id.into(),
@@ -489,14 +501,7 @@ fn kubernetes_cri_runs_wasm_pods_through_the_wasmux_handler() {
                         .borrow()
                         .clone()
                         .ok_or("the service was not started")?;
-                    cri.call(
-                        "StopContainer",
-                        cri.rt().stop_container(StopContainerRequest {
-                            container_id: id.clone(),
-                            timeout: 30,
-                        }),
-                    )?;
-                    pod.wait(&id)
+                    pod.stop(&id)
                 },
             );
             if let Some(id) = service.into_inner() {
@@ -508,15 +513,7 @@ fn kubernetes_cri_runs_wasm_pods_through_the_wasmux_handler() {
     cases.case("StopContainer ends a running guest with 143", || {
         let id = pod.create(probe("spin", &["spin"]))?;
         pod.start(&id)?;
-        // As kubelet deleting a pod: SIGTERM, then SIGKILL after the grace period.
-        cri.call(
-            "StopContainer",
-            cri.rt().stop_container(StopContainerRequest {
-                container_id: id.clone(),
-                timeout: 30,
-            }),
-        )?;
-        let exit_code = pod.wait(&id)?;
+        let exit_code = pod.stop(&id)?;
         pod.remove(&id)?;
         match exit_code {
             143 => Ok(()),
