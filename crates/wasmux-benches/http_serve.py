@@ -2,25 +2,30 @@
 """A served wasi:http component under load, side by side in one run: requests/s and
 p50/p99 latency of the http-hello component (crates/wasmux-conformance/guests) under wrk,
 served by `wasmux run`, by `wasmtime serve` of wasmtime 48, by wasmux-oci in a podman
-container, against a native Rust (hyper) server in a runc container. Then the first
+container, by containerd-shim-wasmux-v1 and runwasi's containerd-shim-wasmtime-v1 through
+`ctr run`, against a native Rust (hyper) server in a runc container. Then the first
 response after `podman run -d` (precompile cache warm and cold), and the memory of idle
-service containers (PSS of each container's processes: conmon and the container process).
+service containers (PSS of each container's process and of its monitor: conmon or the
+shim).
 
     python3 crates/wasmux-benches/http_serve.py
-    WASMTIME=~/.cache/wasmtime-48/bin/wasmtime CONNECTIONS=16 SECONDS=10 IDLE=50 python3 ...
+    WASMTIME=~/.cache/wasmtime-48/bin/wasmtime RUNWASI=.../containerd-shim-wasmtime-v1 \
+        CONNECTIONS=16 SECONDS=10 IDLE=50 python3 crates/wasmux-benches/http_serve.py
 
-`WASMTIME` names a wasmtime 48 CLI built with `serve` (cargo install wasmtime-cli
---version =48.0.8 --features serve,...); without it that row says "not measured". The
-load generator shares the machine's cores with the server, as the issue's figures did.
-Everything is private (podman storage, config and runtimes' roots); containers use the
-host's network namespace on 127.0.0.1 ports (no firewall rules are made). Needs root,
-podman, buildah, conmon, runc, wrk (the apt packages .ci/run installs, and wrk)."""
+`WASMTIME` names a wasmtime 48 CLI built with `serve` (docs/performance.md says how);
+`RUNWASI` a build of runwasi's wasmtime shim; rows without them are left out. The load
+generator shares the machine's cores with the server. Everything is private (podman
+storage and config, runtimes' roots, a containerd with its own root, state and sockets,
+stopped by PID); containers use the host's network namespace on 127.0.0.1 ports (no
+firewall rules are made). Needs root, podman, buildah, conmon, runc, containerd, wrk (the
+apt packages .ci/run installs)."""
 
-import json, os, re, socket, statistics, subprocess, sys, tempfile, time
+import json, os, re, shutil, socket, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from container_start import REPO, TARGET, cleanup, private_podman, runtime_wrappers, sh  # noqa: E402
+from container_start import (REPO, TARGET, cleanup, private_podman, runtime_wrappers, sh,  # noqa: E402
+                             start_containerd)
 
 CONNECTIONS = int(os.environ.get("CONNECTIONS", "16"))
 SECONDS = int(os.environ.get("SECONDS", "10"))
@@ -57,11 +62,24 @@ def wait_answering(port, timeout=30.0):
 
 def build(work):
     env = {**os.environ, "CARGO_TARGET_DIR": str(TARGET)}
-    subprocess.run(["cargo", "build", "--quiet", "--release", "-p", "wasmux-cli", "-p", "wasmux-oci"],
+    subprocess.run(["cargo", "build", "--quiet", "--release", "-p", "wasmux-cli", "-p", "wasmux-oci",
+                    "-p", "containerd-shim-wasmux"],
                    check=True, cwd=REPO, env=env)
-    guests = REPO / "crates/wasmux-conformance/guests"
-    subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip2", "-p", "http-hello",
-                    "--target-dir", str(TARGET / "bench-guests")], check=True, cwd=guests,
+    # The conformance guest as the usual shape of a wasi:http/proxy component, which
+    # every server here runs alike: a library exporting only the handler (runwasi
+    # serves a component only if it exports no wasi:cli/run before it), its bindings
+    # pinned to WASI 0.2.4 (the `wasi` crate's newest import 0.2.12, which runwasi's
+    # wasmtime 36 does not link).
+    guest = work / "http-hello"
+    shutil.copytree(REPO / "crates/wasmux-conformance/guests/http-hello", guest)
+    main = guest / "src/main.rs"
+    (guest / "src/lib.rs").write_text(main.read_text().replace("\nfn main() {}\n", "\n"))
+    main.unlink()
+    manifest = guest / "Cargo.toml"
+    manifest.write_text(manifest.read_text().replace('wasi = "0.14"', 'wasi = "=0.14.2"')
+                        + '\n[lib]\ncrate-type = ["cdylib"]\n\n[workspace]\n')
+    subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip2",
+                    "--target-dir", str(TARGET / "bench-guests")], check=True, cwd=guest,
                    env={k: v for k, v in os.environ.items() if k != "CARGO_TARGET_DIR"})
     native_dir = REPO / "crates/wasmux-benches/http-native"
     # Static, so that it runs in a `from scratch` image as the Wasm one does.
@@ -69,7 +87,7 @@ def build(work):
                     "--target-dir", str(TARGET / "bench-native")], check=True, cwd=native_dir,
                    env={**{k: v for k, v in os.environ.items() if k != "CARGO_TARGET_DIR"},
                         "RUSTFLAGS": "-C target-feature=+crt-static"})
-    component = TARGET / "bench-guests/wasm32-wasip2/release/http-hello.wasm"
+    component = TARGET / "bench-guests/wasm32-wasip2/release/http_hello.wasm"
     native = TARGET / "bench-native/x86_64-unknown-linux-gnu/release/http-native"
     wrapper, runc = runtime_wrappers(work, TARGET / "release/wasmux-oci")
     return TARGET / "release/wasmux", component, native, wrapper, runc
@@ -81,6 +99,7 @@ def images(work, storage, component, native):
         sh("buildah", *storage, "copy", ctr, str(host), guest)
         sh("buildah", *storage, "config", "--entrypoint", json.dumps([guest]), ctr)
         sh("buildah", *storage, "commit", "--format", "oci", "--rm", ctr, name)
+        sh("buildah", *storage, "push", name, f"oci-archive:{work}/{name}.tar:docker.io/library/{name}:latest")
 
 
 def wrk(port):
@@ -113,18 +132,59 @@ class Podman:
     def __call__(self, *args):
         return sh("podman", *self.storage, *args, env=self.env)
 
-    def serve(self, runtime, image, port):
-        """A detached service container in the host's network on 127.0.0.1:`port`."""
+
+class PodmanService:
+    """`image` on podman's `runtime`, detached, in the host's network on 127.0.0.1:PORT."""
+
+    def __init__(self, podman, runtime, image):
+        self.podman, self.runtime, self.image = podman, runtime, image
+
+    def start(self, port):
         listen = f"127.0.0.1:{port}"
-        return self("run", "-d", "--network", "host", "--runtime", runtime,
-                    "--annotation", f"wasmux.io/http-listen={listen}", "--env", f"HTTP_LISTEN={listen}", image)
+        return self.podman("run", "-d", "--network", "host", "--runtime", self.runtime,
+                           "--annotation", f"wasmux.io/http-listen={listen}", "--env", f"HTTP_LISTEN={listen}",
+                           self.image)
+
+    def stop(self, container):
+        self.podman("rm", "--force", "--time", "15", container)
 
     def pids(self, container):
-        state = json.loads(self("inspect", container))[0]["State"]
-        return [state["Pid"], state["ConmonPid"]]
+        """The container's process and its monitor (conmon)."""
+        state = json.loads(self.podman("inspect", container))[0]["State"]
+        return state["Pid"], state["ConmonPid"]
 
 
-def throughput(wasmux, component, wasmtime, podman):
+class CtrService:
+    """The wasm-http image on a containerd shim (`runtime`), `ctr run -d --net-host`, told
+    its address by the guest variable `variable`."""
+
+    def __init__(self, ctr, runtime, variable):
+        self.ctr, self.runtime, self.variable = ctr, runtime, variable
+        self.ids = iter(range(10**6))
+
+    def start(self, port):
+        task = f"svc{next(self.ids)}"
+        sh(*self.ctr, "run", "-d", "--net-host", "--runtime", self.runtime, "--env",
+           f"{self.variable}=127.0.0.1:{port}", "docker.io/library/wasm-http:latest", task)
+        return task
+
+    def stop(self, task):
+        subprocess.run([*self.ctr, "task", "kill", "-s", "SIGKILL", task], capture_output=True)
+        for _ in range(100):
+            if subprocess.run([*self.ctr, "task", "delete", task], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        sh(*self.ctr, "container", "delete", task)
+
+    def pids(self, task):
+        """The container's process and its monitor (the shim, its parent)."""
+        line = next(l for l in sh(*self.ctr, "task", "ls").splitlines()[1:] if l.split()[0] == task)
+        pid = int(line.split()[1])
+        parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        return pid, parent
+
+
+def throughput(wasmux, component, wasmtime, services):
     """name -> (requests/s, p50, p99), each server started, warmed and stopped in turn."""
     rows = {}
 
@@ -153,51 +213,72 @@ def throughput(wasmux, component, wasmtime, podman):
         # `wasmtime serve` links only when asked.
         measure("wasmtime serve (48)", process([wasmtime, "serve", "-S", "cli", "--addr", "127.0.0.1:PORT",
                                                 component]), end)
-    for name, runtime, image in [("podman, Wasm via wasmux-oci", "wasmux-oci", "wasm-http"),
-                                 ("podman, native hyper via runc", "runc-private", "native-http")]:
-        measure(name, lambda port, r=runtime, i=image: podman.serve(r, i, port),
-                lambda container: podman("rm", "--force", "--time", "15", container))
+    for name, service in services.items():
+        measure(name, service.start, service.stop)
     return rows
 
 
 def first_response(podman, work):
     """Median seconds from `podman run -d` to the first 200: Wasm warm and cold cache,
     native."""
-    times = {"Wasm, cache warm": [], "Wasm, cache cold": [], "native (runc)": []}
+    ways = {"Wasm, cache warm": PodmanService(podman, "wasmux-oci", "wasm-http"),
+            "Wasm, cache cold": PodmanService(podman, "wasmux-oci", "wasm-http"),
+            "native (runc)": PodmanService(podman, "runc-private", "native-http")}
+    times = {name: [] for name in ways}
     for _ in range(COLD_RUNS):
-        for name, runtime, image in [("Wasm, cache warm", "wasmux-oci", "wasm-http"),
-                                     ("Wasm, cache cold", "wasmux-oci", "wasm-http"),
-                                     ("native (runc)", "runc-private", "native-http")]:
+        for name, service in ways.items():
             if name.endswith("cold"):
                 subprocess.run(["rm", "-rf", f"{work}/cache"], check=True)
             port = free_port()
             start = time.perf_counter()
-            container = podman.serve(runtime, image, port)
+            container = service.start(port)
             wait_answering(port)
             times[name].append((time.perf_counter() - start) * 1000)
-            podman("rm", "--force", "--time", "15", container)
+            service.stop(container)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def idle_memory(podman):
-    """Mean PSS per idle service container (MiB): the container process, conmon, both."""
+def idle_memory(services):
+    """Mean PSS per idle service container (MiB): its process, its monitor (conmon or
+    the shim)."""
     result = {}
-    for name, runtime, image in [("Wasm via wasmux-oci", "wasmux-oci", "wasm-http"),
-                                 ("native via runc", "runc-private", "native-http")]:
-        containers = []
+    for name, service in services.items():
+        running = []
         for _ in range(IDLE):
             port = free_port()
-            containers.append(podman.serve(runtime, image, port))
+            running.append(service.start(port))
             wait_answering(port)
         time.sleep(1)
         process, monitor = [], []
-        for container in containers:
-            pid, conmon = podman.pids(container)
+        for handle in running:
+            pid, parent = service.pids(handle)
             process.append(pss_kib(pid))
-            monitor.append(pss_kib(conmon))
-        podman("rm", "--force", "--time", "15", *containers)
+            monitor.append(pss_kib(parent))
+        for handle in running:
+            service.stop(handle)
         result[name] = (statistics.mean(process) / 1024, statistics.mean(monitor) / 1024)
     return result
+
+
+def shims(work, runwasi):
+    """A private containerd whose PATH has wasmux's shim (and runwasi's wasmtime shim
+    when `runwasi` names it), with the wasm-http image: the ctr services, and the
+    daemon to stop."""
+    bin_dir = work / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "containerd-shim-wasmux-v1").symlink_to(TARGET / "release/containerd-shim-wasmux-v1")
+    if runwasi:
+        (bin_dir / "containerd-shim-wasmtime-v1").symlink_to(Path(runwasi).resolve())
+    os.environ["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
+    os.environ["WASMUX_CACHE_DIR"] = f"{work}/shim-cache"  # containerd's env, so the shim's
+    daemon = start_containerd(work)
+    ctr = ["ctr", "-a", f"{work}/grpc.sock", "-n", "bench"]
+    sh(*ctr, "image", "import", f"{work}/wasm-http.tar")
+    services = {"ctr, containerd-shim-wasmux-v1": CtrService(ctr, "io.containerd.wasmux.v1", "WASMUX_HTTP_LISTEN")}
+    if runwasi:
+        services["ctr, runwasi's containerd-shim-wasmtime-v1"] = CtrService(
+            ctr, "io.containerd.wasmtime.v1", "WASMTIME_HTTP_PROXY_SOCKET_ADDR")
+    return services, daemon
 
 
 def main():
@@ -205,11 +286,16 @@ def main():
         sys.exit("needs root (podman and runc as root)")
     wasmtime = os.environ.get("WASMTIME")
     work = Path(tempfile.mkdtemp(prefix="wasmux-http-bench-"))
+    daemon = None
     try:
         wasmux, component, native, wrapper, runc = build(work)
         podman = Podman(work, wrapper, runc)
         images(work, podman.storage, component, native)
-        rows = throughput(wasmux, component, wasmtime, podman)
+        services = {"podman, Wasm via wasmux-oci": PodmanService(podman, "wasmux-oci", "wasm-http"),
+                    "podman, native hyper via runc": PodmanService(podman, "runc-private", "native-http")}
+        ctr_services, daemon = shims(work, os.environ.get("RUNWASI"))
+        services.update(ctr_services)
+        rows = throughput(wasmux, component, wasmtime, services)
         # The reference: wasmtime's own server where measured, else wasmux's CLI.
         base = rows.get("wasmtime serve (48)", rows["wasmux run (CLI)"])
         print(f"\nhttp-hello under wrk -t2 -c{CONNECTIONS} -d{SECONDS}s, one run, same machine:\n")
@@ -225,16 +311,16 @@ def main():
         print("|---|---:|")
         for name, ms in firsts.items():
             print(f"| {name} | {ms:.0f} ms |")
-        memory = idle_memory(podman)
+        memory = idle_memory(services)
         print(f"\nIdle service containers: {IDLE} at once, mean PSS per container:\n")
-        print("| image | container process | conmon | total |")
+        print("| way | container process | monitor (conmon or shim) | total |")
         print("|---|---:|---:|---:|")
         for name, (process, monitor) in memory.items():
             print(f"| {name} | {process:.1f} MiB | {monitor:.1f} MiB | {process + monitor:.1f} MiB |")
     finally:
         subprocess.run(["podman", "--root", f"{work}/storage", "--runroot", f"{work}/runroot",
                         "rm", "--all", "--force"], capture_output=True)
-        cleanup(work, None)
+        cleanup(work, daemon)
 
 
 if __name__ == "__main__":

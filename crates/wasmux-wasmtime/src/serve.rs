@@ -14,6 +14,7 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::filesystem::WasiFilesystemCtx;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::bindings::sync::ProxyPre;
@@ -37,6 +38,8 @@ struct Service {
     engine: wasmtime::Engine,
     pre: ProxyPre<ComponentState>,
     spec: RunSpec,
+    /// The spec's preopens, opened once and shared by every request's context.
+    files: WasiFilesystemCtx,
     control: RunControl,
 }
 
@@ -62,6 +65,7 @@ impl WasmtimeModule {
         let service = Arc::new(Service {
             engine,
             pre,
+            files: wasi::shared_files(&spec)?,
             spec,
             control: control.clone(),
         });
@@ -230,13 +234,11 @@ fn call(
     sender: tokio::sync::oneshot::Sender<std::result::Result<Response, ErrorCode>>,
 ) -> std::result::Result<(), String> {
     let mut spec = service.spec.clone();
-    let wasi = ComponentWasi::new(
-        wasi::builder(&mut spec, control)
-            .map_err(|e| e.to_string())?
-            .build(),
-        ResourceTable::new(),
-        spec.network,
-    );
+    let mut context = wasi::builder_without_files(&mut spec, control)
+        .map_err(|e| e.to_string())?
+        .build();
+    *context.filesystem() = service.files.clone();
+    let wasi = ComponentWasi::new(context, ResourceTable::new(), spec.network);
     let mut store: Store<ComponentState> = new_store(&service.engine, wasi, &spec, control);
     let engine = service.engine.clone();
     let _interrupt = control.on_kill(move || engine.increment_epoch());

@@ -3,15 +3,37 @@
 use std::fs::File;
 use std::os::fd::AsFd;
 
+use wasmtime_wasi::filesystem::WasiFilesystemCtx;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use wasmux_core::{Error, Result, RunControl, RunSpec, StdioStream};
 
 use crate::stdio::GuestStream;
 
 /// A builder holding exactly what the spec grants: nothing of the host's environment,
-/// arguments or file system is inherited, and the network only when the spec grants it. Stdio goes through streams that a kill
-/// interrupts even while they wait on a full or silent pipe.
+/// arguments or file system is inherited, and the network only when the spec grants
+/// it. Stdio goes through streams that a kill interrupts even while they wait on a
+/// full or silent pipe.
 pub(crate) fn builder(spec: &mut RunSpec, control: &RunControl) -> Result<WasiCtxBuilder> {
+    let mut wasi = builder_without_files(spec, control)?;
+    preopen(&mut wasi, spec)?;
+    Ok(wasi)
+}
+
+/// The spec's preopens opened once, for many contexts to share (a server's requests:
+/// each would otherwise open every directory again, a fifth of a small request's
+/// cost with eight of them). The handles are the same directories, by descriptor.
+pub(crate) fn shared_files(spec: &RunSpec) -> Result<WasiFilesystemCtx> {
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.allow_blocking_current_thread(true);
+    preopen(&mut wasi, spec)?;
+    Ok(wasi.build().filesystem().clone())
+}
+
+/// [`builder`] without the preopens, for a context that is given [`shared_files`].
+pub(crate) fn builder_without_files(
+    spec: &mut RunSpec,
+    control: &RunControl,
+) -> Result<WasiCtxBuilder> {
     let mut wasi = WasiCtxBuilder::new();
     wasi.args(&spec.args)
         .envs(&spec.env)
@@ -24,6 +46,23 @@ pub(crate) fn builder(spec: &mut RunSpec, control: &RunControl) -> Result<WasiCt
             .allow_udp(true)
             .allow_ip_name_lookup(true);
     }
+    let stdio = std::mem::take(&mut spec.stdio);
+    let stream = |stream: StdioStream, write: bool, host: &dyn Fn() -> std::io::Result<File>| {
+        let file = match stream.into_file_or_inherit(write)? {
+            Some(file) => file,
+            None => host().map_err(|e| Error::io("duplicating the host's stdio", e))?,
+        };
+        Ok::<_, Error>(GuestStream::new(file, control))
+    };
+    wasi.stdin(stream(stdio.stdin, false, &|| dup(std::io::stdin()))?);
+    wasi.stdout(stream(stdio.stdout, true, &|| dup(std::io::stdout()))?);
+    wasi.stderr(stream(stdio.stderr, true, &|| dup(std::io::stderr()))?);
+    Ok(wasi)
+}
+
+/// Adds the spec's mounts as preopens, each opened through the descriptor it was
+/// resolved to.
+fn preopen(wasi: &mut WasiCtxBuilder, spec: &RunSpec) -> Result<()> {
     for preopen in spec.wasi_preopens()? {
         let perms = if preopen.read_only {
             FsPerms::ReadOnly
@@ -44,18 +83,7 @@ pub(crate) fn builder(spec: &mut RunSpec, control: &RunControl) -> Result<WasiCt
                 )
             })?;
     }
-    let stdio = std::mem::take(&mut spec.stdio);
-    let stream = |stream: StdioStream, write: bool, host: &dyn Fn() -> std::io::Result<File>| {
-        let file = match stream.into_file_or_inherit(write)? {
-            Some(file) => file,
-            None => host().map_err(|e| Error::io("duplicating the host's stdio", e))?,
-        };
-        Ok::<_, Error>(GuestStream::new(file, control))
-    };
-    wasi.stdin(stream(stdio.stdin, false, &|| dup(std::io::stdin()))?);
-    wasi.stdout(stream(stdio.stdout, true, &|| dup(std::io::stdout()))?);
-    wasi.stderr(stream(stdio.stderr, true, &|| dup(std::io::stderr()))?);
-    Ok(wasi)
+    Ok(())
 }
 
 /// The host process's own stream, as a file of the guest's (inherited stdio).

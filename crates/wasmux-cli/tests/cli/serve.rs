@@ -143,3 +143,20 @@ fn sigterm_lets_a_request_in_flight_finish() {
     assert_eq!(status, 200, "the request in flight at SIGTERM: {body}");
     assert!(body.contains("(/sleep/1500)"), "{body}");
 }
+
+/// Each request's instance sees the preopens (opened once for the server): two
+/// requests read a file of a `--dir`.
+#[test]
+fn every_request_sees_the_preopens() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("note.txt"), "from the host directory\n").unwrap();
+    let mount = format!("{}::/data", dir.path().display());
+    let (server, address) = serve(&["--dir", &mount]);
+    let first = get(&address, "/read/data/note.txt");
+    let second = get(&address, "/read/data/note.txt");
+    stop(server);
+    for (status, body) in [first, second] {
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("from the host directory\n"), "{body}");
+    }
+}

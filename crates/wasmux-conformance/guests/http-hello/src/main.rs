@@ -1,7 +1,8 @@
 //! Answers every request with a greeting naming the method and path; `/trap` traps
 //! (the server answers 500 and lives on); `/spin` never ends (a deadline's work);
-//! `/sleep/MS` answers after MS milliseconds (a request in flight); `/fetch/HOST:PORT`
-//! makes an outgoing request to `http://HOST:PORT/` and answers with what became of it.
+//! `/sleep/MS` answers after MS milliseconds (a request in flight); `/read/PATH`
+//! answers with the file at `/PATH` (the preopens); `/fetch/HOST:PORT` makes an
+//! outgoing request to `http://HOST:PORT/` and answers with what became of it.
 
 use wasi::http::types::{
     Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
@@ -24,9 +25,12 @@ impl wasi::exports::http::incoming_handler::Guest for Hello {
         if let Some(millis) = path.strip_prefix("/sleep/").and_then(|ms| ms.parse::<u64>().ok()) {
             wasi::clocks::monotonic_clock::subscribe_duration(millis * 1_000_000).block();
         }
-        let text = match path.strip_prefix("/fetch/") {
-            Some(authority) => format!("{}\n", fetch(authority)),
-            None => format!("Hello from a wasi:http component, served by wasmux! ({path})\n"),
+        let text = if let Some(authority) = path.strip_prefix("/fetch/") {
+            format!("{}\n", fetch(authority))
+        } else if let Some(file) = path.strip_prefix("/read") {
+            std::fs::read_to_string(file).unwrap_or_else(|e| format!("reading {file}: {e}\n"))
+        } else {
+            format!("Hello from a wasi:http component, served by wasmux! ({path})\n")
         };
         let response = OutgoingResponse::new(Fields::new());
         let body = response.body().expect("the body of a new response");
