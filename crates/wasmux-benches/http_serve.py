@@ -146,7 +146,7 @@ class PodmanService:
                            self.image)
 
     def stop(self, container):
-        self.podman("rm", "--force", "--time", "15", container)
+        self.podman("rm", "--force", "--time", "1", container)
 
     def pids(self, container):
         """The container's process and its monitor (conmon)."""

@@ -11,7 +11,8 @@ use std::path::Path;
 
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource};
-use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemView};
+use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemCtxView, WasiFilesystemView};
+use wasmtime_wasi::p2::bindings::filesystem::types as async_types;
 use wasmtime_wasi::p2::bindings::sync::filesystem::types::{
     DescriptorFlags, ErrorCode, Host, HostDescriptor, OpenFlags, PathFlags,
 };
@@ -31,7 +32,8 @@ type OpenAtArgs = (
     DescriptorFlags,
 );
 
-/// Replaces `[method]descriptor.open-at` in a linker that already has wasmtime-wasi's.
+/// Replaces `[method]descriptor.open-at` in a linker that already has wasmtime-wasi's
+/// synchronous host functions.
 pub(crate) fn shadow_open_at(linker: &mut Linker<ComponentState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     linker.instance(FILESYSTEM_TYPES)?.func_wrap(
@@ -44,27 +46,88 @@ pub(crate) fn shadow_open_at(linker: &mut Linker<ComponentState>) -> wasmtime::R
     Ok(())
 }
 
+/// [`shadow_open_at`] for a linker with wasmtime-wasi's asynchronous host functions
+/// (a served component's).
+pub(crate) fn shadow_open_at_async(linker: &mut Linker<ComponentState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    linker.instance(FILESYSTEM_TYPES)?.func_wrap_async(
+        "[method]descriptor.open-at",
+        |mut store: StoreContextMut<'_, ComponentState>,
+         (dir, path_flags, path, open_flags, flags): AsyncOpenAtArgs| {
+            Box::new(async move {
+                let mut fs = store.data_mut().filesystem();
+                let follow = path_flags.contains(async_types::PathFlags::SYMLINK_FOLLOW);
+                if refused_before(&mut fs, &dir, follow, &path)? {
+                    return Ok((Err(async_types::ErrorCode::Access),));
+                }
+                let opened = match async_types::HostDescriptor::open_at(
+                    &mut fs, dir, path_flags, path, open_flags, flags,
+                )
+                .await
+                {
+                    Ok(opened) => opened,
+                    Err(e) => {
+                        return Ok((Err(async_types::Host::convert_error_code(&mut fs, e)?),));
+                    }
+                };
+                Ok((refused_after(&mut fs, opened)?.ok_or(async_types::ErrorCode::Access),))
+            })
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+type AsyncOpenAtArgs = (
+    Resource<Descriptor>,
+    async_types::PathFlags,
+    String,
+    async_types::OpenFlags,
+    async_types::DescriptorFlags,
+);
+
 fn open_at(
     state: &mut ComponentState,
     (dir, path_flags, path, open_flags, flags): OpenAtArgs,
 ) -> wasmtime::Result<Result<Resource<Descriptor>, ErrorCode>> {
     let mut fs = state.filesystem();
-    if let Descriptor::Dir(parent) = fs.table.get(&dir)? {
-        let follow = path_flags.contains(PathFlags::SYMLINK_FOLLOW);
-        let before = peek_beneath(parent.dir.as_fd(), Path::new(&path), follow);
-        if before.is_some_and(|stat| !guest_may_open(&stat)) {
-            return Ok(Err(ErrorCode::Access));
-        }
+    let follow = path_flags.contains(PathFlags::SYMLINK_FOLLOW);
+    if refused_before(&mut fs, &dir, follow, &path)? {
+        return Ok(Err(ErrorCode::Access));
     }
     let opened = match HostDescriptor::open_at(&mut fs, dir, path_flags, path, open_flags, flags) {
         Ok(opened) => opened,
         Err(e) => return fs.convert_error_code(e).map(Err),
     };
+    Ok(refused_after(&mut fs, opened)?.ok_or(ErrorCode::Access))
+}
+
+/// Whether `path` beneath `dir` names a node a guest may not open, looked at before
+/// anything is opened.
+fn refused_before(
+    fs: &mut WasiFilesystemCtxView<'_>,
+    dir: &Resource<Descriptor>,
+    follow: bool,
+    path: &str,
+) -> wasmtime::Result<bool> {
+    Ok(match fs.table.get(dir)? {
+        Descriptor::Dir(parent) => peek_beneath(parent.dir.as_fd(), Path::new(path), follow)
+            .is_some_and(|stat| !guest_may_open(&stat)),
+        Descriptor::File(_) => false,
+    })
+}
+
+/// `opened`, unless it is a file a guest may not use (a node swapped in after the
+/// look): then it is closed and `None`.
+fn refused_after(
+    fs: &mut WasiFilesystemCtxView<'_>,
+    opened: Resource<Descriptor>,
+) -> wasmtime::Result<Option<Resource<Descriptor>>> {
     if let Descriptor::File(file) = fs.table.get(&opened)?
         && !guest_may_use(file.file.as_fd())
     {
         fs.table.delete(opened)?;
-        return Ok(Err(ErrorCode::Access));
+        return Ok(None);
     }
-    Ok(Ok(opened))
+    Ok(Some(opened))
 }

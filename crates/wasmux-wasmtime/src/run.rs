@@ -147,6 +147,30 @@ pub(crate) fn component_linker(
     Ok(linker)
 }
 
+/// The linker of a served component: wasmtime-wasi's and `wasi:http`'s asynchronous
+/// host functions, so that every request runs as a task on the server's runtime.
+pub(crate) fn component_linker_async(
+    engine: &wasmtime::Engine,
+) -> wasmtime::Result<ComponentLinker<ComponentState>> {
+    let mut linker = ComponentLinker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    crate::open_check::shadow_open_at_async(&mut linker)?;
+    Ok(linker)
+}
+
+/// Makes a store of [`new_store`] give way at each epoch tick (its task yields to the
+/// others on the runtime) instead of running on, until it is killed.
+pub(crate) fn yield_at_epochs<W: Send + 'static>(store: &mut Store<HostState<W>>) {
+    store.epoch_deadline_callback(|ctx| {
+        Ok(if ctx.data().control.killed().is_some() {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Yield(1)
+        })
+    });
+}
+
 impl WasmtimeModule {
     /// A store whose epoch callback stops the guest once `control` is killed.
     fn store<W: Send + 'static>(
@@ -327,7 +351,7 @@ impl Module for WasmtimeModule {
         match &self.linked {
             Linked::Component {
                 proxy: Some(pre), ..
-            } => self.serve_proxy(pre.clone(), spec, listener, control),
+            } => self.serve_proxy(pre, spec, listener, control),
             _ => Err(Error::Unsupported {
                 engine: NAME,
                 feature: "serving wasi:http",

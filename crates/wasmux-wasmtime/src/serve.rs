@@ -1,7 +1,8 @@
 //! Serving a `wasi:http/proxy` component: an HTTP/1.1 server (hyper on tokio) on the
 //! listener the caller opened, each request handled by a fresh instance of the
-//! pre-linked component (the instance-per-request model of `wasmtime serve`), on a
-//! blocking thread, with the run's memory limit applied to every instance and the
+//! pre-linked component (the instance-per-request model of `wasmtime serve`) as a task
+//! on the server's runtime (wasmtime's asynchronous calls; a running instance yields at
+//! every epoch tick), with the run's memory limit applied to every instance and the
 //! run's timeout as every request's deadline. A request whose instance traps is
 //! answered 500, one past its deadline 504, and the server goes on; a kill stops
 //! accepting, lets requests in flight finish within [`GRACE`], and ends the serve with
@@ -16,20 +17,26 @@ use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::filesystem::WasiFilesystemCtx;
 use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
-use wasmtime_wasi_http::p2::bindings::sync::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::sync::ProxyPre as SyncProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmux_core::{Error, RawOutcome, RawRun, Result, RunControl, RunSpec, SIGKILL};
 
-use crate::run::{ComponentState, ComponentWasi, component_linker, new_store};
+use crate::run::{
+    ComponentState, ComponentWasi, component_linker_async, new_store, yield_at_epochs,
+};
 use crate::{NAME, WasmtimeModule, wasi};
 
 /// How long requests in flight may take to finish once the server is told to stop.
 pub(crate) const GRACE: Duration = Duration::from_secs(10);
 
-/// Most requests served at once (each on a blocking thread with an instance of its
-/// own); more wait for one of them to end.
+/// Most requests served at once (each with an instance of its own from the pool);
+/// more wait for one of them to end.
 const MAX_IN_FLIGHT: u32 = 256;
+
+/// How often a running instance gives way to the others on the runtime's threads.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 type Response = hyper::Response<HyperOutgoingBody>;
 
@@ -37,6 +44,8 @@ type Response = hyper::Response<HyperOutgoingBody>;
 struct Service {
     engine: wasmtime::Engine,
     pre: ProxyPre<ComponentState>,
+    /// One permit per request in flight (the pool's instances).
+    in_flight: tokio::sync::Semaphore,
     spec: RunSpec,
     /// The spec's preopens, opened once and shared by every request's context.
     files: WasiFilesystemCtx,
@@ -47,29 +56,36 @@ impl WasmtimeModule {
     /// Serves `pre`'s component on `listener` until `control` is killed.
     pub(crate) fn serve_proxy(
         &self,
-        pre: ProxyPre<ComponentState>,
+        pre: &SyncProxyPre<ComponentState>,
         spec: RunSpec,
         listener: TcpListener,
         control: &RunControl,
     ) -> Result<RawRun> {
-        let (engine, pre) = match &self.on_demand {
-            Some(config) => pooled(config, &pre)?,
-            None => (self.engine.clone(), pre),
+        let component = pre.instance_pre().component();
+        let (engine, component) = match &self.on_demand {
+            Some(config) => pooled(config, component)?,
+            None => (self.engine.clone(), component.clone()),
         };
+        let pre = component_linker_async(&engine)
+            .and_then(|linker| linker.instantiate_pre(&component))
+            .and_then(ProxyPre::new)
+            .map_err(|e| Error::engine(NAME, e))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
-            .max_blocking_threads(MAX_IN_FLIGHT as usize)
             .enable_all()
             .build()
             .map_err(|e| Error::io("starting the HTTP server's runtime", e))?;
         let service = Arc::new(Service {
             engine,
             pre,
+            in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT as usize),
             files: wasi::shared_files(&spec)?,
             spec,
             control: control.clone(),
         });
+        let ticks = runtime.spawn(tick(service.engine.clone()));
         let stopped = runtime.block_on(accept_until_killed(service, listener))?;
+        ticks.abort();
         // The grace period is spent: what still runs is left behind, ended with the
         // process.
         runtime.shutdown_background();
@@ -84,10 +100,7 @@ impl WasmtimeModule {
 /// wasmtime's pooling allocator (as `wasmtime serve`'s): an instance per request then
 /// reuses reserved memory and tables instead of mapping and unmapping them, which in
 /// a many-threaded server costs a TLB shootdown on every core at each request.
-fn pooled(
-    config: &Config,
-    pre: &ProxyPre<ComponentState>,
-) -> Result<(wasmtime::Engine, ProxyPre<ComponentState>)> {
+fn pooled(config: &Config, component: &Component) -> Result<(wasmtime::Engine, Component)> {
     let mut config = config.clone();
     let mut pool = PoolingAllocationConfig::default();
     // Room for every request in flight: a component of a few core instances (the
@@ -99,7 +112,6 @@ fn pooled(
         .total_memories(MAX_IN_FLIGHT * 2);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = wasmtime::Engine::new(&config).map_err(|e| Error::engine(NAME, e))?;
-    let component = pre.instance_pre().component();
     let bytes = component.serialize().map_err(|e| Error::engine(NAME, e))?;
     // SAFETY: `bytes` are wasmtime's own serialisation, just now, of a component this
     // process compiled or loaded from a verified cache entry, for an engine of the
@@ -107,12 +119,17 @@ fn pooled(
     #[allow(unsafe_code)]
     let component =
         unsafe { Component::deserialize(&engine, &bytes) }.map_err(|e| Error::engine(NAME, e))?;
-    let linker = component_linker(&engine).map_err(|e| Error::engine(NAME, e))?;
-    let pre = linker
-        .instantiate_pre(&component)
-        .and_then(ProxyPre::new)
-        .map_err(|e| Error::engine(NAME, e))?;
-    Ok((engine, pre))
+    Ok((engine, component))
+}
+
+/// Advances `engine`'s epoch every [`EPOCH_TICK`], for as long as the server runs: a
+/// running instance then yields to the other requests' tasks.
+async fn tick(engine: wasmtime::Engine) {
+    let mut ticks = tokio::time::interval(EPOCH_TICK);
+    loop {
+        ticks.tick().await;
+        engine.increment_epoch();
+    }
 }
 
 /// Accepts connections until the kill, then waits for the ones in flight (bounded).
@@ -158,16 +175,23 @@ async fn accept_until_killed(service: Arc<Service>, listener: TcpListener) -> Re
     Ok(RawOutcome::Interrupted)
 }
 
-/// One request on a fresh instance, on a blocking thread, stopped at its deadline; a
+/// One request on a fresh instance, as a task of its own, stopped at its deadline; a
 /// trap is a 500, a request past its deadline a 504.
 async fn handle(service: Arc<Service>, request: hyper::Request<Incoming>) -> Response {
     // The request's own control: its deadline stops this instance only, and the
     // server's kill leaves it to finish within the grace period.
     let control = RunControl::new();
     let (sender, receiver) = tokio::sync::oneshot::channel();
-    let task = tokio::task::spawn_blocking({
+    let task = tokio::spawn({
         let (service, control) = (service.clone(), control.clone());
-        move || call(&service, &control, request, sender)
+        async move {
+            let _slot = service
+                .in_flight
+                .acquire()
+                .await
+                .map_err(|e| e.to_string())?;
+            call(&service, &control, request, sender).await
+        }
     });
     let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
     // The deadline covers the whole call, the body the component streams after its
@@ -187,7 +211,7 @@ async fn handle(service: Arc<Service>, request: hyper::Request<Incoming>) -> Res
         Err(_) => {
             let reason = ended_rx
                 .await
-                .unwrap_or_else(|_| Err("the request's thread ended".to_owned()))
+                .unwrap_or_else(|_| Err("the request's task ended".to_owned()))
                 .err()
                 .unwrap_or_else(|| "the component did not answer".to_owned());
             tracing::warn!(engine = NAME, %reason, "request failed");
@@ -222,12 +246,12 @@ async fn watch(
         },
         None => task.await,
     };
-    let _ = ended.send(joined.unwrap_or_else(|e| Err(format!("the request's thread: {e}"))));
+    let _ = ended.send(joined.unwrap_or_else(|e| Err(format!("the request's task: {e}"))));
 }
 
 /// Instantiates and calls `wasi:http/incoming-handler.handle`, stopped when `control`
 /// is killed.
-fn call(
+async fn call(
     service: &Service,
     control: &RunControl,
     request: hyper::Request<Incoming>,
@@ -240,11 +264,13 @@ fn call(
     *context.filesystem() = service.files.clone();
     let wasi = ComponentWasi::new(context, ResourceTable::new(), spec.network);
     let mut store: Store<ComponentState> = new_store(&service.engine, wasi, &spec, control);
+    yield_at_epochs(&mut store);
     let engine = service.engine.clone();
     let _interrupt = control.on_kill(move || engine.increment_epoch());
     let proxy = service
         .pre
-        .instantiate(&mut store)
+        .instantiate_async(&mut store)
+        .await
         .map_err(|e| format!("instantiating: {e:#}"))?;
     let mut http = store.data_mut().http_view();
     let request = http
@@ -256,6 +282,7 @@ fn call(
     proxy
         .wasi_http_incoming_handler()
         .call_handle(&mut store, request, out)
+        .await
         .map_err(|e| format!("the component trapped: {e:#}"))
 }
 
