@@ -1,6 +1,7 @@
 //! `Bundle`: an OCI bundle on disk, loaded with oci-spec and mapped to a `RunSpec` (docs/oci-to-wasi.md).
 
 use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
 
 use oci_spec::runtime::{Mount, Spec};
 use tracing::{debug, warn};
@@ -10,6 +11,10 @@ use wasmux_core::{Error, Limits, Preopen, Result, RunSpec, WasmBinary};
 use crate::detect::{HandlerMode, HandlerRequest, Sniffed};
 use crate::entrypoint;
 use crate::scratch::Scratch;
+
+/// The annotation that sets a deadline: the run's (exit 137 past it), or each
+/// request's for a served `wasi:http` component (504 past it).
+pub const TIMEOUT_ANNOTATION: &str = "wasmux.io/timeout";
 
 /// Mount types a Wasm guest has no use for; ignored rather than refused, since every
 /// runtime adds them to every container.
@@ -136,7 +141,7 @@ impl Bundle {
         })?;
         spec.limits = Limits {
             memory_bytes: self.memory_limit(),
-            timeout: None,
+            timeout: self.timeout()?,
         };
         Ok(spec)
     }
@@ -226,6 +231,32 @@ impl Bundle {
             guest: destination,
             read_only,
         }))
+    }
+
+    /// The [`TIMEOUT_ANNOTATION`]'s deadline: the run's, or each request's for a
+    /// served `wasi:http` component. Seconds, fractions allowed; anything else is
+    /// refused by name.
+    fn timeout(&self) -> Result<Option<Duration>> {
+        let Some(value) = self
+            .spec
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(TIMEOUT_ANNOTATION))
+        else {
+            return Ok(None);
+        };
+        value
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|secs| *secs > 0.0)
+            .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                Error::InvalidBundle(format!(
+                    "{TIMEOUT_ANNOTATION} {value:?}: expected a number of seconds above 0"
+                ))
+            })
     }
 
     fn memory_limit(&self) -> Option<u64> {

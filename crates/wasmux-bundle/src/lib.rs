@@ -17,6 +17,6 @@ mod devices;
 mod entrypoint;
 mod scratch;
 
-pub use bundle::{Bundle, parse_env};
+pub use bundle::{Bundle, TIMEOUT_ANNOTATION, parse_env};
 pub use container::{MountPoint, container_process_spec, parse_mountinfo};
 pub use detect::{HandlerMode, HandlerRequest, Sniffed, sniff};

@@ -313,32 +313,9 @@ pub fn http_case(
     start: impl FnOnce(&str) -> Result<(), String>,
     stop: impl FnOnce() -> Result<i32, String>,
 ) -> Result<(), String> {
-    use std::io::{Read, Write};
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
-    let address = format!("127.0.0.1:{port}");
+    let address = free_local_address()?;
     start(&address)?;
-    let until = Instant::now() + Duration::from_secs(60);
-    let answer = loop {
-        let attempt = std::net::TcpStream::connect(&address).and_then(|mut stream| {
-            write!(
-                stream,
-                "GET /from-the-host HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-            )?;
-            let mut response = String::new();
-            stream.read_to_string(&mut response)?;
-            Ok(response)
-        });
-        match attempt {
-            Ok(response) => break Ok(response),
-            Err(e) if Instant::now() > until => {
-                break Err(format!("never served on {address}: {e}"));
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    };
+    let answer = get_once_served(&address, "/from-the-host");
     let code = stop()?;
     let answer = answer?;
     if !answer.starts_with("HTTP/1.1 200") || !answer.contains("served by wasmux! (/from-the-host)")
@@ -348,6 +325,40 @@ pub fn http_case(
     (code == 143)
         .then_some(())
         .ok_or(format!("the service exited {code}, not 143"))
+}
+
+/// An address on 127.0.0.1 with a port nothing listens on now.
+pub fn free_local_address() -> Result<String, String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    Ok(format!("127.0.0.1:{port}"))
+}
+
+/// `GET path` on `address` once something serves there (a liveness bound of 60 s):
+/// the whole response.
+pub fn get_once_served(address: &str, path: &str) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let attempt = std::net::TcpStream::connect(address).and_then(|mut stream| {
+            write!(
+                stream,
+                "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+            )?;
+            let mut response = String::new();
+            stream.read_to_string(&mut response)?;
+            Ok(response)
+        });
+        match attempt {
+            Ok(response) => return Ok(response),
+            Err(e) if Instant::now() > until => {
+                return Err(format!("never served on {address}: {e}"));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
 }
 
 /// [`http_case`] through `ctr run` (containerd's runc shim or a wasmux shim): `run`

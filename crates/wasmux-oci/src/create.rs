@@ -184,7 +184,7 @@ fn prepare_on_host(bundle: &Bundle) -> wasmux::Result<HostDecisions> {
     });
     Ok(HostDecisions {
         engine: launch.engine.name().to_owned(),
-        memory_bytes: spec.limits.memory_bytes,
+        limits: spec.limits,
         listen: wasmux::http_listen(bundle.spec().annotations().as_ref(), &spec.env),
         entry,
     })

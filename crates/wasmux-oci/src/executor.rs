@@ -30,9 +30,10 @@ struct Prepared {
 pub struct HostDecisions {
     /// The engine `create` chose (the launcher's one rule).
     pub engine: String,
-    /// The spec's memory limit, which the engine enforces as well as the cgroup (so a
-    /// guest over it gets a refused grow, not only the kernel's OOM kill).
-    pub memory_bytes: Option<u64>,
+    /// The spec's limits: the memory limit, which the engine enforces as well as the
+    /// cgroup (so a guest over it gets a refused grow, not only the kernel's OOM
+    /// kill), and the `wasmux.io/timeout` deadline.
+    pub limits: wasmux::Limits,
     /// Where a `wasi:http` component is served ([`wasmux::http_listen`]).
     pub listen: String,
     /// The sealed cache entry `create` made for this module (inherited by the init).
@@ -68,7 +69,7 @@ impl WasmExecutor {
         let env = process.env().clone().unwrap_or_default();
         let cwd = process.cwd().to_string_lossy().into_owned();
         let mut run_spec = wasmux::container_process_spec(&args, &env, &cwd)?;
-        run_spec.limits.memory_bytes = self.decided.memory_bytes;
+        run_spec.limits = self.decided.limits;
         // The init is in the network the spec chose (its own namespace, one joined by
         // path, or the host's when the spec shares it): the guest may use that one.
         run_spec.network = true;

@@ -415,3 +415,30 @@ fn wat_errors_escape_control_characters() {
     assert!(!err.contains('\x1b') && !err.contains('\x07'), "{err:?}");
     assert!(err.contains("\\u{1b}"), "{err:?}");
 }
+
+#[test]
+fn the_timeout_annotation_sets_the_deadline_and_nonsense_is_refused() {
+    let with = |value: &str| {
+        Fixture::new(
+            config(
+                r#""args":["/m.wasm"],"cwd":"/""#,
+                &format!(r#","annotations":{{"wasmux.io/timeout":"{value}"}}"#),
+            ),
+            &[("m.wasm", HELLO_WAT.as_bytes())],
+        )
+        .run_spec()
+    };
+    assert_eq!(
+        with("2.5").unwrap().limits.timeout,
+        Some(Duration::from_millis(2500))
+    );
+    for bad in ["0", "-1", "soon", "", "inf", "NaN"] {
+        let message = with(bad).unwrap_err().to_string();
+        assert!(message.contains(TIMEOUT_ANNOTATION), "{bad:?}: {message}");
+    }
+    let without = Fixture::new(
+        simple(r#"["/m.wasm"]"#),
+        &[("m.wasm", HELLO_WAT.as_bytes())],
+    );
+    assert_eq!(without.run_spec().unwrap().limits.timeout, None);
+}

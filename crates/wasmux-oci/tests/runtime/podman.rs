@@ -287,6 +287,38 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
             )
         },
     );
+    cases.case(
+        "--annotation wasmux.io/timeout=1: a request past it is answered 504",
+        || {
+            let address = e2e::free_local_address()?;
+            let listen = format!("wasmux.io/http-listen={address}");
+            let started = podman.output(&[
+                "run",
+                "-d",
+                "--name",
+                "deadline",
+                "--network",
+                "host",
+                "--annotation",
+                &listen,
+                "--annotation",
+                "wasmux.io/timeout=1",
+                "--runtime",
+                "wasmux-oci",
+                "wasm-http",
+            ]);
+            expect(&started, 0, None)?;
+            let answer = e2e::get_once_served(&address, "/spin");
+            let code = e2e::stop_and_exit_code(|args| podman.output(args), "deadline")?;
+            let answer = answer?;
+            if !answer.starts_with("HTTP/1.1 504") {
+                return Err(format!("a request that never ends: {answer:?}"));
+            }
+            (code == 143)
+                .then_some(())
+                .ok_or(format!("the service exited {code}, not 143"))
+        },
+    );
     cases.case("podman logs shows the output", || {
         let started = podman.output(&[
             "run",
