@@ -313,22 +313,39 @@ pub fn http_case(
     start: impl FnOnce(&str) -> Result<(), String>,
     stop: impl FnOnce() -> Result<i32, String>,
 ) -> Result<(), String> {
+    http_exchange_case(
+        "/from-the-host",
+        |answer| {
+            (answer.starts_with("HTTP/1.1 200")
+                && answer.contains("served by wasmux! (/from-the-host)"))
+            .then_some(())
+            .ok_or(format!("unexpected answer: {answer:?}"))
+        },
+        start,
+        stop,
+    )
+}
+
+/// [`http_case`] with another request: `GET path`, its whole response judged by
+/// `check`.
+pub fn http_exchange_case(
+    path: &str,
+    check: impl FnOnce(&str) -> Result<(), String>,
+    start: impl FnOnce(&str) -> Result<(), String>,
+    stop: impl FnOnce() -> Result<i32, String>,
+) -> Result<(), String> {
     let address = free_local_address()?;
     start(&address)?;
-    let answer = get_once_served(&address, "/from-the-host");
+    let answer = get_once_served(&address, path);
     let code = stop()?;
-    let answer = answer?;
-    if !answer.starts_with("HTTP/1.1 200") || !answer.contains("served by wasmux! (/from-the-host)")
-    {
-        return Err(format!("unexpected answer: {answer:?}"));
-    }
+    check(&answer?)?;
     (code == 143)
         .then_some(())
         .ok_or(format!("the service exited {code}, not 143"))
 }
 
 /// An address on 127.0.0.1 with a port nothing listens on now.
-pub fn free_local_address() -> Result<String, String> {
+fn free_local_address() -> Result<String, String> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| e.to_string())?
@@ -338,7 +355,7 @@ pub fn free_local_address() -> Result<String, String> {
 
 /// `GET path` on `address` once something serves there (a liveness bound of 60 s):
 /// the whole response.
-pub fn get_once_served(address: &str, path: &str) -> Result<String, String> {
+fn get_once_served(address: &str, path: &str) -> Result<String, String> {
     use std::io::{Read, Write};
     let until = Instant::now() + Duration::from_secs(60);
     loop {

@@ -162,11 +162,16 @@ pub(crate) fn component_linker_async(
 /// Makes a store of [`new_store`] give way at each epoch tick (its task yields to the
 /// others on the runtime) instead of running on, until it is killed.
 pub(crate) fn yield_at_epochs<W: Send + 'static>(store: &mut Store<HostState<W>>) {
-    store.epoch_deadline_callback(|ctx| {
+    at_epochs(store, || UpdateDeadline::Yield(1));
+}
+
+/// At each epoch tick the guest stops if its control was killed, else does `running`.
+fn at_epochs<W: Send + 'static>(store: &mut Store<HostState<W>>, running: fn() -> UpdateDeadline) {
+    store.epoch_deadline_callback(move |ctx| {
         Ok(if ctx.data().control.killed().is_some() {
             UpdateDeadline::Interrupt
         } else {
-            UpdateDeadline::Yield(1)
+            running()
         })
     });
 }
@@ -199,13 +204,7 @@ pub(crate) fn new_store<W: Send + 'static>(
     let mut store = Store::new(engine, state);
     store.limiter(|state| state as &mut dyn ResourceLimiter);
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|ctx| {
-        Ok(if ctx.data().control.killed().is_some() {
-            UpdateDeadline::Interrupt
-        } else {
-            UpdateDeadline::Continue(1)
-        })
-    });
+    at_epochs(&mut store, || UpdateDeadline::Continue(1));
     store
 }
 

@@ -42,7 +42,7 @@ type Response = hyper::Response<HyperOutgoingBody>;
 
 /// What every request's instance is made from.
 struct Service {
-    engine: wasmtime::Engine,
+    /// The component linked on the serving engine (`pre.engine()`).
     pre: ProxyPre<ComponentState>,
     /// One permit per request in flight (the pool's instances).
     in_flight: tokio::sync::Semaphore,
@@ -76,14 +76,13 @@ impl WasmtimeModule {
             .build()
             .map_err(|e| Error::io("starting the HTTP server's runtime", e))?;
         let service = Arc::new(Service {
-            engine,
             pre,
             in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT as usize),
             files: wasi::shared_files(&spec)?,
             spec,
             control: control.clone(),
         });
-        let ticks = runtime.spawn(tick(service.engine.clone()));
+        let ticks = runtime.spawn(tick(engine));
         let stopped = runtime.block_on(accept_until_killed(service, listener))?;
         ticks.abort();
         // The grace period is spent: what still runs is left behind, ended with the
@@ -263,9 +262,10 @@ async fn call(
         .build();
     *context.filesystem() = service.files.clone();
     let wasi = ComponentWasi::new(context, ResourceTable::new(), spec.network);
-    let mut store: Store<ComponentState> = new_store(&service.engine, wasi, &spec, control);
+    let engine = service.pre.engine();
+    let mut store: Store<ComponentState> = new_store(engine, wasi, &spec, control);
     yield_at_epochs(&mut store);
-    let engine = service.engine.clone();
+    let engine = engine.clone();
     let _interrupt = control.on_kill(move || engine.increment_epoch());
     let proxy = service
         .pre

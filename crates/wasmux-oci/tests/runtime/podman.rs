@@ -237,26 +237,24 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
             )
         },
     );
+    // `podman run -d --name NAME FLAGS... --runtime wasmux-oci wasm-http`.
+    let serve = |name: &str, flags: &[&str]| {
+        let mut all = vec!["run", "-d", "--name", name];
+        all.extend_from_slice(flags);
+        all.extend_from_slice(&["--runtime", "wasmux-oci", "wasm-http"]);
+        expect(&podman.output(&all), 0, None)
+    };
+    let stop = |name: &str| e2e::stop_and_exit_code(|args| podman.output(args), name);
     cases.case("wasi:http served, drained on stop: 143", || {
         e2e::http_case(
             |address| {
                 let annotation = format!("wasmux.io/http-listen={address}");
-                let started = podman.output(&[
-                    "run",
-                    "-d",
-                    "--name",
+                serve(
                     "service",
-                    "--network",
-                    "host",
-                    "--annotation",
-                    &annotation,
-                    "--runtime",
-                    "wasmux-oci",
-                    "wasm-http",
-                ]);
-                expect(&started, 0, None)
+                    &["--network", "host", "--annotation", &annotation],
+                )
             },
-            || e2e::stop_and_exit_code(|args| podman.output(args), "service"),
+            || stop("service"),
         )
     });
     cases.case(
@@ -268,55 +266,47 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
                     // and the port is forwarded from 127.0.0.1 by a user-mode process,
                     // without a bridge or firewall rules on the machine.
                     let publish = format!("{address}:8080");
-                    let started = podman.output(&[
-                        "run",
-                        "-d",
-                        "--name",
+                    serve(
                         "published",
-                        "--network",
-                        "slirp4netns:port_handler=slirp4netns",
-                        "-p",
-                        &publish,
-                        "--runtime",
-                        "wasmux-oci",
-                        "wasm-http",
-                    ]);
-                    expect(&started, 0, None)
+                        &[
+                            "--network",
+                            "slirp4netns:port_handler=slirp4netns",
+                            "-p",
+                            &publish,
+                        ],
+                    )
                 },
-                || e2e::stop_and_exit_code(|args| podman.output(args), "published"),
+                || stop("published"),
             )
         },
     );
     cases.case(
         "--annotation wasmux.io/timeout=1: a request past it is answered 504",
         || {
-            let address = e2e::free_local_address()?;
-            let listen = format!("wasmux.io/http-listen={address}");
-            let started = podman.output(&[
-                "run",
-                "-d",
-                "--name",
-                "deadline",
-                "--network",
-                "host",
-                "--annotation",
-                &listen,
-                "--annotation",
-                "wasmux.io/timeout=1",
-                "--runtime",
-                "wasmux-oci",
-                "wasm-http",
-            ]);
-            expect(&started, 0, None)?;
-            let answer = e2e::get_once_served(&address, "/spin");
-            let code = e2e::stop_and_exit_code(|args| podman.output(args), "deadline")?;
-            let answer = answer?;
-            if !answer.starts_with("HTTP/1.1 504") {
-                return Err(format!("a request that never ends: {answer:?}"));
-            }
-            (code == 143)
-                .then_some(())
-                .ok_or(format!("the service exited {code}, not 143"))
+            e2e::http_exchange_case(
+                "/spin",
+                |answer| {
+                    answer
+                        .starts_with("HTTP/1.1 504")
+                        .then_some(())
+                        .ok_or(format!("a request that never ends: {answer:?}"))
+                },
+                |address| {
+                    let listen = format!("wasmux.io/http-listen={address}");
+                    serve(
+                        "deadline",
+                        &[
+                            "--network",
+                            "host",
+                            "--annotation",
+                            &listen,
+                            "--annotation",
+                            "wasmux.io/timeout=1",
+                        ],
+                    )
+                },
+                || stop("deadline"),
+            )
         },
     );
     cases.case("podman logs shows the output", || {
