@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use chrono::{SecondsFormat, Utc};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use wasmux::{Bundle, Error as WasmuxError};
 
 use crate::Globals;
@@ -95,7 +96,7 @@ fn create_container(
         Err(WasmuxError::NotAWasmWorkload { reason }) => return Ok(Created::NotWasm(reason)),
         Err(e) => return Err(e.into()),
     };
-    refuse_rootless_cgroup_v1()?;
+    require_mount_namespace(bundle.spec())?;
     let container = ContainerBuilder::new(dir.id().to_owned(), SyscallType::Linux)
         .with_executor(WasmExecutor::new(decided))
         .with_root_path(dir.libcontainer_root())
@@ -133,22 +134,22 @@ fn create_container(
     Ok(Created::Wasm)
 }
 
-/// A rootless caller on a cgroup v1 host gets a clear error instead of libcontainer's
-/// "permission denied" on a cgroup directory: libcontainer (0.6) makes a cgroup for
-/// every container and has no cgroup-less mode, and a rootless caller can write no
-/// cgroup v1 hierarchy (runc, alone, ignores that and runs without limits).
-fn refuse_rootless_cgroup_v1() -> Result<()> {
-    let unified = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    if settings::rootless() && !unified {
-        return Err(OciError::Container {
-            message: "rootless containers need cgroup v2 with a delegated cgroup, and this \
-                      host mounts cgroup v1: libcontainer, which builds wasmux-oci's \
-                      containers, cannot make one there (run as root, or on a cgroup v2 host)"
-                .into(),
-            exit_code: 1,
-        });
+/// A spec without a mount namespace is refused: libcontainer would make the
+/// container's mounts (proc, dev, cgroup, volumes) in the caller's namespace, on the
+/// host, and leave them there. Every manager asks for one.
+fn require_mount_namespace(spec: &Spec) -> Result<()> {
+    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+    let has_mount =
+        namespaces.is_some_and(|all| all.iter().any(|n| n.typ() == LinuxNamespaceType::Mount));
+    if has_mount {
+        return Ok(());
     }
-    Ok(())
+    Err(OciError::Container {
+        message: "linux.namespaces has no mount namespace: the container's mounts would \
+                  be made in the host's; wasmux-oci needs one"
+            .into(),
+        exit_code: 1,
+    })
 }
 
 /// Everything a user can get wrong, checked on the host with wasmux's own messages,

@@ -88,6 +88,7 @@ impl Containerd {
 const CTR_DEFAULTS: e2e::Confined = e2e::Confined {
     user: "0",
     capabilities: "00000000a80425fb",
+    user_namespace: false,
 };
 
 #[test]

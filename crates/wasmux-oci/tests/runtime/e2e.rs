@@ -10,6 +10,11 @@ pub use wasmux_conformance::e2e::*;
 /// unless the caller passes `--root` itself), the way a user configures a runtime
 /// whose flags the caller does not let them set.
 pub fn wrapper(dir: &Path, own_root: bool) -> PathBuf {
+    wrapper_of(Path::new(env!("CARGO_BIN_EXE_wasmux-oci")), dir, own_root)
+}
+
+/// [`wrapper`] of the wasmux-oci binary at `bin` (a copy a rootless user can run).
+pub fn wrapper_of(bin: &Path, dir: &Path, own_root: bool) -> PathBuf {
     let path = dir.join("wasmux-oci");
     let root = if own_root {
         format!("--root {}", wrapper_state(dir).display())
@@ -19,7 +24,7 @@ pub fn wrapper(dir: &Path, own_root: bool) -> PathBuf {
     let script = format!(
         "#!/bin/sh\nWASMUX_CACHE_DIR={cache} exec {bin} {root} \"$@\"\n",
         cache = dir.join("cache").display(),
-        bin = env!("CARGO_BIN_EXE_wasmux-oci"),
+        bin = bin.display(),
     );
     std::fs::write(&path, script).unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -91,6 +96,8 @@ pub struct Confined {
     pub user: &'static str,
     /// Its effective, permitted and bounding capability sets (`/proc`'s hex).
     pub capabilities: &'static str,
+    /// In a user namespace of its own (a rootless client's), not the host's.
+    pub user_namespace: bool,
 }
 
 impl Confined {
@@ -98,6 +105,15 @@ impl Confined {
     pub const UNPRIVILEGED: Confined = Confined {
         user: "1000",
         capabilities: "0000000000000000",
+        user_namespace: false,
+    };
+
+    /// Rootless podman's `--cap-drop all --security-opt no-new-privileges`, run by
+    /// `nobody`: root of podman's user namespace, `nobody` on the host.
+    pub const ROOTLESS: Confined = Confined {
+        user: "65534",
+        capabilities: "0000000000000000",
+        user_namespace: true,
     };
 }
 
@@ -131,7 +147,11 @@ pub fn confinement_case(pid: i32, want: &Confined) -> Result<(), String> {
             wrong.push(format!("{name} {got:?}, want {expected:?}"));
         }
     }
-    for ns in ["pid", "mnt", "ipc", "uts", "net"] {
+    let user_namespace = want.user_namespace.then_some("user");
+    for ns in ["pid", "mnt", "ipc", "uts", "net"]
+        .into_iter()
+        .chain(user_namespace)
+    {
         let theirs = std::fs::read_link(format!("/proc/{pid}/ns/{ns}"));
         let ours = std::fs::read_link(format!("/proc/self/ns/{ns}"));
         match (theirs, ours) {

@@ -300,12 +300,10 @@ fn the_container_joins_its_cgroup_with_its_cpu_and_pids_limits_and_delete_remove
     let parent = format!("wasmux-oci-test-{}", std::process::id());
     let path = format!("/{parent}/capped");
     harness::patch_config(&bundle, |config| {
-        config["linux"] = serde_json::json!({
-            "cgroupsPath": path,
-            "resources": {
-                "cpu": {"quota": 50000, "period": 100000, "shares": 512},
-                "pids": {"limit": 7},
-            },
+        config["linux"]["cgroupsPath"] = path.as_str().into();
+        config["linux"]["resources"] = serde_json::json!({
+            "cpu": {"quota": 50000, "period": 100000, "shares": 512},
+            "pids": {"limit": 7},
         });
     });
     let c = rt.create("capped", &bundle).unwrap();
@@ -345,6 +343,28 @@ fn the_container_joins_its_cgroup_with_its_cpu_and_pids_limits_and_delete_remove
         );
         std::fs::remove_dir(dir).unwrap();
     }
+}
+
+#[test]
+fn a_spec_without_a_mount_namespace_is_refused_and_mounts_nothing_on_the_host() {
+    let rt = Runtime::new();
+    let bundle = rt.bundle("hostmounts", probe_bundle(&["exit", "0"]));
+    harness::patch_config(&bundle, |config| {
+        let namespaces = config["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.retain(|n| n["type"] != "mount");
+    });
+    let (code, stderr) = rt.create_status("hostmounts", &bundle);
+    assert_eq!(code, Some(1), "{stderr}");
+    let error = rt.last_log_error().unwrap_or(stderr);
+    assert!(error.contains("no mount namespace"), "{error}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let rootfs = bundle.join("rootfs");
+    assert!(
+        !mounts.contains(rootfs.to_str().unwrap()),
+        "mounts left under {}:\n{mounts}",
+        rootfs.display()
+    );
+    assert!(rt.is_empty());
 }
 
 #[test]

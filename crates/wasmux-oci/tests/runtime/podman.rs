@@ -10,11 +10,63 @@ struct Podman {
     dir: PathBuf,
     buildah: Buildah,
     conf: PathBuf,
+    /// podman's storage flags (buildah's, as root; a vfs store of its own, rootless).
+    storage: Vec<String>,
+    rootless: bool,
 }
+
+/// The user rootless podman runs as: `nobody`, who has no subordinate ids (podman then
+/// maps that one uid), so the machine's `/etc/subuid` is left alone.
+const NOBODY: u32 = 65534;
 
 impl Podman {
     fn new(dir: &Path) -> Self {
-        let wrapper = e2e::wrapper(dir, true);
+        let buildah = Buildah::new(dir.join("storage"), dir.join("runroot"));
+        let storage = buildah.storage_args();
+        Self::with_runtime(dir, e2e::wrapper(dir, true), buildah, storage, false)
+    }
+
+    /// podman run by `nobody`, in its own user namespace, with everything it uses
+    /// under `dir` and owned by that user: vfs storage, `$HOME`, `$XDG_RUNTIME_DIR`,
+    /// and a copy of wasmux-oci (the build's own is under root's home). Images are built
+    /// by root's buildah and loaded from archives.
+    fn rootless(dir: &Path) -> Self {
+        let bin = dir.join("bin");
+        for sub in [&bin, &dir.join("home"), &dir.join("xdg"), &dir.join("data")] {
+            std::fs::create_dir_all(sub).unwrap();
+        }
+        std::fs::copy(env!("CARGO_BIN_EXE_wasmux-oci"), bin.join("wasmux-oci")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(dir.join("xdg"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let wrapper = e2e::wrapper_of(&bin.join("wasmux-oci"), dir, true);
+        let store = dir.join("rootless-storage");
+        let storage = [
+            "--root",
+            &store.join("root").display().to_string(),
+            "--runroot",
+            &store.join("run").display().to_string(),
+            "--storage-driver",
+            "vfs",
+        ]
+        .map(String::from)
+        .to_vec();
+        let buildah = Buildah::new(dir.join("buildah"), dir.join("buildah-run"));
+        let podman = Self::with_runtime(dir, wrapper, buildah, storage, true);
+        for entry in std::fs::read_dir(dir).unwrap() {
+            chown_tree(&entry.unwrap().path());
+        }
+        chown_tree(dir);
+        podman
+    }
+
+    fn with_runtime(
+        dir: &Path,
+        wrapper: PathBuf,
+        buildah: Buildah,
+        storage: Vec<String>,
+        rootless: bool,
+    ) -> Self {
         let conf = dir.join("containers.conf");
         std::fs::write(
             &conf,
@@ -36,22 +88,49 @@ wasmux-oci = ["{wrapper}"]
         .unwrap();
         Podman {
             dir: dir.to_owned(),
-            buildah: Buildah::new(dir.join("storage"), dir.join("runroot")),
+            buildah,
             conf,
+            storage,
+            rootless,
         }
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("podman");
+        let mut cmd = if self.rootless {
+            let mut cmd = Command::new("setpriv");
+            let id = NOBODY.to_string();
+            cmd.args(["--reuid", &id, "--regid", &id, "--clear-groups", "podman"])
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .env("HOME", self.dir.join("home"))
+                .env("XDG_RUNTIME_DIR", self.dir.join("xdg"));
+            cmd
+        } else {
+            Command::new("podman")
+        };
         cmd.env("CONTAINERS_CONF", &self.conf)
             .env("WASMUX_HOST_SECRET", "must-not-reach-the-guest")
-            .args(self.buildah.storage_args())
+            .args(&self.storage)
             .args(args);
         cmd
     }
 
     fn output(&self, args: &[&str]) -> Output {
         self.command(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    /// Builds the images; rootless, loads them into the user's own store.
+    fn add_images(&self, images: &[e2e::Image<'_>]) {
+        for image in images {
+            self.buildah.build(image);
+            if self.rootless {
+                let archive = self.dir.join(format!("{}.tar", image.name));
+                self.buildah.push_archive(image.name, &archive);
+                chown_tree(&archive);
+                let loaded = self.output(&["load", "-i", archive.to_str().unwrap()]);
+                assert!(loaded.status.success(), "podman load: {loaded:?}");
+            }
+        }
     }
 
     /// `podman run --rm --runtime wasmux-oci ARGS...`.
@@ -61,8 +140,79 @@ wasmux-oci = ["{wrapper}"]
         self.output(&all)
     }
 
+    /// The container `name`'s process, from `inspect`.
+    fn pid(&self, name: &str) -> i32 {
+        let pid = self.output(&["inspect", "--format", "{{.State.Pid}}", name]);
+        String::from_utf8_lossy(&pid.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    }
+
+    /// `-e K=V` and podman's own `container=podman` reach the guest; the variable
+    /// podman itself was given does not.
+    fn env_case(&self) -> Result<(), String> {
+        let out = self.run(&["-e", "K=V", "wasm-probe", "env"]);
+        expect(&out, 0, Some("K=\"V\""))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.contains("WASMUX_HOST_SECRET") {
+            return Err(format!("host variable reached the guest: {text}"));
+        }
+        expect(&out, 0, Some("container=\"podman\""))
+    }
+
+    /// `run -d` of the spinning probe, then `stop -t 2`: exit code 143.
+    fn stop_case(&self) -> Result<(), String> {
+        let started = self.output(&[
+            "run",
+            "-d",
+            "--name",
+            "spinner",
+            "--runtime",
+            "wasmux-oci",
+            "wasm-probe",
+            "spin",
+        ]);
+        expect(&started, 0, None)?;
+        expect(&self.output(&["stop", "-t", "2", "spinner"]), 0, None)?;
+        let code = self.output(&["inspect", "--format", "{{.State.ExitCode}}", "spinner"]);
+        expect(&code, 0, Some("143"))?;
+        expect(&self.output(&["rm", "spinner"]), 0, None)
+    }
+
+    /// The confinement probe of `run -d FLAGS --cap-drop all --security-opt
+    /// no-new-privileges` of the spinning probe.
+    fn confinement_case(&self, flags: &[&str], want: &e2e::Confined) -> Result<(), String> {
+        let mut run = vec!["run", "-d", "--name", "confined"];
+        run.extend_from_slice(flags);
+        run.extend_from_slice(&[
+            "--cap-drop",
+            "all",
+            "--security-opt",
+            "no-new-privileges",
+            "--runtime",
+            "wasmux-oci",
+            "wasm-probe",
+            "spin",
+        ]);
+        expect(&self.output(&run), 0, None)?;
+        let probed = e2e::confinement_case(self.pid("confined"), want);
+        expect(&self.output(&["rm", "--force", "confined"]), 0, None)?;
+        probed
+    }
+
     fn state_is_empty(&self) -> Result<(), String> {
         e2e::holds_nothing(&e2e::wrapper_state(&self.dir))
+    }
+}
+
+/// Gives `path` (and what is under it, if a directory) to [`NOBODY`].
+fn chown_tree(path: &Path) {
+    std::os::unix::fs::lchown(path, Some(NOBODY), Some(NOBODY)).unwrap();
+    if path.is_dir() && !path.is_symlink() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            chown_tree(&entry.unwrap().path());
+        }
     }
 }
 
@@ -73,6 +223,23 @@ impl Drop for Podman {
             .args(self.buildah.storage_args())
             .args(["rm", "--all"])
             .output();
+        if self.rootless {
+            // The process rootless podman keeps its user namespace alive with.
+            for file in [
+                self.dir.join("libpod-tmp/pause.pid"),
+                self.dir.join("xdg/libpod/tmp/pause.pid"),
+            ] {
+                if let Some(pid) = std::fs::read_to_string(file)
+                    .ok()
+                    .and_then(|p| p.trim().parse().ok())
+                {
+                    let _ = rustix::process::kill_process(
+                        rustix::process::Pid::from_raw(pid).unwrap(),
+                        rustix::process::Signal::KILL,
+                    );
+                }
+            }
+        }
         e2e::unmount_under(&self.dir);
         // podman's cgroupfs parents (conmon's and the containers'), where now empty.
         e2e::remove_cgroup_parent("libpod_parent/conmon");
@@ -87,9 +254,7 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let podman = Podman::new(tmp.path());
-    for image in e2e::standard_images(tmp.path()) {
-        podman.buildah.build(&image);
-    }
+    podman.add_images(&e2e::standard_images(tmp.path()));
     let hello = "Hello from a Wasm container, run by wasmux!";
     let mut cases = Cases::default();
     cases.case("hello", || {
@@ -116,13 +281,7 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
         )
     });
     cases.case("env: -e reaches the guest, the host's does not", || {
-        let out = podman.run(&["-e", "K=V", "wasm-probe", "env"]);
-        expect(&out, 0, Some("K=\"V\""))?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        if text.contains("WASMUX_HOST_SECRET") {
-            return Err(format!("host variable reached the guest: {text}"));
-        }
-        expect(&out, 0, Some("container=\"podman\""))
+        podman.env_case()
     });
     cases.case("-v DIR:/data:ro cannot be written", || {
         e2e::volume_case(tmp.path(), |args| podman.run(args))
@@ -145,23 +304,7 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
             Some("stdout=true"),
         )
     });
-    cases.case("run -d, podman stop -t 2: 143, logs kept", || {
-        let started = podman.output(&[
-            "run",
-            "-d",
-            "--name",
-            "spinner",
-            "--runtime",
-            "wasmux-oci",
-            "wasm-probe",
-            "spin",
-        ]);
-        expect(&started, 0, None)?;
-        expect(&podman.output(&["stop", "-t", "2", "spinner"]), 0, None)?;
-        let code = podman.output(&["inspect", "--format", "{{.State.ExitCode}}", "spinner"]);
-        expect(&code, 0, Some("143"))?;
-        expect(&podman.output(&["rm", "spinner"]), 0, None)
-    });
+    cases.case("run -d, podman stop -t 2: 143", || podman.stop_case());
     cases.case(
         "--cpus 0.5 --pids-limit 20 reach the container's cgroup",
         || {
@@ -180,11 +323,7 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
                 "spin",
             ]);
             expect(&started, 0, None)?;
-            let pid = podman.output(&["inspect", "--format", "{{.State.Pid}}", "capped"]);
-            let pid: i32 = String::from_utf8_lossy(&pid.stdout)
-                .trim()
-                .parse()
-                .unwrap_or(0);
+            let pid = podman.pid("capped");
             let limits = crate::harness::cgroup_limits(pid);
             expect(&podman.output(&["rm", "--force", "capped"]), 0, None)?;
             if limits != (Some("50000".into()), Some("20".into())) {
@@ -195,33 +334,7 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
     );
     cases.case(
         "confinement: --user, --cap-drop all, no-new-privileges, seccomp, namespaces, root",
-        || {
-            let started = podman.output(&[
-                "run",
-                "-d",
-                "--name",
-                "confined",
-                "--user",
-                "1000:1000",
-                "--cap-drop",
-                "all",
-                "--security-opt",
-                "no-new-privileges",
-                "--runtime",
-                "wasmux-oci",
-                "wasm-probe",
-                "spin",
-            ]);
-            expect(&started, 0, None)?;
-            let pid = podman.output(&["inspect", "--format", "{{.State.Pid}}", "confined"]);
-            let pid: i32 = String::from_utf8_lossy(&pid.stdout)
-                .trim()
-                .parse()
-                .unwrap_or(0);
-            let probed = e2e::confinement_case(pid, &e2e::Confined::UNPRIVILEGED);
-            expect(&podman.output(&["rm", "--force", "confined"]), 0, None)?;
-            probed
-        },
+        || podman.confinement_case(&["--user", "1000:1000"], &e2e::Confined::UNPRIVILEGED),
     );
     cases.case(
         "wasi:sockets: the container's network, not the host's",
@@ -359,4 +472,42 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
         podman.state_is_empty()
     });
     cases.finish("podman");
+}
+
+#[test]
+fn rootless_podman_runs_wasm_images_through_wasmux_oci() {
+    let tools = ["podman", "buildah", "conmon", "setpriv", "gcc"];
+    if !e2e::tools_available("rootless podman", &tools) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let podman = Podman::rootless(tmp.path());
+    let images: Vec<_> = e2e::standard_images(tmp.path())
+        .into_iter()
+        .filter(|i| ["wasm-hello", "wasm-probe"].contains(&i.name))
+        .collect();
+    podman.add_images(&images);
+    let mut cases = Cases::default();
+    cases.case("hello", || {
+        let hello = "Hello from a Wasm container, run by wasmux!";
+        expect(&podman.run(&["wasm-hello"]), 0, Some(hello))
+    });
+    cases.case("exit 7", || {
+        expect(&podman.run(&["wasm-probe", "exit", "7"]), 7, None)
+    });
+    cases.case("env: -e reaches the guest, the host's does not", || {
+        podman.env_case()
+    });
+    cases.case("-v DIR:/data:ro cannot be written", || {
+        e2e::volume_case(tmp.path(), |args| podman.run(args))
+    });
+    cases.case(
+        "confinement: podman's user namespace, --cap-drop all, no-new-privileges, seccomp",
+        || podman.confinement_case(&[], &e2e::Confined::ROOTLESS),
+    );
+    cases.case("run -d, podman stop -t 2: 143", || podman.stop_case());
+    cases.case("after --rm nothing is left under the runtime root", || {
+        podman.state_is_empty()
+    });
+    cases.finish("rootless podman");
 }
