@@ -13,7 +13,7 @@ use tracing::warn;
 use crate::pending::PendingCompile;
 use crate::{
     Bundle, CacheEvent, CacheSetting, DynEngine, EngineOptions, Error, ExitStatus, LoadedModule,
-    PrecompileCache, Result, RunControl, RunSpec, WasmBinary,
+    PrecompileCache, Requested, Result, RunControl, RunSpec, WasmBinary,
 };
 
 /// The node's default engine, for workloads that do not name one.
@@ -167,11 +167,22 @@ impl Launcher {
         }
     }
 
+    /// The engine options a workload that asks for `requested` runs with: this
+    /// launcher's (the caller's) over the workload's.
+    pub fn options_for(&self, requested: &Requested) -> EngineOptions {
+        self.options.over(&requested.options)
+    }
+
     /// The engine for a workload that asks for `requested` (a bundle's
-    /// `run.oci.handler`): the caller's choice, else the workload's, else
-    /// `WASMUX_ENGINE`, else wasmux's default; refused if the node does not allow it.
-    pub fn choose_engine(&self, requested: Option<&str>) -> Result<Arc<dyn DynEngine>> {
-        let name = match (&self.engine, requested, &self.node_default) {
+    /// `run.oci.handler` and `wasmux.io/engine-options`): the caller's choice, else the
+    /// workload's, else `WASMUX_ENGINE`, else wasmux's default; refused if the node
+    /// does not allow it. Built with [`options_for`](Self::options_for).
+    pub fn choose_engine(&self, requested: &Requested) -> Result<Arc<dyn DynEngine>> {
+        let name = match (
+            &self.engine,
+            requested.engine.as_deref(),
+            &self.node_default,
+        ) {
             (Some(name), _, _) => name.as_str(),
             (None, Some(name), _) => name,
             (None, None, Some(name)) => name.as_str(),
@@ -185,7 +196,10 @@ impl Launcher {
                 allowed: allowed.join(", "),
             });
         }
-        Ok(Arc::from(crate::engine_with_options(name, &self.options)?))
+        Ok(Arc::from(crate::engine_with_options(
+            name,
+            &self.options_for(requested),
+        )?))
     }
 
     /// The precompile cache this launcher uses (`None` when it is off), or why it
@@ -213,7 +227,7 @@ impl Launcher {
     pub fn load(
         &self,
         wasm: &WasmBinary,
-        requested: Option<&str>,
+        requested: &Requested,
         cache: Option<PrecompileCache>,
     ) -> Result<Launch> {
         let engine = self.choose_engine(requested)?;
@@ -221,7 +235,7 @@ impl Launcher {
         let pending = match (&cache_event, cache) {
             (CacheEvent::Deferred, Some(cache)) => Some(PendingCompile::new(
                 engine.clone(),
-                self.options.clone(),
+                self.options_for(requested),
                 wasm.clone(),
                 cache,
             )),
@@ -242,7 +256,7 @@ impl Launcher {
     pub fn run(
         &self,
         spec: RunSpec,
-        requested: Option<&str>,
+        requested: &Requested,
         control: &RunControl,
     ) -> Result<ExitStatus> {
         let launch = self.load(&spec.wasm, requested, self.cache())?;
@@ -262,7 +276,7 @@ impl Launcher {
     pub fn run_bundle(&self, dir: impl AsRef<Path>, control: &RunControl) -> Result<ExitStatus> {
         let bundle = Bundle::load(dir)?;
         let spec = bundle.run_spec()?;
-        self.run(spec, bundle.requested_engine(), control)
+        self.run(spec, &bundle.requested(), control)
     }
 }
 

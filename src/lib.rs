@@ -45,24 +45,26 @@ pub mod signals;
 pub use launcher::{ALLOWED_ENGINES_VAR, ENGINE_VAR, Launch, Launcher};
 pub use pending::PendingCompile;
 pub use service::{DEFAULT_HTTP_LISTEN, HTTP_LISTEN_ANNOTATION, http_listen, run_or_serve};
+pub use wasmux_bundle::annotations;
 pub use wasmux_bundle::{
-    Bundle, HandlerMode, HandlerRequest, MountPoint, Sniffed, container_process_spec, parse_env,
-    parse_mountinfo, sniff,
+    Bundle, ENGINE_OPTIONS_ANNOTATION, HandlerMode, HandlerRequest, MountPoint, Sniffed,
+    TIMEOUT_ANNOTATION, container_process_spec, parse_env, parse_mountinfo, requested_by, sniff,
 };
-pub use wasmux_cache::{CacheSetting, PrecompileCache, SealedEntry};
+pub use wasmux_cache::{CacheSetting, PrecompileCache, SealedEntry, inventory};
+pub use wasmux_core::options::parse_size;
 pub use wasmux_core::{
     ArtifactStore, CacheEvent, Capabilities, Capability, Cause, Deadline, Descriptor, DynEngine,
     EXIT_NOT_FOUND, EXIT_NOT_RUNNABLE, EXIT_RUNTIME_ERROR, EngineInfo, EngineOptions, Error,
-    ExitStatus, Limits, LoadedModule, Preopen, Result, RunControl, RunSpec, SIGKILL, SIGTERM,
-    Stdio, StdioStream, Support, Tier, TrapKind, WasmBinary, WasmKind, run_once,
+    ExitStatus, Limits, LoadedModule, Preopen, Requested, Result, RunControl, RunSpec, SIGKILL,
+    SIGTERM, Stdio, StdioStream, Support, Tier, TrapKind, WasmBinary, WasmKind, run_once,
 };
 
 /// What a backend implements, and the shared pieces it builds on: for adding an engine
 /// (docs/adding-an-engine.md), not for running workloads.
 pub mod backend {
     pub use wasmux_core::{
-        Artifact, ArtifactKey, ArtifactLookup, Engine, KillHook, MemoryBudget, Module, Precompile,
-        Precompiler, RawOutcome, RawRun, stdio_wait,
+        Artifact, ArtifactKey, ArtifactLookup, ArtifactOrigin, Engine, KillHook, MemoryBudget,
+        Module, Precompile, Precompiler, RawOutcome, RawRun, stdio_wait,
     };
 }
 

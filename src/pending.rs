@@ -59,11 +59,17 @@ impl PendingCompile {
     /// Compiles the optimized code into the cache now, in this process. A failure
     /// costs the cache entry, never the caller: it is logged.
     pub fn compile_now(self) {
-        match self.engine.fill_cache(&self.wasm, &self.cache) {
+        match self.compile() {
             Ok(event) if event.is_warning() => tracing::warn!(%event, "precompile cache"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "compiling optimized code for the cache failed"),
         }
+    }
+
+    /// Compiles the optimized code into the cache now, in this process, and says what
+    /// the cache did (for a caller that reports it: `wasmux cache precompile`).
+    pub fn compile(self) -> crate::Result<crate::CacheEvent> {
+        self.engine.fill_cache(&self.wasm, &self.cache)
     }
 
     /// Hands the work to the helper `helper` makes, a program of the caller's (usually

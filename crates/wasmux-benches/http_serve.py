@@ -10,7 +10,11 @@ shim).
 
     python3 crates/wasmux-benches/http_serve.py
     WASMTIME=~/.cache/wasmtime-48/bin/wasmtime RUNWASI=.../containerd-shim-wasmtime-v1 \
-        CONNECTIONS=16 SECONDS=10 IDLE=50 python3 crates/wasmux-benches/http_serve.py
+        CONNECTIONS=16 SECONDS=10 IDLE=50 ROUNDS=5 python3 crates/wasmux-benches/http_serve.py
+
+`ROUNDS` repeats the load runs, every server once per round, in turn (the figures are
+each server's medians, and its requests/s range shows the noise); `PARTS` picks among
+`throughput,first,idle` (all by default).
 
 `WASMTIME` names a wasmtime 48 CLI built with `serve` (docs/performance.md says how);
 `RUNWASI` a build of runwasi's wasmtime shim; rows without them are left out. The load
@@ -31,6 +35,8 @@ CONNECTIONS = int(os.environ.get("CONNECTIONS", "16"))
 SECONDS = int(os.environ.get("SECONDS", "10"))
 IDLE = int(os.environ.get("IDLE", "50"))
 COLD_RUNS = int(os.environ.get("COLD_RUNS", "10"))
+ROUNDS = int(os.environ.get("ROUNDS", "1"))
+PARTS = set(os.environ.get("PARTS", "throughput,first,idle").split(","))
 
 
 def free_port():
@@ -185,7 +191,8 @@ class CtrService:
 
 
 def throughput(wasmux, component, wasmtime, services):
-    """name -> (requests/s, p50, p99), each server started, warmed and stopped in turn."""
+    """name -> [(requests/s, p50, p99) of each round]: in every round each server is
+    started, warmed, measured and stopped in turn."""
     rows = {}
 
     def measure(name, start, stop):
@@ -195,7 +202,7 @@ def throughput(wasmux, component, wasmtime, services):
             print(f"measuring {name}", file=sys.stderr)
             wait_answering(port)
             sh("wrk", "-t1", "-c1", "-d1s", f"http://127.0.0.1:{port}/")  # warm-up
-            rows[name] = wrk(port)
+            rows.setdefault(name, []).append(wrk(port))
         finally:
             stop(handle)
 
@@ -207,14 +214,15 @@ def throughput(wasmux, component, wasmtime, services):
         child.terminate()
         child.wait()
 
-    measure("wasmux run (CLI)", process([wasmux, "run", "--listen", "127.0.0.1:PORT", component]), end)
-    if wasmtime:
-        # `-S cli`: the component imports wasi:cli (its environment, stdio), which
-        # `wasmtime serve` links only when asked.
-        measure("wasmtime serve (48)", process([wasmtime, "serve", "-S", "cli", "--addr", "127.0.0.1:PORT",
-                                                component]), end)
-    for name, service in services.items():
-        measure(name, service.start, service.stop)
+    for _ in range(ROUNDS):
+        measure("wasmux run (CLI)", process([wasmux, "run", "--listen", "127.0.0.1:PORT", component]), end)
+        if wasmtime:
+            # `-S cli`: the component imports wasi:cli (its environment, stdio), which
+            # `wasmtime serve` links only when asked.
+            measure("wasmtime serve (48)", process([wasmtime, "serve", "-S", "cli", "--addr",
+                                                    "127.0.0.1:PORT", component]), end)
+        for name, service in services.items():
+            measure(name, service.start, service.stop)
     return rows
 
 
@@ -281,6 +289,24 @@ def shims(work, runwasi):
     return services, daemon
 
 
+def print_throughput(rows, wasmtime):
+    """The load table: each server's medians over the rounds, with ratios to wasmtime's
+    own server where measured, else to wasmux's CLI."""
+    medians = {name: tuple(statistics.median(r[i] for r in runs) for i in range(3))
+               for name, runs in rows.items()}
+    base = medians.get("wasmtime serve (48)", medians["wasmux run (CLI)"])
+    print(f"\nhttp-hello under wrk -t2 -c{CONNECTIONS} -d{SECONDS}s, median of {ROUNDS} "
+          "interleaved round(s), same machine:\n")
+    print("| server | requests/s | req/s range | p50 | p99 | req/s ratio | p99 ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, (rps, p50, p99) in medians.items():
+        low, high = min(r[0] for r in rows[name]), max(r[0] for r in rows[name])
+        print(f"| {name} | {rps:,.0f} | {low:,.0f}–{high:,.0f} | {p50:.2f} ms | {p99:.2f} ms "
+              f"| {rps / base[0]:.2f} | {p99 / base[2]:.2f} |")
+    if not wasmtime:
+        print("| wasmtime serve (48) | not measured: set WASMTIME | | | | | |")
+
+
 def main():
     if os.geteuid() != 0:
         sys.exit("needs root (podman and runc as root)")
@@ -295,22 +321,17 @@ def main():
                     "podman, native hyper via runc": PodmanService(podman, "runc-private", "native-http")}
         ctr_services, daemon = shims(work, os.environ.get("RUNWASI"))
         services.update(ctr_services)
-        rows = throughput(wasmux, component, wasmtime, services)
-        # The reference: wasmtime's own server where measured, else wasmux's CLI.
-        base = rows.get("wasmtime serve (48)", rows["wasmux run (CLI)"])
-        print(f"\nhttp-hello under wrk -t2 -c{CONNECTIONS} -d{SECONDS}s, one run, same machine:\n")
-        print("| server | requests/s | p50 | p99 | req/s ratio | p99 ratio |")
-        print("|---|---:|---:|---:|---:|---:|")
-        for name, (rps, p50, p99) in rows.items():
-            print(f"| {name} | {rps:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {rps / base[0]:.2f} | {p99 / base[2]:.2f} |")
-        if not wasmtime:
-            print("| wasmtime serve (48) | not measured: set WASMTIME | | | | |")
-        firsts = first_response(podman, work)
-        print(f"\nFirst 200 after `podman run -d` (median of {COLD_RUNS}, host network):\n")
-        print("| image | first response |")
-        print("|---|---:|")
-        for name, ms in firsts.items():
-            print(f"| {name} | {ms:.0f} ms |")
+        if "throughput" in PARTS:
+            print_throughput(throughput(wasmux, component, wasmtime, services), wasmtime)
+        if "first" in PARTS:
+            firsts = first_response(podman, work)
+            print(f"\nFirst 200 after `podman run -d` (median of {COLD_RUNS}, host network):\n")
+            print("| image | first response |")
+            print("|---|---:|")
+            for name, ms in firsts.items():
+                print(f"| {name} | {ms:.0f} ms |")
+        if "idle" not in PARTS:
+            return
         memory = idle_memory(services)
         print(f"\nIdle service containers: {IDLE} at once, mean PSS per container:\n")
         print("| way | container process | monitor (conmon or shim) | total |")

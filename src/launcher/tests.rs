@@ -13,7 +13,10 @@ fn launcher(vars: &[(&str, &str)]) -> Launcher {
 #[cfg(all(feature = "wasmtime", feature = "wasmer"))]
 fn chosen(launcher: &Launcher, requested: Option<&str>) -> Result<String> {
     launcher
-        .choose_engine(requested)
+        .choose_engine(&Requested {
+            engine: requested.map(str::to_owned),
+            ..Requested::default()
+        })
         .map(|engine| engine.name().to_owned())
 }
 
@@ -120,4 +123,48 @@ fn run_bundle_fills_the_cache_once_and_runs_to_the_exit_status() {
     let again = launcher.run_bundle(bundle, &RunControl::new()).unwrap();
     assert_eq!(again, ExitStatus::Exited(0));
     assert_eq!(entries(), stored);
+}
+
+/// A workload's options build its engine, under the caller's: an option the engine
+/// lacks is refused by the engine, whoever set it.
+#[cfg(all(feature = "wasmtime", feature = "wasmer"))]
+#[test]
+fn a_workloads_options_build_its_engine_under_the_callers() {
+    let workload = Requested {
+        engine: Some("wasmer".into()),
+        options: EngineOptions::new()
+            .with_tier(crate::Tier::Optimized)
+            .with_stack_size(1 << 20),
+    };
+    let caller = launcher(&[]).options(EngineOptions::new().with_tier(crate::Tier::Baseline));
+    assert_eq!(
+        caller.options_for(&workload),
+        EngineOptions::new()
+            .with_tier(crate::Tier::Baseline)
+            .with_stack_size(1 << 20)
+    );
+    // wasmer is a baseline compiler: the workload's optimized tier is refused, naming
+    // the engine; the caller's baseline goes over it.
+    let tier_only = Requested {
+        options: EngineOptions::new().with_tier(crate::Tier::Optimized),
+        ..workload.clone()
+    };
+    let refused = launcher(&[])
+        .choose_engine(&tier_only)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        refused.contains("wasmer") && refused.contains("tier"),
+        "{refused}"
+    );
+    assert_eq!(caller.choose_engine(&tier_only).unwrap().name(), "wasmer");
+    let on_wasmtime = Requested {
+        engine: Some("wasmtime".into()),
+        ..workload
+    };
+    assert_eq!(
+        caller.choose_engine(&on_wasmtime).unwrap().name(),
+        "wasmtime"
+    );
 }

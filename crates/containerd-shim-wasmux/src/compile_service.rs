@@ -25,7 +25,9 @@ use rustix::net::{
     AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
 };
-use wasmux::{ArtifactStore, DynEngine, Launcher, PrecompileCache, SealedEntry, WasmBinary};
+use wasmux::{
+    ArtifactStore, DynEngine, EngineOptions, Launcher, PrecompileCache, SealedEntry, WasmBinary,
+};
 
 /// The hidden command line argument that makes this binary the helper.
 pub(crate) const SERVICE_ARG: &str = "__compile-service";
@@ -78,9 +80,13 @@ fn spawn(dir: &std::path::Path) -> std::io::Result<OwnedFd> {
 /// In a container's init: a sealed copy of the cache entry of `wasm` on `engine`,
 /// compiled and stored by the helper if need be; `None` (with a warning on the
 /// container's stderr) when there is no helper or it cannot give one.
-pub(crate) fn entry_for(engine: &dyn DynEngine, wasm: &WasmBinary) -> Option<SealedEntry> {
+pub(crate) fn entry_for(
+    engine: &dyn DynEngine,
+    options: &EngineOptions,
+    wasm: &WasmBinary,
+) -> Option<SealedEntry> {
     let client = CLIENT.get()?.as_ref()?;
-    request(client, engine.name(), wasm)
+    request(client, &engine_request(engine.name(), options), wasm)
         .inspect_err(|e| eprintln!("wasmux: no precompiled code from the node cache: {e}"))
         .ok()
         .flatten()
@@ -121,6 +127,13 @@ fn request(client: &OwnedFd, engine: &str, wasm: &WasmBinary) -> Result<Option<O
         ("none", _) => Ok(None),
         (other, _) => Err(other.to_owned()),
     }
+}
+
+/// A request's text: the engine's name, a newline, its options (`EngineOptions`'s
+/// comma-separated texts), so the helper builds the same engine and the entry it
+/// hands back is the one the container's engine loads.
+fn engine_request(engine: &str, options: &EngineOptions) -> String {
+    format!("{engine}\n{}", options.to_args().join(","))
 }
 
 /// One message with descriptors attached.
@@ -222,12 +235,14 @@ pub(crate) fn serve(dir: PathBuf) -> std::process::ExitCode {
 }
 
 /// Compiles (if the cache lacks it) and seals the entry of the module in `module` on
-/// the engine named `engine`, configured as the shim's launcher configures it.
+/// the engine and options `request` names ([`engine_request`]).
 fn compile(
     cache: &PrecompileCache,
-    engine: &str,
+    request: &str,
     module: OwnedFd,
 ) -> Result<Option<OwnedFd>, String> {
+    let (engine, options) = request.split_once('\n').unwrap_or((request, ""));
+    let options = EngineOptions::parse_list(options).map_err(|e| e.to_string())?;
     let mut bytes = Vec::new();
     let mut module = File::from(module);
     // The sender wrote it through the same open file: start from the beginning.
@@ -241,7 +256,8 @@ fn compile(
     let wasm = WasmBinary::new(bytes, "the container's module").map_err(|e| e.to_string())?;
     let engine = Launcher::new()
         .engine(engine)
-        .choose_engine(None)
+        .options(options)
+        .choose_engine(&wasmux::Requested::default())
         .map_err(|e| e.to_string())?;
     let Some(key) = engine.artifact_key(&wasm, cache) else {
         return Ok(None);
@@ -278,15 +294,35 @@ mod tests {
             Ok(wasmux::Sniffed::Wasm(wasm)) => wasm,
             other => panic!("{other:?}"),
         };
-        let first = compile(&cache, "wasmtime", module(&wasm.bytes))
+        let plain = engine_request("wasmtime", &EngineOptions::new());
+        let first = compile(&cache, &plain, module(&wasm.bytes))
             .unwrap()
             .unwrap();
         let stored = || std::fs::read_dir(cache.dir()).unwrap().count();
         assert_eq!(stored(), 1);
-        let second = compile(&cache, "wasmtime", module(&wasm.bytes))
+        let second = compile(&cache, &plain, module(&wasm.bytes))
             .unwrap()
             .unwrap();
         assert_eq!(stored(), 1, "a second request maps the stored entry");
+        // Another configuration is another entry, loadable by an engine built so.
+        let baseline = EngineOptions::new().with_tier(wasmux::Tier::Baseline);
+        let winch = compile(
+            &cache,
+            &engine_request("wasmtime", &baseline),
+            module(&wasm.bytes),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(stored(), 2);
+        let engine = Launcher::new()
+            .engine("wasmtime")
+            .options(baseline)
+            .choose_engine(&wasmux::Requested::default())
+            .unwrap();
+        let (_, event) = engine
+            .load_cached(&wasm, Some(&SealedEntry::from_fd(winch)))
+            .unwrap();
+        assert_eq!(event, wasmux::CacheEvent::Hit);
         for entry in [first, second] {
             let mut copy = File::from(entry);
             assert!(
@@ -295,13 +331,13 @@ mod tests {
             );
             let engine = Launcher::new()
                 .engine("wasmtime")
-                .choose_engine(None)
+                .choose_engine(&wasmux::Requested::default())
                 .unwrap();
             let sealed = SealedEntry::from_fd(copy.into());
             let (_, event) = engine.load_cached(&wasm, Some(&sealed)).unwrap();
             assert_eq!(event, wasmux::CacheEvent::Hit);
         }
-        let err = compile(&cache, "wasmtime", module(b"not wasm")).unwrap_err();
+        let err = compile(&cache, &plain, module(b"not wasm")).unwrap_err();
         assert!(err.contains("not a Wasm binary"), "{err}");
     }
 }

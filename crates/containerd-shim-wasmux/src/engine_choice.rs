@@ -1,10 +1,8 @@
-//! Which engine runs a container. containerd-shim-wasm 1.0.1 shows a sandbox the
-//! process's args, env and entrypoint but not the spec's annotations, so
-//! `run.oci.handler` cannot reach it; the engine comes from the runtime name instead
+//! Which engine runs a container: the runtime name is the caller's choice
 //! (`containerd-shim-wasmux-<engine>-v1`, a link to this binary, serves the runtime
-//! `io.containerd.wasmux-<engine>.v1`) as the caller's choice of wasmux's
-//! [`Launcher`](wasmux::Launcher); without one the launcher's rule goes on
-//! (`WASMUX_ENGINE` in containerd's environment, else wasmux's default).
+//! `io.containerd.wasmux-<engine>.v1`) for wasmux's [`Launcher`](wasmux::Launcher),
+//! over the annotations' `run.oci.handler` (`bundle_annotations`), over
+//! `WASMUX_ENGINE` in containerd's environment, over wasmux's default.
 
 use std::path::Path;
 

@@ -6,6 +6,7 @@
 //! exit contract, loading compiled code from the node's precompile cache, which only a
 //! helper process outside every container writes (`compile_service.rs`).
 
+mod bundle_annotations;
 mod compile_service;
 mod engine_choice;
 mod sandbox;
@@ -49,6 +50,7 @@ fn main() -> std::process::ExitCode {
     // container process comes from.
     let serves = !std::env::args().any(|a| a == "start" || a == "delete");
     if serves {
+        bundle_annotations::remember();
         compile_service::start(
             wasmux::Launcher::new()
                 .cache_default(NODE_CACHE_DIR)

@@ -6,6 +6,7 @@ use containerd_shim_wasm::sandbox::Sandbox;
 use containerd_shim_wasm::sandbox::context::{RuntimeContext, Source};
 use wasmux::{ArtifactStore, Launcher, RunControl, Sniffed};
 
+use crate::bundle_annotations;
 use crate::compile_service;
 use crate::engine_choice::engine_of_runtime_name;
 
@@ -53,19 +54,22 @@ impl Sandbox for WasmuxSandbox {
                 let mut spec = wasmux::container_process_spec(&args, &env, &cwd)?;
                 // The init is in the pod's network namespace: the guest may use it.
                 spec.network = true;
+                // The annotations of the container (or pod) the shim was started for.
+                let annotations = bundle_annotations::get();
+                let requested = wasmux::requested_by(annotations)?;
+                spec.limits.timeout = wasmux::annotations::timeout(annotations)?;
                 let mut launcher = Launcher::new();
                 if let Some(engine) = engine {
                     launcher = launcher.engine(engine);
                 }
-                let engine = launcher.choose_engine(None)?;
+                let engine = launcher.choose_engine(&requested)?;
                 // Compiled code from the helper outside the container (a sealed copy);
                 // without one, a compile for this run only.
-                let entry = compile_service::entry_for(engine.as_ref(), &spec.wasm);
+                let options = launcher.options_for(&requested);
+                let entry = compile_service::entry_for(engine.as_ref(), &options, &spec.wasm);
                 let store = entry.as_ref().map(|e| e as &dyn ArtifactStore);
                 let (module, _event) = engine.load_cached(&spec.wasm, store)?;
-                // Annotations do not reach a containerd-shim-wasm sandbox: the guest's
-                // WASMUX_HTTP_LISTEN, else the default, says where a proxy is served.
-                let listen = wasmux::http_listen(None, &spec.env);
+                let listen = wasmux::http_listen(annotations, &spec.env);
                 Ok(wasmux::run_or_serve(&module, spec, &listen, &control)?.exit_code())
             })
             .context("starting the guest's thread")?;

@@ -52,6 +52,7 @@ fn cri_config(dir: &Path) -> String {
       runtime_type = "io.containerd.runc.v2"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.wasmux]
       runtime_type = "io.containerd.wasmux.v1"
+      pod_annotations = ["wasmux.io/*"]
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{d}/cni/bin"
     conf_dir = "{d}/cni/net.d"
@@ -104,6 +105,46 @@ impl Cri {
     }
 
     /// Waits until the CRI plugin has seen `image` (imported with ctr just before).
+    /// RunPodSandbox with the wasmux handler; the pod's ID once it is ready.
+    fn run_pod(&self, config: &PodSandboxConfig, containerd_dir: &Path) -> Result<String, String> {
+        let request = RunPodSandboxRequest {
+            config: Some(config.clone()),
+            runtime_handler: "wasmux".into(),
+        };
+        let id = self
+            .call("RunPodSandbox", self.rt().run_pod_sandbox(request))
+            .map_err(|e| format!("{e}\n{}", containerd_log(containerd_dir)))?
+            .pod_sandbox_id;
+        let status = self.call(
+            "PodSandboxStatus",
+            self.rt().pod_sandbox_status(PodSandboxStatusRequest {
+                pod_sandbox_id: id.clone(),
+                verbose: false,
+            }),
+        )?;
+        match status.status.map(|s| s.state()) {
+            Some(PodSandboxState::SandboxReady) => Ok(id),
+            other => Err(format!("sandbox state {other:?}")),
+        }
+    }
+
+    /// StopPodSandbox, RemovePodSandbox.
+    fn remove_pod(&self, id: &str) -> Result<(), String> {
+        self.call(
+            "StopPodSandbox",
+            self.rt().stop_pod_sandbox(StopPodSandboxRequest {
+                pod_sandbox_id: id.into(),
+            }),
+        )?;
+        self.call(
+            "RemovePodSandbox",
+            self.rt().remove_pod_sandbox(RemovePodSandboxRequest {
+                pod_sandbox_id: id.into(),
+            }),
+        )
+        .map(drop)
+    }
+
     fn await_image(&self, image: &str) -> Result<(), String> {
         let until = Instant::now() + Duration::from_secs(30);
         loop {
@@ -133,17 +174,21 @@ fn image_spec(image: &str) -> ImageSpec {
     }
 }
 
-/// A pod as kubelet asks for it for a `runtimeClassName: wasmux` Pod with
-/// `hostNetwork: true`.
-fn sandbox_config(log_dir: &Path) -> PodSandboxConfig {
+/// A pod as kubelet asks for it for a `runtimeClassName: wasmux` Pod named `name` with
+/// `hostNetwork: true` and `annotations`.
+fn sandbox_config(name: &str, log_dir: &Path, annotations: &[(&str, &str)]) -> PodSandboxConfig {
     PodSandboxConfig {
         metadata: Some(PodSandboxMetadata {
-            name: "wasm-pod".into(),
-            uid: "9c1c2b0e-wasmux-cri-test".into(),
+            name: name.into(),
+            uid: format!("9c1c2b0e-wasmux-cri-test-{name}"),
             namespace: "default".into(),
             attempt: 0,
         }),
-        hostname: "wasm-pod".into(),
+        hostname: name.into(),
+        annotations: annotations
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
         log_directory: log_dir.display().to_string(),
         linux: Some(LinuxPodSandboxConfig {
             cgroup_parent: format!("/{CGROUP_PARENT}"),
@@ -197,6 +242,7 @@ fn container(name: &str, image: &str, command: &[&str], envs: &[(&str, &str)]) -
 }
 
 /// The pod under test and what its containers leave behind.
+#[derive(Clone)]
 struct Pod<'a> {
     cri: &'a Cri,
     id: String,
@@ -382,23 +428,8 @@ fn kubernetes_cri_runs_wasm_pods_through_the_wasmux_handler() {
             for image in [PAUSE, "docker.io/library/wasm-probe:latest"] {
                 cri.await_image(image)?;
             }
-            let config = sandbox_config(&log_dir);
-            let request = RunPodSandboxRequest {
-                config: Some(config.clone()),
-                runtime_handler: "wasmux".into(),
-            };
-            let id = cri
-                .call("RunPodSandbox", cri.rt().run_pod_sandbox(request))
-                .map_err(|e| format!("{e}\n{}", containerd_log(tmp.path())))?
-                .pod_sandbox_id;
-            let status = cri.call(
-                "PodSandboxStatus",
-                cri.rt().pod_sandbox_status(PodSandboxStatusRequest {
-                    pod_sandbox_id: id.clone(),
-                    verbose: false,
-                }),
-            )?;
-            let state = status.status.map(|s| s.state());
+            let config = sandbox_config("wasm-pod", &log_dir, &[]);
+            let id = cri.run_pod(&config, tmp.path())?;
             pod = Some(Pod {
                 cri: &cri,
                 id,
@@ -406,10 +437,7 @@ fn kubernetes_cri_runs_wasm_pods_through_the_wasmux_handler() {
                 log_dir: log_dir.clone(),
                 containerd_dir: tmp.path().to_owned(),
             });
-            match state {
-                Some(PodSandboxState::SandboxReady) => Ok(()),
-                other => Err(format!("sandbox state {other:?}")),
-            }
+            Ok(())
         },
     );
     let Some(pod) = pod else {
@@ -483,8 +511,8 @@ fn kubernetes_cri_runs_wasm_pods_through_the_wasmux_handler() {
             let result = e2e::http_case(
                 |address| {
                     cri.await_image("docker.io/library/wasm-http:latest")?;
-                    // The pod shares the node's network; the shim reads the address
-                    // from the guest's environment (annotations do not reach it).
+                    // The pod shares the node's network; the address from the
+                    // guest's environment (a pod annotation would do as well).
                     let config = container(
                         "service",
                         "wasm-http",
@@ -520,19 +548,29 @@ fn kubernetes_cri_runs_wasm_pods_through_the_wasmux_handler() {
             other => Err(format!("exit {other}, want 143 (SIGTERM)")),
         }
     });
+    cases.case(
+        "pod annotations (pod_annotations = wasmux.io/*): the timeout ends a guest, 137; the engine options compile its code",
+        || {
+            let annotations = [
+                ("wasmux.io/timeout", "1"),
+                ("wasmux.io/engine-options", "tier=baseline"),
+            ];
+            let config = sandbox_config("annotated-pod", &log_dir, &annotations);
+            let annotated = Pod {
+                id: cri.run_pod(&config, tmp.path())?,
+                config,
+                ..pod.clone()
+            };
+            let ended = annotated.run(probe("deadline", &["spin"]));
+            cri.remove_pod(&annotated.id)?;
+            expect_exit(&ended?, 137, None)?;
+            // The node cache's entry says it is Winch's code (tier=baseline), which the
+            // helper outside the container compiled with the pod's options.
+            e2e::cache_holds_code_of(&tmp.path().join("modules"), "winch-")
+        },
+    );
     cases.case("StopPodSandbox, RemovePodSandbox: no pod left", || {
-        cri.call(
-            "StopPodSandbox",
-            cri.rt().stop_pod_sandbox(StopPodSandboxRequest {
-                pod_sandbox_id: pod.id.clone(),
-            }),
-        )?;
-        cri.call(
-            "RemovePodSandbox",
-            cri.rt().remove_pod_sandbox(RemovePodSandboxRequest {
-                pod_sandbox_id: pod.id.clone(),
-            }),
-        )?;
+        cri.remove_pod(&pod.id)?;
         let left = cri
             .call(
                 "ListPodSandbox",

@@ -129,6 +129,28 @@ fn containerd_runs_wasm_images_through_the_wasmux_shim() {
     cases.case("exit 7", || {
         expect(&probe(&[], "exit7", &["exit", "7"]), 7, None)
     });
+    cases.case(
+        "ctr run --annotation: the timeout ends a spinning guest with 137",
+        || {
+            let flags = ["--annotation", "wasmux.io/timeout=1"];
+            expect(&probe(&flags, "deadline", &["spin"]), 137, None)
+        },
+    );
+    cases.case(
+        "ctr run --annotation: the engine and its options, refused by the engine by name",
+        || {
+            let flags = [
+                "--annotation",
+                "run.oci.handler=wasmer",
+                "--annotation",
+                "wasmux.io/engine-options=pooling=2",
+            ];
+            e2e::expect_error(
+                &probe(&flags, "pooled", &["exit", "0"]),
+                "wasmer does not support the pooling option",
+            )
+        },
+    );
     cases.case("trap is 134", || {
         expect(&probe(&[], "trap", &["trap", "unreachable"]), 134, None)
     });

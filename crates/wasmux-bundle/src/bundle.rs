@@ -1,20 +1,16 @@
 //! `Bundle`: an OCI bundle on disk, loaded with oci-spec and mapped to a `RunSpec` (docs/oci-to-wasi.md).
 
 use std::path::{Component, Path, PathBuf};
-use std::time::Duration;
 
 use oci_spec::runtime::{Mount, Spec};
 use tracing::{debug, warn};
 use wasmux_core::spec::open_mount_of;
-use wasmux_core::{Error, Limits, Preopen, Result, RunSpec, WasmBinary};
+use wasmux_core::{EngineOptions, Error, Limits, Preopen, Requested, Result, RunSpec, WasmBinary};
 
+use crate::annotations;
 use crate::detect::{HandlerMode, HandlerRequest, Sniffed};
 use crate::entrypoint;
 use crate::scratch::Scratch;
-
-/// The annotation that sets a deadline: the run's (exit 137 past it), or each
-/// request's for a served `wasi:http` component (504 past it).
-pub const TIMEOUT_ANNOTATION: &str = "wasmux.io/timeout";
 
 /// Mount types a Wasm guest has no use for; ignored rather than refused, since every
 /// runtime adds them to every container.
@@ -27,6 +23,7 @@ pub struct Bundle {
     spec: Spec,
     rootfs: PathBuf,
     request: HandlerRequest,
+    options: EngineOptions,
     scratch_root: Option<PathBuf>,
 }
 
@@ -61,11 +58,13 @@ impl Bundle {
             )));
         }
         let request = HandlerRequest::from_annotations(spec.annotations().as_ref())?;
+        let options = annotations::engine_options(spec.annotations().as_ref())?;
         Ok(Bundle {
             dir,
             spec,
             rootfs,
             request,
+            options,
             scratch_root: None,
         })
     }
@@ -92,6 +91,15 @@ impl Bundle {
     /// The engine named by `run.oci.handler`, if the bundle asks for one.
     pub fn requested_engine(&self) -> Option<&str> {
         self.request.engine.as_deref()
+    }
+
+    /// What the bundle asks of its engine: `run.oci.handler`'s engine and the
+    /// [`ENGINE_OPTIONS_ANNOTATION`](crate::ENGINE_OPTIONS_ANNOTATION)'s options.
+    pub fn requested(&self) -> Requested {
+        Requested {
+            engine: self.request.engine.clone(),
+            options: self.options.clone(),
+        }
     }
 
     /// Maps the whole spec to a [`RunSpec`]: reads and classifies the entrypoint, builds
@@ -141,7 +149,7 @@ impl Bundle {
         })?;
         spec.limits = Limits {
             memory_bytes: self.memory_limit(),
-            timeout: self.timeout()?,
+            timeout: annotations::timeout(self.spec.annotations().as_ref())?,
         };
         Ok(spec)
     }
@@ -231,32 +239,6 @@ impl Bundle {
             guest: destination,
             read_only,
         }))
-    }
-
-    /// The [`TIMEOUT_ANNOTATION`]'s deadline: the run's, or each request's for a
-    /// served `wasi:http` component. Seconds, fractions allowed; anything else is
-    /// refused by name.
-    fn timeout(&self) -> Result<Option<Duration>> {
-        let Some(value) = self
-            .spec
-            .annotations()
-            .as_ref()
-            .and_then(|a| a.get(TIMEOUT_ANNOTATION))
-        else {
-            return Ok(None);
-        };
-        value
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|secs| *secs > 0.0)
-            .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-            .map(Some)
-            .ok_or_else(|| {
-                Error::InvalidBundle(format!(
-                    "{TIMEOUT_ANNOTATION} {value:?}: expected a number of seconds above 0"
-                ))
-            })
     }
 
     fn memory_limit(&self) -> Option<u64> {

@@ -10,6 +10,7 @@
 //! - [`container_process_spec`]: a process already inside its container (a shim's
 //!   init), mapped from the mount table it sees ([`parse_mountinfo`]).
 
+pub mod annotations;
 pub mod bundle;
 pub mod container;
 pub mod detect;
@@ -17,6 +18,7 @@ mod devices;
 mod entrypoint;
 mod scratch;
 
-pub use bundle::{Bundle, TIMEOUT_ANNOTATION, parse_env};
+pub use annotations::{ENGINE_OPTIONS_ANNOTATION, TIMEOUT_ANNOTATION, requested_by};
+pub use bundle::{Bundle, parse_env};
 pub use container::{MountPoint, container_process_spec, parse_mountinfo};
 pub use detect::{HandlerMode, HandlerRequest, Sniffed, sniff};

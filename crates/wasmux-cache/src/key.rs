@@ -4,7 +4,7 @@
 use wasmux_core::{ArtifactKey, Descriptor};
 
 /// Bumped whenever the key's inputs or the entry layout change, so old entries miss.
-const KEY_FORMAT: &str = "wasmux-precompile-v1";
+const KEY_FORMAT: &str = "wasmux-precompile-v2";
 
 /// The key of `module` compiled by the engine `descriptor` names, configured as
 /// `fingerprint` says, on this host: a BLAKE3 hash (cryptographic, so no image can be

@@ -10,9 +10,16 @@
 //!   this user;
 //! - verified: an entry is native code, so it is loaded only after its header, key and
 //!   the BLAKE3 hash written with it match; entries are mapped, not copied; anything else is removed and
-//!   recompiled. A write that fails (read-only or full disk) costs the cache, not the run.
+//!   recompiled. A write that fails (read-only or full disk) costs the cache, not the run;
+//! - bounded ([`inventory`]): each entry carries its origin (engine, version,
+//!   configuration, module hash); a hit marks the entry used (its modification time,
+//!   at most once a minute); a write that takes the cache over its cap
+//!   ([`MAX_SIZE_VAR`], [`DEFAULT_MAX_SIZE`]) evicts entries no engine of this build
+//!   loads, then the least recently used. Eviction unlinks: a process that has an entry
+//!   mapped keeps its pages, and a reader never sees a half-written entry.
 
 mod entry;
+pub mod inventory;
 mod key;
 mod sealed;
 mod setting;
@@ -22,28 +29,51 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
-use wasmux_core::{Artifact, ArtifactKey, ArtifactLookup, ArtifactStore, Descriptor};
+use wasmux_core::{
+    Artifact, ArtifactKey, ArtifactLookup, ArtifactOrigin, ArtifactStore, Descriptor,
+};
 
-pub use entry::Rejection;
+pub use entry::{EntryInfo, Rejection};
 pub use key::{cache_key, host_cpu_features};
 pub use sealed::SealedEntry;
-pub use setting::{CACHE_DIR_VAR, CACHE_SWITCH_VAR, CacheSetting};
+pub use setting::{
+    CACHE_DIR_VAR, CACHE_SWITCH_VAR, CacheSetting, DEFAULT_MAX_SIZE, MAX_SIZE_VAR, max_size_from,
+};
+
+/// How stale a hit's last-use mark may get before the hit renews it: the resolution of
+/// least-recently-used eviction, and why a hit rarely costs a write.
+const USE_MARK_RESOLUTION: Duration = Duration::from_secs(60);
 
 /// A directory of precompiled modules. Cheap to clone; safe to share between threads
 /// and processes.
 #[derive(Debug, Clone)]
 pub struct PrecompileCache {
     dir: PathBuf,
+    max_size: Option<u64>,
 }
 
 impl PrecompileCache {
     /// Uses `dir`, creating it with mode 0700. An existing directory must belong to
-    /// this user; group or world access is removed.
+    /// this user; group or world access is removed. Capped at what [`MAX_SIZE_VAR`]
+    /// says, else [`DEFAULT_MAX_SIZE`].
     pub fn open(dir: impl Into<PathBuf>) -> io::Result<Self> {
         let dir = dir.into();
         ensure_private_dir(&dir)?;
-        Ok(PrecompileCache { dir })
+        let max_size = max_size_from(|name| std::env::var_os(name))?;
+        Ok(PrecompileCache { dir, max_size })
+    }
+
+    /// With a cap of `bytes` (`None`: unbounded) instead of the environment's.
+    pub fn with_max_size(mut self, bytes: Option<u64>) -> Self {
+        self.max_size = bytes;
+        self
+    }
+
+    /// The cap writes keep the cache under (`None`: unbounded).
+    pub fn max_size(&self) -> Option<u64> {
+        self.max_size
     }
 
     /// The cache the environment asks for ([`CacheSetting::from_env`]), or `None` when
@@ -89,7 +119,10 @@ impl ArtifactStore for PrecompileCache {
             }
         };
         match verified_artifact(key, file, map) {
-            Ok(artifact) => ArtifactLookup::Found(artifact),
+            Ok(artifact) => {
+                mark_used(artifact.file());
+                ArtifactLookup::Found(artifact)
+            }
             Err(rejection) => {
                 // Best effort: the fresh compile's rename replaces it anyway.
                 let _ = fs::remove_file(&path);
@@ -98,15 +131,41 @@ impl ArtifactStore for PrecompileCache {
         }
     }
 
-    /// Stores `payload` as the entry for `key`, atomically.
-    fn write(&self, key: &ArtifactKey, payload: &[u8]) -> io::Result<()> {
+    /// Stores `payload` as the entry for `key`, atomically, then keeps the cache under
+    /// its cap (a failed eviction is logged: it costs the bound, not the entry).
+    fn write(
+        &self,
+        key: &ArtifactKey,
+        origin: &ArtifactOrigin<'_>,
+        payload: &[u8],
+    ) -> io::Result<()> {
         let mut temp = tempfile::Builder::new()
-            .prefix(".tmp-")
+            .prefix(inventory::PARTIAL_PREFIX)
             .suffix(".partial")
             .tempfile_in(&self.dir)?;
-        temp.write_all(&entry::encode(key, payload))?;
+        temp.write_all(&entry::encode(key, &EntryInfo::of(origin), payload))?;
         temp.persist(self.entry_path(key)).map_err(|e| e.error)?;
+        if let Some(max_size) = self.max_size
+            && let Err(e) = self.keep_under(max_size, &[origin.engine])
+        {
+            tracing::warn!(cache = %self, error = %e, "precompile cache over its cap");
+        }
         Ok(())
+    }
+}
+
+/// Marks a hit's entry as used now (its modification time: the file's contents are
+/// never changed, so a mapping of it stays valid), unless it was marked within
+/// [`USE_MARK_RESOLUTION`]. Best effort: a cache that cannot be marked is still read.
+fn mark_used(file: &File) {
+    let now = SystemTime::now();
+    let stale = file
+        .metadata()
+        .and_then(|m| m.modified())
+        .map(|t| now.duration_since(t).unwrap_or_default() >= USE_MARK_RESOLUTION)
+        .unwrap_or(false);
+    if stale {
+        let _ = file.set_modified(now);
     }
 }
 
@@ -127,13 +186,7 @@ fn verified_artifact(
 /// Opens without following a symlink and maps only a regular file, so an entry
 /// replaced by a link to a device or a FIFO cannot hang or flood the reader.
 fn map_regular_file(path: &Path) -> io::Result<(File, memmap2::Mmap)> {
-    let file: File = OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::other("not a regular file"));
-    }
+    let file = open_regular_file(path)?;
     // SAFETY: a mapping is only sound while no one changes the file. Entries live in a
     // directory private to this user and are only ever replaced by rename (a new
     // inode), never written in place; a truncation by someone else would fault the
@@ -141,6 +194,18 @@ fn map_regular_file(path: &Path) -> io::Result<(File, memmap2::Mmap)> {
     #[allow(unsafe_code)]
     let map = unsafe { memmap2::Mmap::map(&file)? };
     Ok((file, map))
+}
+
+/// Opens `path` for reading if it is a regular file, without following a symlink.
+fn open_regular_file(path: &Path) -> io::Result<File> {
+    let file: File = OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    Ok(file)
 }
 
 fn ensure_private_dir(dir: &Path) -> io::Result<()> {

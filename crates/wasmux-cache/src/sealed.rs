@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::os::fd::OwnedFd;
 
 use rustix::fs::{MemfdFlags, SealFlags};
-use wasmux_core::{ArtifactKey, ArtifactLookup, ArtifactStore, Descriptor};
+use wasmux_core::{ArtifactKey, ArtifactLookup, ArtifactOrigin, ArtifactStore, Descriptor};
 
 use crate::{PrecompileCache, cache_key, map_regular_file, verified_artifact};
 
@@ -87,7 +87,12 @@ impl ArtifactStore for SealedEntry {
         }
     }
 
-    fn write(&self, _key: &ArtifactKey, _payload: &[u8]) -> io::Result<()> {
+    fn write(
+        &self,
+        _key: &ArtifactKey,
+        _origin: &ArtifactOrigin<'_>,
+        _payload: &[u8],
+    ) -> io::Result<()> {
         Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
             "a sealed entry is read, never written",

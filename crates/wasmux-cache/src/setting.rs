@@ -8,6 +8,31 @@ use std::path::PathBuf;
 pub const CACHE_SWITCH_VAR: &str = "WASMUX_CACHE";
 /// Puts the cache in this directory instead of the XDG default.
 pub const CACHE_DIR_VAR: &str = "WASMUX_CACHE_DIR";
+/// Caps the cache's size (`500m`, `10g`, bytes; `none` for no cap).
+pub const MAX_SIZE_VAR: &str = "WASMUX_CACHE_MAX_SIZE";
+/// The cap without [`MAX_SIZE_VAR`]: room for a few dozen big modules' optimized code
+/// (CPython's is about 40 MB) on a node that runs many images over weeks.
+pub const DEFAULT_MAX_SIZE: u64 = 2 << 30;
+
+/// The cap [`MAX_SIZE_VAR`] sets, [`DEFAULT_MAX_SIZE`] without it, `None` for `none`;
+/// anything else is an error naming the variable.
+pub fn max_size_from(var: impl Fn(&str) -> Option<OsString>) -> std::io::Result<Option<u64>> {
+    let Some(value) = var(MAX_SIZE_VAR).filter(|v| !v.is_empty()) else {
+        return Ok(Some(DEFAULT_MAX_SIZE));
+    };
+    let text = value.to_string_lossy();
+    if text.trim().eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    wasmux_core::options::parse_size(&text)
+        .map(|bytes| Some(bytes as u64))
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{MAX_SIZE_VAR}={text:?}: expected a size (500m, 10g, bytes) or none"),
+            )
+        })
+}
 
 /// Whether and where to cache precompiled modules.
 #[derive(Debug, Clone, PartialEq, Eq)]

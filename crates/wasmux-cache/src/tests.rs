@@ -4,8 +4,10 @@
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
 
 use super::*;
+use crate::inventory::PrunePolicy;
 use wasmux_core::{
     CacheEvent, Capabilities, Descriptor, DynEngine, Engine, EngineInfo, Error, LoadedModule,
     Module, Precompile, Precompiler, RawRun, Result, RunControl, RunSpec, Support, WasmBinary,
@@ -320,7 +322,11 @@ fn a_truncated_entry_is_never_loaded() {
 fn a_foreign_entry_is_never_loaded() {
     assert_refused_and_replaced(
         |path| {
-            let other = entry::encode(&key_of(b"another module"), b"seludom rehtona");
+            let other = entry::encode(
+                &key_of(b"another module"),
+                &EntryInfo::default(),
+                b"seludom rehtona",
+            );
             fs::write(path, other).unwrap();
         },
         "another module or engine",
@@ -413,4 +419,148 @@ fn processes_filling_one_entry_at_once_leave_a_whole_entry() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names.len(), 1, "temporary files left behind: {names:?}");
+}
+
+/// Stores `modules` through the test engine, each one's last use `age` seconds ago.
+fn stored(cache: &PrecompileCache, modules: &[(&[u8], u64)]) {
+    let engine = Reverser::default();
+    for (bytes, age) in modules {
+        load_cached(&engine, &wasm(bytes), Some(cache)).unwrap();
+        let used = SystemTime::now() - Duration::from_secs(*age);
+        let file = fs::File::open(cache.entry_path(&key_of(bytes))).unwrap();
+        file.set_modified(used).unwrap();
+    }
+}
+
+#[test]
+fn the_listing_says_what_each_entry_was_compiled_from() {
+    let (_dir, cache) = fresh();
+    stored(&cache, &[(b"newer", 10), (b"older", 100)]);
+    let listed = cache.list().unwrap();
+    let keys: Vec<_> = listed.iter().map(|e| e.key.clone()).collect();
+    assert_eq!(
+        keys,
+        [key_of(b"older").to_string(), key_of(b"newer").to_string()]
+    );
+    let info = listed[0].info.as_ref().unwrap();
+    assert_eq!(
+        (info.engine.as_str(), info.engine_version.as_str()),
+        ("reverser", "1")
+    );
+    assert_eq!(info.fingerprint, FINGERPRINT);
+    assert_eq!(info.module, blake3::hash(b"older").to_hex().to_string());
+    assert_eq!(info.wasmux, env!("CARGO_PKG_VERSION"));
+    assert!(listed[0].size > 5);
+}
+
+#[test]
+fn a_hit_marks_its_entry_used() {
+    let (_dir, cache) = fresh();
+    stored(&cache, &[(b"module", 3600)]);
+    load_cached(&Reverser::default(), &wasm(b"module"), Some(&cache)).unwrap();
+    let last_use = cache.list().unwrap()[0].last_use;
+    assert!(last_use.elapsed().unwrap() < Duration::from_secs(60));
+}
+
+#[test]
+fn verify_removes_and_reports_a_damaged_entry_and_keeps_the_sound_ones() {
+    let (_dir, cache) = fresh();
+    stored(&cache, &[(b"sound", 0), (b"damaged", 0)]);
+    let damaged = cache.entry_path(&key_of(b"damaged"));
+    let mut bytes = fs::read(&damaged).unwrap();
+    bytes[1] ^= 1;
+    fs::write(&damaged, bytes).unwrap();
+    // A sound entry under another entry's name is as wrong as a damaged one.
+    let renamed = cache.dir().join(format!("{}.bin", "0".repeat(64)));
+    fs::copy(cache.entry_path(&key_of(b"sound")), &renamed).unwrap();
+    let report = cache.verify().unwrap();
+    let mut removed: Vec<_> = report
+        .removed
+        .iter()
+        .map(|r| (r.path.clone(), r.reason.clone()))
+        .collect();
+    removed.sort();
+    assert_eq!(
+        removed,
+        [
+            (renamed.clone(), Rejection::Foreign.to_string()),
+            (damaged.clone(), Rejection::Corrupt.to_string()),
+        ]
+    );
+    assert_eq!(report.kept, 1);
+    assert!(!damaged.exists() && !renamed.exists());
+    assert!(cache.entry_path(&key_of(b"sound")).exists());
+}
+
+#[test]
+fn prune_drops_other_engine_versions_first_then_the_least_recently_used() {
+    let (_dir, cache) = fresh();
+    stored(
+        &cache,
+        &[(b"oldest", 300), (b"middle", 200), (b"newest", 100)],
+    );
+    let size = cache.list().unwrap()[0].size;
+    let newer_engine = Descriptor {
+        version: "2",
+        ..TEST_ENGINE
+    };
+    // This build's reverser is version 2: every entry is stale.
+    let stale = cache
+        .prune(&PrunePolicy::for_engines([&newer_engine]))
+        .unwrap();
+    assert_eq!(stale.removed.len(), 3, "{stale:?}");
+    assert!(
+        stale
+            .removed
+            .iter()
+            .all(|r| r.reason.contains("another version"))
+    );
+
+    stored(
+        &cache,
+        &[(b"oldest", 300), (b"middle", 200), (b"newest", 100)],
+    );
+    let policy = PrunePolicy {
+        max_size: Some(2 * size),
+        ..PrunePolicy::for_engines([&TEST_ENGINE])
+    };
+    let report = cache.prune(&policy).unwrap();
+    assert_eq!(report.removed.len(), 1);
+    assert_eq!(report.removed[0].path, cache.entry_path(&key_of(b"oldest")));
+    assert_eq!((report.kept, report.kept_bytes), (2, 2 * size));
+    let aged = PrunePolicy {
+        older_than: Some(Duration::from_secs(150)),
+        ..PrunePolicy::default()
+    };
+    let report = cache.prune(&aged).unwrap();
+    assert_eq!(report.removed.len(), 1);
+    assert_eq!(report.removed[0].path, cache.entry_path(&key_of(b"middle")));
+    assert_eq!(report.kept, 1);
+}
+
+#[test]
+fn a_write_over_the_cap_evicts_the_least_recently_used() {
+    let (_dir, cache) = fresh();
+    stored(&cache, &[(b"first module", 300), (b"second module", 200)]);
+    let size = cache.list().unwrap()[0].size;
+    let capped = cache.clone().with_max_size(Some(2 * size + size / 2));
+    stored(&capped, &[(b"third module", 0)]);
+    let left: Vec<_> = capped.list().unwrap().into_iter().map(|e| e.key).collect();
+    assert_eq!(
+        left,
+        [
+            key_of(b"second module").to_string(),
+            key_of(b"third module").to_string()
+        ]
+    );
+}
+
+#[test]
+fn the_cap_comes_from_the_environment_and_nonsense_is_an_error() {
+    let var = |value: &'static str| move |name: &str| (name == MAX_SIZE_VAR).then(|| value.into());
+    assert_eq!(max_size_from(|_| None).unwrap(), Some(DEFAULT_MAX_SIZE));
+    assert_eq!(max_size_from(var("500m")).unwrap(), Some(500 << 20));
+    assert_eq!(max_size_from(var("none")).unwrap(), None);
+    let err = max_size_from(var("lots")).unwrap_err().to_string();
+    assert!(err.contains(MAX_SIZE_VAR), "{err}");
 }

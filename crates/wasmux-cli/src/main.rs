@@ -1,5 +1,6 @@
 //! `wasmux`: run a Wasm OCI bundle, or a bare module, on any compiled-in engine.
 
+mod cache;
 mod target;
 
 use std::process::ExitCode;
@@ -28,6 +29,8 @@ enum Command {
     Run(Box<target::RunArgs>),
     /// List the compiled-in engines with their versions and capabilities.
     Engines,
+    /// See, check, trim and fill the precompile cache.
+    Cache(cache::CacheArgs),
     /// Internal: a run's detached cache fill (the module on stdin).
     #[command(name = wasmux::pending::COMPILE_COMMAND, hide = true)]
     FillCache {
@@ -43,6 +46,10 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Run(args) => run(*args),
         Command::Engines => list_engines(),
+        Command::Cache(args) => cache::cache(args).unwrap_or_else(|e| {
+            eprintln!("wasmux: {e}");
+            e.exit_code()
+        }),
         Command::FillCache {
             engine,
             cache_dir,
@@ -69,7 +76,7 @@ fn run(args: target::RunArgs) -> u8 {
             eprintln!("wasmux: warning: precompile cache unusable ({e}); running uncached");
             None
         });
-        let launch = launcher.load(&spec.wasm, requested.as_deref(), cache)?;
+        let launch = launcher.load(&spec.wasm, &requested, cache)?;
         if launch.cache_event.is_warning() {
             eprintln!("wasmux: warning: {}", launch.cache_event);
         }

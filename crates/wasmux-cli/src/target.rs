@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use wasmux::{Bundle, EngineOptions, Error, Launcher, Preopen, Result, RunSpec, Sniffed};
+use wasmux::{
+    Bundle, EngineOptions, Error, Launcher, Preopen, Requested, Result, RunSpec, Sniffed,
+};
 
 /// Arguments of `wasmux run`.
 #[derive(Args)]
@@ -84,12 +86,12 @@ impl RunArgs {
         Ok(options)
     }
 
-    /// Builds the spec and returns it with the engine the bundle asks for, if any.
-    pub fn prepare(&self) -> Result<(RunSpec, Option<String>)> {
+    /// Builds the spec and returns it with what the bundle asks of its engine.
+    pub fn prepare(&self) -> Result<(RunSpec, Requested)> {
         let (mut spec, requested) = if self.target.is_dir() {
             self.bundle_spec()?
         } else {
-            (self.module_spec()?, None)
+            (self.module_spec()?, Requested::default())
         };
         if self.memory_limit.is_some() {
             spec.limits.memory_bytes = self.memory_limit;
@@ -101,15 +103,14 @@ impl RunArgs {
         Ok((spec, requested))
     }
 
-    fn bundle_spec(&self) -> Result<(RunSpec, Option<String>)> {
+    fn bundle_spec(&self) -> Result<(RunSpec, Requested)> {
         if !self.dirs.is_empty() || !self.envs.is_empty() || !self.args.is_empty() {
             return Err(Error::InvalidBundle(
                 "--dir, --env and extra arguments apply to modules; a bundle's config.json sets them".into(),
             ));
         }
         let bundle = Bundle::load(&self.target)?;
-        let requested = bundle.requested_engine().map(str::to_owned);
-        Ok((bundle.run_spec()?, requested))
+        Ok((bundle.run_spec()?, bundle.requested()))
     }
 
     fn module_spec(&self) -> Result<RunSpec> {

@@ -438,6 +438,21 @@ pub fn ctr_network_case(run: impl Fn(&[&str], &str, &[&str]) -> Output) -> Resul
     )
 }
 
+/// The precompile cache at `dir` holds an entry made by the compiler `fingerprint`
+/// names (`winch-`, `cranelift-`): each entry carries its origin as text, which says
+/// whether engine options reached the process that compiled it.
+pub fn cache_holds_code_of(dir: &Path, fingerprint: &str) -> Result<(), String> {
+    let needle = format!("fingerprint={fingerprint}");
+    let found = std::fs::read_dir(dir)
+        .map_err(|e| format!("the cache {}: {e}", dir.display()))?
+        .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+        .any(|entry| entry.windows(needle.len()).any(|w| w == needle.as_bytes()));
+    found.then_some(()).ok_or(format!(
+        "no {fingerprint} entry in {}: the engine options did not reach the compiler",
+        dir.display()
+    ))
+}
+
 /// Removes the (empty) parent cgroup `name` that containers of a test were placed
 /// under, from every hierarchy: the runtime removes only each container's own cgroup.
 pub fn remove_cgroup_parent(name: &str) {

@@ -106,6 +106,19 @@ pub enum ArtifactLookup {
     Rejected(String),
 }
 
+/// What an entry's code was compiled from, stored with it: the inputs of its key,
+/// so that a store's tools can say what each entry is and drop the ones no engine of
+/// this build will load again.
+#[derive(Debug, Clone, Copy)]
+pub struct ArtifactOrigin<'a> {
+    /// The engine that compiled it.
+    pub engine: &'a Descriptor,
+    /// The engine's configuration ([`Precompile::fingerprint`](crate::Precompile::fingerprint)).
+    pub fingerprint: &'a str,
+    /// The module or component's bytes.
+    pub module: &'a [u8],
+}
+
 /// Where compiled code is kept between runs. Shown (`Display`) as its location in
 /// messages about it.
 pub trait ArtifactStore: fmt::Display + Send + Sync {
@@ -117,7 +130,12 @@ pub trait ArtifactStore: fmt::Display + Send + Sync {
     /// Finds and verifies the entry for `key`.
     fn read(&self, key: &ArtifactKey) -> ArtifactLookup;
 
-    /// Stores `payload` (an engine's serialised module) as the entry for `key`, whole or
-    /// not at all.
-    fn write(&self, key: &ArtifactKey, payload: &[u8]) -> io::Result<()>;
+    /// Stores `payload` (an engine's serialised module, compiled from `origin`) as the
+    /// entry for `key`, whole or not at all.
+    fn write(
+        &self,
+        key: &ArtifactKey,
+        origin: &ArtifactOrigin<'_>,
+        payload: &[u8],
+    ) -> io::Result<()>;
 }

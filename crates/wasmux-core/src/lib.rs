@@ -28,7 +28,7 @@ pub mod status;
 pub mod stdio_wait;
 pub mod wasm;
 
-pub use artifact::{Artifact, ArtifactKey, ArtifactLookup, ArtifactStore};
+pub use artifact::{Artifact, ArtifactKey, ArtifactLookup, ArtifactOrigin, ArtifactStore};
 pub use control::{Deadline, KillHook, RunControl};
 pub use embed::{DynEngine, LoadedModule, run_once};
 pub use engine::{
@@ -39,7 +39,7 @@ pub use error::{Cause, EXIT_NOT_FOUND, EXIT_NOT_RUNNABLE, EXIT_RUNTIME_ERROR, Er
 pub use hostfs::HostDir;
 pub use load::CacheEvent;
 pub use memory::MemoryBudget;
-pub use options::{EngineOptions, ONLY_WASMTIME_POOLS, OptionSupport, Tier};
+pub use options::{EngineOptions, ONLY_WASMTIME_POOLS, OptionSupport, Requested, Tier};
 pub use spec::{GuestDir, KeepAlive, Limits, Preopen, RunSpec, Stdio, StdioStream};
 pub use status::{ExitStatus, RawOutcome, SIGKILL, SIGTERM, TrapKind};
 pub use wasm::{WasmBinary, WasmKind};

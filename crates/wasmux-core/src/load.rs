@@ -6,8 +6,8 @@ use std::fmt;
 
 use tracing::{debug, warn};
 
-use crate::artifact::{ArtifactKey, ArtifactLookup, ArtifactStore};
-use crate::engine::{Engine, Precompile, Precompiler};
+use crate::artifact::{ArtifactKey, ArtifactLookup, ArtifactOrigin, ArtifactStore};
+use crate::engine::{Descriptor, Engine, Precompile, Precompiler};
 use crate::error::Result;
 use crate::wasm::WasmBinary;
 
@@ -95,7 +95,7 @@ pub(crate) fn load_cached<E: Engine + ?Sized>(
         debug!(%key, "precompile cache miss: baseline tier");
         return Ok((baseline?, CacheEvent::Deferred));
     }
-    compile_and_store(precompiler, wasm, cache, &key, refused)
+    compile_and_store(descriptor, precompiler, wasm, cache, &key, refused)
 }
 
 /// Compiles `wasm`'s optimized code into `cache` (after a [`CacheEvent::Deferred`]
@@ -114,11 +114,12 @@ pub(crate) fn fill_cache<E: Engine + ?Sized>(
         Precompiler::Unavailable(reason) => return Ok(CacheEvent::Uncacheable(reason)),
     };
     let key = cache.key(descriptor, &precompiler.fingerprint(), &wasm.bytes);
-    Ok(compile_and_store(precompiler, wasm, cache, &key, None)?.1)
+    Ok(compile_and_store(descriptor, precompiler, wasm, cache, &key, None)?.1)
 }
 
 /// The miss path: compile, then write the entry (a write failure costs the entry only).
 fn compile_and_store<M>(
+    descriptor: &Descriptor,
     precompiler: &dyn Precompile<M>,
     wasm: &WasmBinary,
     cache: &dyn ArtifactStore,
@@ -126,7 +127,13 @@ fn compile_and_store<M>(
     refused: Option<String>,
 ) -> Result<(M, CacheEvent)> {
     let (module, artifact) = precompiler.compile_for_cache(wasm)?;
-    let event = match (cache.write(key, &artifact), refused) {
+    let fingerprint = precompiler.fingerprint();
+    let origin = ArtifactOrigin {
+        engine: descriptor,
+        fingerprint: &fingerprint,
+        module: &wasm.bytes,
+    };
+    let event = match (cache.write(key, &origin, &artifact), refused) {
         (Ok(()), None) => CacheEvent::Stored,
         (Ok(()), Some(reason)) => CacheEvent::Replaced(reason),
         (Err(e), refused) => CacheEvent::NotStored(match refused {

@@ -76,6 +76,27 @@ impl EngineOptions {
         self
     }
 
+    /// Parses a comma-separated list of [`set`](Self::set)'s `key=value` texts (an
+    /// annotation's value: `tier=baseline,stack-size=1m`); blanks around items are
+    /// ignored, an empty list is no option.
+    pub fn parse_list(list: &str) -> Result<Self> {
+        let mut options = Self::new();
+        for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            options.set(item)?;
+        }
+        Ok(options)
+    }
+
+    /// These options, with `base`'s for every one these leave unset: an explicit
+    /// caller's choice (these) over what a workload asks for (`base`).
+    pub fn over(&self, base: &EngineOptions) -> EngineOptions {
+        EngineOptions {
+            pooling: self.pooling.or(base.pooling),
+            stack_size: self.stack_size.or(base.stack_size),
+            tier: self.tier.or(base.tier),
+        }
+    }
+
     /// The options as `key=value` texts, each accepted by [`set`](Self::set): how a
     /// process hands its engine set-up to another (a background cache fill).
     pub fn to_args(&self) -> Vec<String> {
@@ -135,6 +156,26 @@ impl EngineOptions {
     }
 }
 
+/// What a workload asks of its engine (a bundle's `run.oci.handler` and
+/// `wasmux.io/engine-options`): the front door's own choices go over it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requested {
+    /// The engine it names.
+    pub engine: Option<String>,
+    /// The engine options it sets.
+    pub options: EngineOptions,
+}
+
+impl Requested {
+    /// A workload that asks for this engine and nothing else.
+    pub fn engine(name: impl Into<String>) -> Self {
+        Requested {
+            engine: Some(name.into()),
+            options: EngineOptions::new(),
+        }
+    }
+}
+
 /// Which [`EngineOptions`] an engine takes, declared in its
 /// [`Descriptor`](crate::Descriptor). The engine registry refuses every other option with
 /// [`check`](Self::check) before the engine is built, naming the engine and the reason:
@@ -187,16 +228,15 @@ impl OptionSupport {
     }
 }
 
-/// `1234`, `512k`, `8m` (powers of 1024), as bytes.
-fn parse_size(text: &str) -> Option<usize> {
-    let lower = text.to_ascii_lowercase();
-    let (digits, unit) = match lower.strip_suffix('k') {
-        Some(d) => (d, 1 << 10),
-        None => match lower.strip_suffix('m') {
-            Some(d) => (d, 1 << 20),
-            None => (lower.as_str(), 1),
-        },
-    };
+/// `1234`, `512k`, `8m`, `2g` (powers of 1024), as bytes: how sizes are written in
+/// options and settings.
+pub fn parse_size(text: &str) -> Option<usize> {
+    let lower = text.trim().to_ascii_lowercase();
+    let units = [('k', 1usize << 10), ('m', 1 << 20), ('g', 1 << 30)];
+    let (digits, unit) = units
+        .iter()
+        .find_map(|(suffix, unit)| Some((lower.strip_suffix(*suffix)?, *unit)))
+        .unwrap_or((lower.as_str(), 1));
     digits.parse::<usize>().ok()?.checked_mul(unit)
 }
 
@@ -221,6 +261,27 @@ mod tests {
             options.set(&format!("tier={}", tier.as_str())).unwrap();
             assert_eq!(options.tier, Some(tier));
         }
+    }
+
+    #[test]
+    fn a_list_parses_and_a_callers_options_go_over_a_workloads() {
+        let workload = EngineOptions::parse_list(" tier=baseline, stack-size=1m ,").unwrap();
+        assert_eq!(
+            workload,
+            EngineOptions::new()
+                .with_tier(Tier::Baseline)
+                .with_stack_size(1 << 20)
+        );
+        assert_eq!(EngineOptions::parse_list("").unwrap(), EngineOptions::new());
+        let caller = EngineOptions::new().with_tier(Tier::Optimized);
+        assert_eq!(
+            caller.over(&workload),
+            EngineOptions::new()
+                .with_tier(Tier::Optimized)
+                .with_stack_size(1 << 20)
+        );
+        let err = EngineOptions::parse_list("tier=baseline,stak-size=1m").unwrap_err();
+        assert!(err.to_string().contains("stak-size=1m"), "{err}");
     }
 
     #[test]

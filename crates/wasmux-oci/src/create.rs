@@ -160,7 +160,8 @@ fn prepare_on_host(bundle: &Bundle) -> wasmux::Result<HostDecisions> {
     let spec = bundle.run_spec()?;
     let launcher = settings::launcher();
     let cache = launcher.cache();
-    let launch = launcher.load(&spec.wasm, bundle.requested_engine(), cache.clone())?;
+    let requested = bundle.requested();
+    let launch = launcher.load(&spec.wasm, &requested, cache.clone())?;
     if launch.cache_event.is_warning() {
         tracing::warn!("{}", launch.cache_event);
     }
@@ -185,6 +186,7 @@ fn prepare_on_host(bundle: &Bundle) -> wasmux::Result<HostDecisions> {
     });
     Ok(HostDecisions {
         engine: launch.engine.name().to_owned(),
+        options: launcher.options_for(&requested),
         limits: spec.limits,
         listen: wasmux::http_listen(bundle.spec().annotations().as_ref(), &spec.env),
         entry,

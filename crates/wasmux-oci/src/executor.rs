@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
-use wasmux::{ArtifactStore, LoadedModule, RunControl, RunSpec, SealedEntry};
+use wasmux::{ArtifactStore, LoadedModule, Requested, RunControl, RunSpec, SealedEntry};
 
 use crate::settings;
 
@@ -30,6 +30,9 @@ struct Prepared {
 pub struct HostDecisions {
     /// The engine `create` chose (the launcher's one rule).
     pub engine: String,
+    /// The options it was built with (the bundle's `wasmux.io/engine-options`): the
+    /// init's engine must be the same, or the cache entry would not be its own.
+    pub options: wasmux::EngineOptions,
     /// The spec's limits: the memory limit, which the engine enforces as well as the
     /// cgroup (so a guest over it gets a refused grow, not only the kernel's OOM
     /// kill), and the `wasmux.io/timeout` deadline.
@@ -83,7 +86,8 @@ impl WasmExecutor {
         };
         let engine = settings::launcher()
             .engine(self.decided.engine.clone())
-            .choose_engine(None)?;
+            .options(self.decided.options.clone())
+            .choose_engine(&Requested::default())?;
         let store = entry.as_ref().map(|e| e as &dyn ArtifactStore);
         // A miss compiles here (an engine `create` could not fill the cache for, or a
         // tiered engine's baseline code); nothing is stored from inside a container.

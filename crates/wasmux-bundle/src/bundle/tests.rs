@@ -1,5 +1,7 @@
 use super::*;
+use crate::{ENGINE_OPTIONS_ANNOTATION, TIMEOUT_ANNOTATION};
 use std::fs;
+use std::time::Duration;
 use wasmux_core::WasmKind;
 
 const HELLO_WAT: &str = r#"(module (func (export "_start")))"#;
@@ -441,4 +443,36 @@ fn the_timeout_annotation_sets_the_deadline_and_nonsense_is_refused() {
         &[("m.wasm", HELLO_WAT.as_bytes())],
     );
     assert_eq!(without.run_spec().unwrap().limits.timeout, None);
+}
+
+#[test]
+fn the_engine_options_annotation_is_requested_and_a_typo_is_refused_by_name() {
+    let with = |value: &str| {
+        Fixture::new(
+            config(
+                r#""args":["/m.wasm"],"cwd":"/""#,
+                &format!(
+                    r#","annotations":{{"wasmux.io/engine-options":"{value}","run.oci.handler":"wasmer"}}"#
+                ),
+            ),
+            &[("m.wasm", HELLO_WAT.as_bytes())],
+        )
+    };
+    let fixture = with("tier=baseline, stack-size=1m");
+    let requested = Bundle::load(fixture.path()).unwrap().requested();
+    assert_eq!(requested.engine.as_deref(), Some("wasmer"));
+    assert_eq!(
+        requested.options,
+        EngineOptions::new()
+            .with_tier(wasmux_core::Tier::Baseline)
+            .with_stack_size(1 << 20)
+    );
+    for bad in ["tier=fast", "stak-size=1m", "pooling"] {
+        let fixture = with(bad);
+        let message = Bundle::load(fixture.path()).unwrap_err().to_string();
+        assert!(
+            message.contains(ENGINE_OPTIONS_ANNOTATION) && message.contains(bad),
+            "{bad:?}: {message}"
+        );
+    }
 }

@@ -302,3 +302,186 @@ fn tiers_are_separate_cache_entries() {
         );
     }
 }
+
+/// `wasmux cache --cache-dir CACHE ARGS...`, expected to succeed; its stdout.
+fn cache_command(cache: &Path, args: &[&str]) -> String {
+    let mut all = vec!["cache", "--cache-dir", cache.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = wasmux(&all);
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn list_shows_each_entrys_engine_configuration_and_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    assert_greeted(&run_cached("wasmtime", &cache), "wasmtime");
+    let listing = cache_command(&cache, &["list"]);
+    let row = listing
+        .lines()
+        .find(|l| l.contains(" wasmtime "))
+        .unwrap_or_else(|| panic!("no wasmtime entry:\n{listing}"));
+    let version = wasmux(&["engines"]);
+    assert!(
+        stdout(&version).contains(&format!(
+            "wasmtime {}",
+            row.split_whitespace().nth(2).unwrap()
+        )),
+        "{row}"
+    );
+    assert!(row.contains("cranelift-"), "{row}");
+    assert!(listing.contains("1 entries"), "{listing}");
+}
+
+#[test]
+fn verify_finds_removes_and_reports_a_damaged_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    assert_greeted(&run_cached("wasmtime", &cache), "wasmtime");
+    let entry = &entries(&cache)[0];
+    let mut bytes = std::fs::read(entry).unwrap();
+    bytes[100] ^= 0x10;
+    std::fs::write(entry, bytes).unwrap();
+    let report = cache_command(&cache, &["verify"]);
+    assert!(report.contains("integrity hash mismatch"), "{report}");
+    assert!(report.contains("1 removed, 0 sound"), "{report}");
+    assert!(entries(&cache).is_empty());
+    assert_greeted(&run_cached("wasmtime", &cache), "wasmtime");
+    assert!(cache_command(&cache, &["verify"]).contains("0 removed, 1 sound"));
+}
+
+#[test]
+fn prune_trims_by_age_and_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    for engine in precompiling_engines() {
+        assert_greeted(&run_cached(&engine, &cache), &engine);
+    }
+    let stored = entries(&cache).len();
+    let aged = cache_command(&cache, &["prune", "--older-than", "1d"]);
+    assert!(
+        aged.contains(&format!("0 removed, {stored} kept")),
+        "{aged}"
+    );
+    let emptied = cache_command(&cache, &["prune", "--max-size", "0"]);
+    assert!(
+        emptied.contains(&format!("{stored} removed, 0 kept")),
+        "{emptied}"
+    );
+    assert!(emptied.contains("least recently used"), "{emptied}");
+    let bad = wasmux(&["cache", "prune", "--older-than", "soon"]);
+    assert_ne!(bad.status.code(), Some(0));
+    assert!(stderr(&bad).contains("soon"), "{}", stderr(&bad));
+}
+
+#[test]
+fn precompile_fills_the_cache_so_the_first_start_hits() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let out = wasmux(&[
+        "cache",
+        "precompile",
+        "--engine",
+        "wasmtime",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        &hello_bundle(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("compiled and cached"),
+        "{}",
+        stdout(&out)
+    );
+    let first = run_cached("wasmtime", &cache);
+    assert_greeted(&first, "wasmtime");
+    assert!(
+        stderr(&first).contains("precompile cache hit"),
+        "{}",
+        stderr(&first)
+    );
+}
+
+/// Runs keep starting, hitting and refilling the cache while prunes empty it under
+/// them: every run is correct (an evicted entry a run has mapped stays its own).
+#[test]
+fn runs_stay_correct_while_prunes_evict_under_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let engines = precompiling_engines();
+    std::thread::scope(|scope| {
+        let runners: Vec<_> = (0..3)
+            .map(|i| {
+                let (engine, cache) = (&engines[i % engines.len()], &cache);
+                scope.spawn(move || {
+                    for _ in 0..6 {
+                        assert_greeted(&run_cached(engine, cache), engine);
+                    }
+                })
+            })
+            .collect();
+        let pruner = scope.spawn(|| {
+            for _ in 0..12 {
+                cache_command(&cache, &["prune", "--max-size", "0"]);
+            }
+        });
+        for runner in runners {
+            runner.join().unwrap();
+        }
+        pruner.join().unwrap();
+    });
+    cache_command(&cache, &["verify"]);
+}
+
+/// `wasmux.io/engine-options` reaches the engine from a bundle: wasmtime compiles with
+/// the tier it names (its cache entry says which compiler made it), and an engine
+/// without the option refuses it by name.
+#[test]
+fn the_engine_options_annotation_configures_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let bundle = wasmux_conformance::BundleBuilder::with_module(
+        &wasmux_conformance::guests::core_module("hello"),
+        &[],
+    )
+    .annotation("wasmux.io/engine-options", "tier=baseline")
+    .write(dir.path());
+    let bundle = bundle.to_str().unwrap();
+    let cache_dir = cache.to_str().unwrap();
+    let out = wasmux(&[
+        "run",
+        "--engine",
+        "wasmtime",
+        "--cache-dir",
+        cache_dir,
+        bundle,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listing = cache_command(&cache, &["list"]);
+    assert!(listing.contains(" winch-"), "{listing}");
+    let annotated = |options: &str, name: &str| {
+        wasmux_conformance::BundleBuilder::with_module(
+            &wasmux_conformance::guests::core_module("hello"),
+            &[],
+        )
+        .annotation("wasmux.io/engine-options", options)
+        .write(&dir.path().join(name))
+    };
+    let pooled = annotated("pooling=2", "pooled");
+    let refused = wasmux(&["run", "--engine", "wasmer", pooled.to_str().unwrap()]);
+    assert_ne!(refused.status.code(), Some(0));
+    let message = stderr(&refused);
+    assert!(
+        message.contains("wasmer") && message.contains("pooling"),
+        "{message}"
+    );
+    let typo = annotated("tier=fastest", "typo");
+    let out = wasmux(&["run", typo.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("wasmux.io/engine-options"),
+        "{}",
+        stderr(&out)
+    );
+}

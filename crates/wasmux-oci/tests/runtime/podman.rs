@@ -449,6 +449,30 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
             )
         });
     }
+    cases.case(
+        "--annotation wasmux.io/engine-options: the engine in the container is built with them",
+        || {
+            let options = "wasmux.io/engine-options=tier=baseline";
+            expect(
+                &podman.run(&["--annotation", options, "wasm-hello"]),
+                0,
+                Some(hello),
+            )?;
+            // create compiled Winch's code into the node cache, and the init (which
+            // builds its engine with the same options) loaded that entry.
+            e2e::cache_holds_code_of(&tmp.path().join("cache"), "winch-")?;
+            e2e::expect_error(
+                &podman.run(&[
+                    "--annotation",
+                    "wasmux.io/engine-options=pooling=2",
+                    "--annotation",
+                    "run.oci.handler=wasmer",
+                    "wasm-hello",
+                ]),
+                "wasmer does not support the pooling option",
+            )
+        },
+    );
     cases.case("an unknown engine annotation is refused by name", || {
         e2e::expect_error(
             &podman.run(&["--annotation", "run.oci.handler=nope", "wasm-hello"]),
