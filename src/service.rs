@@ -42,6 +42,7 @@ pub fn run_or_serve(
     if !module.serves_http() {
         return module.run(spec, control);
     }
+    module.check_servable(&spec)?;
     let listener = std::net::TcpListener::bind(listen)
         .map_err(|e| Error::io(format!("listening on {listen}"), e))?;
     let address = listener

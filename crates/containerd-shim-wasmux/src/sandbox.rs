@@ -58,6 +58,7 @@ impl Sandbox for WasmuxSandbox {
                 let annotations = bundle_annotations::get();
                 let requested = wasmux::requested_by(annotations)?;
                 spec.limits.timeout = wasmux::annotations::timeout(annotations)?;
+                spec.limits.cpu_time = wasmux::annotations::cpu_time(annotations)?;
                 let mut launcher = Launcher::new();
                 if let Some(engine) = engine {
                     launcher = launcher.engine(engine);

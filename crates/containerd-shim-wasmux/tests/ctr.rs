@@ -137,6 +137,13 @@ fn containerd_runs_wasm_images_through_the_wasmux_shim() {
         },
     );
     cases.case(
+        "ctr run --annotation: the CPU time budget ends a spinning guest with 152",
+        || {
+            let flags = ["--annotation", "wasmux.io/cpu-time=0.3"];
+            expect(&probe(&flags, "budget", &["spin"]), 152, None)
+        },
+    );
+    cases.case(
         "ctr run --annotation: the engine and its options, refused by the engine by name",
         || {
             let flags = [

@@ -18,6 +18,10 @@ pub const TIMEOUT_ANNOTATION: &str = "wasmux.io/timeout";
 /// name, and an option the chosen engine lacks is refused by the engine.
 pub const ENGINE_OPTIONS_ANNOTATION: &str = "wasmux.io/engine-options";
 
+/// The annotation that sets a CPU time budget (seconds): a run that has used that
+/// much CPU is killed with SIGXCPU (exit 152). Time spent waiting does not count.
+pub const CPU_TIME_ANNOTATION: &str = "wasmux.io/cpu-time";
+
 type Annotations<'a> = Option<&'a HashMap<String, String>>;
 
 /// What `annotations` ask of the engine: `run.oci.handler`'s engine and the
@@ -42,7 +46,18 @@ pub(crate) fn engine_options(annotations: Annotations<'_>) -> Result<EngineOptio
 /// The [`TIMEOUT_ANNOTATION`]'s deadline: the run's, or each request's for a served
 /// `wasi:http` component. Seconds, fractions allowed; anything else is refused by name.
 pub fn timeout(annotations: Annotations<'_>) -> Result<Option<Duration>> {
-    let Some(value) = annotations.and_then(|a| a.get(TIMEOUT_ANNOTATION)) else {
+    seconds(annotations, TIMEOUT_ANNOTATION)
+}
+
+/// The [`CPU_TIME_ANNOTATION`]'s budget, as [`timeout`] reads its deadline.
+pub fn cpu_time(annotations: Annotations<'_>) -> Result<Option<Duration>> {
+    seconds(annotations, CPU_TIME_ANNOTATION)
+}
+
+/// The annotation `name`'s seconds (fractions allowed, above 0), refused by name
+/// otherwise.
+fn seconds(annotations: Annotations<'_>, name: &str) -> Result<Option<Duration>> {
+    let Some(value) = annotations.and_then(|a| a.get(name)) else {
         return Ok(None);
     };
     value
@@ -54,7 +69,7 @@ pub fn timeout(annotations: Annotations<'_>) -> Result<Option<Duration>> {
         .map(Some)
         .ok_or_else(|| {
             Error::InvalidBundle(format!(
-                "{TIMEOUT_ANNOTATION} {value:?}: expected a number of seconds above 0"
+                "{name} {value:?}: expected a number of seconds above 0"
             ))
         })
 }

@@ -147,9 +147,11 @@ impl Bundle {
             }
             other => other,
         })?;
+        let annotated = self.spec.annotations().as_ref();
         spec.limits = Limits {
             memory_bytes: self.memory_limit(),
-            timeout: annotations::timeout(self.spec.annotations().as_ref())?,
+            timeout: annotations::timeout(annotated)?,
+            cpu_time: annotations::cpu_time(annotated)?,
         };
         Ok(spec)
     }

@@ -18,7 +18,9 @@ mod devices;
 mod entrypoint;
 mod scratch;
 
-pub use annotations::{ENGINE_OPTIONS_ANNOTATION, TIMEOUT_ANNOTATION, requested_by};
+pub use annotations::{
+    CPU_TIME_ANNOTATION, ENGINE_OPTIONS_ANNOTATION, TIMEOUT_ANNOTATION, requested_by,
+};
 pub use bundle::{Bundle, parse_env};
 pub use container::{MountPoint, container_process_spec, parse_mountinfo};
 pub use detect::{HandlerMode, HandlerRequest, Sniffed, sniff};

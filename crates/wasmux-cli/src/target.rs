@@ -37,6 +37,10 @@ pub struct RunArgs {
     /// answer 504 for a request still running after this many seconds.
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     timeout: Option<Duration>,
+    /// Kill the guest (exit 152, SIGXCPU) once it has used this many seconds of CPU
+    /// time; time spent waiting does not count. Runs only, not served components.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    cpu_time: Option<Duration>,
     /// Where a wasi:http proxy component is served (a component exporting
     /// wasi:http/incoming-handler is served, not run).
     #[arg(long, value_name = "ADDR", default_value = wasmux::DEFAULT_HTTP_LISTEN)]
@@ -98,6 +102,9 @@ impl RunArgs {
         }
         if self.timeout.is_some() {
             spec.limits.timeout = self.timeout;
+        }
+        if self.cpu_time.is_some() {
+            spec.limits.cpu_time = self.cpu_time;
         }
         spec.network = self.network;
         Ok((spec, requested))

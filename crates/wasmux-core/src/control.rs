@@ -3,7 +3,7 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::status::SIGKILL;
+use crate::status::{SIGKILL, SIGXCPU};
 
 type Interrupter = Arc<dyn Fn() + Send + Sync>;
 
@@ -99,26 +99,58 @@ impl RunControl {
     /// Kills the guest with SIGKILL once `timeout` has passed, unless the returned
     /// guard is dropped first (the run ended). Costs one parked thread per armed run.
     pub fn arm_deadline(&self, timeout: Duration) -> Deadline {
+        let until = Instant::now() + timeout;
+        self.watch("wasmux-deadline", move || {
+            match until.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Watch::Wait(left),
+                _ => Watch::Kill(SIGKILL),
+            }
+        })
+    }
+
+    /// Kills the guest with SIGXCPU (exit 152, as the kernel's `RLIMIT_CPU`) once
+    /// this process has used `budget` of CPU time from now, on all its threads (a
+    /// container's process runs one guest), unless the returned guard is dropped first.
+    /// Time spent waiting (on stdin, a sleep, a socket) does not count, unlike a
+    /// deadline's. Checked every [`CPU_CHECK_INTERVAL`] at most, so a guest may
+    /// overrun by that much per core. `None` where the process's CPU clock cannot be
+    /// read.
+    pub fn arm_cpu_budget(&self, budget: Duration) -> Option<Deadline> {
+        let start = process_cpu_time()?;
+        Some(self.watch("wasmux-cpu-budget", move || {
+            let used = process_cpu_time().map_or(budget, |now| now.saturating_sub(start));
+            match budget.checked_sub(used) {
+                Some(left) if !left.is_zero() => Watch::Wait(left.min(CPU_CHECK_INTERVAL)),
+                _ => Watch::Kill(SIGXCPU),
+            }
+        }))
+    }
+
+    /// A watcher thread that asks `next` what to do until the returned guard is
+    /// dropped: wait that long and ask again, or kill the guest.
+    fn watch(&self, name: &str, mut next: impl FnMut() -> Watch + Send + 'static) -> Deadline {
         let disarmed = Arc::new((Mutex::new(false), Condvar::new()));
         let control = self.clone();
         let flag = disarmed.clone();
         let watcher = std::thread::Builder::new()
-            .name("wasmux-deadline".into())
+            .name(name.into())
             .spawn(move || {
                 let (lock, cvar) = &*flag;
-                let until = Instant::now() + timeout;
                 let mut done = lock.lock().unwrap_or_else(|p| p.into_inner());
                 while !*done {
-                    let now = Instant::now();
-                    if now >= until {
-                        drop(done);
-                        control.kill(SIGKILL);
-                        return;
+                    match next() {
+                        Watch::Kill(signal) => {
+                            drop(done);
+                            control.kill(signal);
+                            return;
+                        }
+                        Watch::Wait(period) => {
+                            done = cvar
+                                .wait_timeout(done, period)
+                                .unwrap_or_else(|p| p.into_inner())
+                                .0;
+                        }
                     }
-                    done = cvar
-                        .wait_timeout(done, until - now)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0;
                 }
             });
         Deadline {
@@ -126,6 +158,23 @@ impl RunControl {
             watcher: watcher.ok(),
         }
     }
+}
+
+/// How often a CPU budget is checked at most.
+pub const CPU_CHECK_INTERVAL: Duration = Duration::from_millis(10);
+
+/// What a watcher does next.
+enum Watch {
+    Wait(Duration),
+    Kill(i32),
+}
+
+/// CPU time this process has used, on all its threads.
+fn process_cpu_time() -> Option<Duration> {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    let secs = u64::try_from(now.tv_sec).ok()?;
+    let nanos = u32::try_from(now.tv_nsec).ok()?;
+    Some(Duration::new(secs, nanos))
 }
 
 /// Keeps a backend's interrupter registered; unregisters it on drop.
@@ -144,7 +193,8 @@ impl Drop for KillHook {
     }
 }
 
-/// An armed deadline; dropping it disarms the watcher and waits for its thread.
+/// An armed deadline or CPU budget; dropping it disarms the watcher and waits for its
+/// thread.
 #[must_use = "the deadline is disarmed when this is dropped"]
 pub struct Deadline {
     disarmed: Arc<(Mutex<bool>, Condvar)>,
@@ -166,6 +216,19 @@ impl Drop for Deadline {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// (That waiting costs nothing is the CLI's test: this process's other tests use
+    /// CPU time too.)
+    #[test]
+    fn a_cpu_budget_kills_a_busy_guest_with_sigxcpu() {
+        let busy = RunControl::new();
+        let _budget = busy.arm_cpu_budget(Duration::from_millis(50)).unwrap();
+        let started = Instant::now();
+        while busy.killed().is_none() && started.elapsed() < Duration::from_secs(30) {
+            std::hint::black_box(started.elapsed());
+        }
+        assert_eq!(busy.killed(), Some(SIGXCPU));
+    }
 
     #[test]
     fn kill_runs_interrupters_once_and_first_signal_wins() {

@@ -10,7 +10,7 @@ use tracing::{debug_span, warn};
 use crate::artifact::{ArtifactKey, ArtifactStore};
 use crate::control::RunControl;
 use crate::engine::{Capability, Engine, EngineInfo, Module, Precompiler, Support};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::load::{CacheEvent, fill_cache, load_cached};
 use crate::spec::{RunSpec, StdioStream};
 use crate::status::ExitStatus;
@@ -132,6 +132,20 @@ impl LoadedModule {
         descriptor.capabilities.check(engine, &spec)?;
         let stderr = spec.stdio.stderr.try_clone()?;
         let _deadline = spec.limits.timeout.map(|t| control.arm_deadline(t));
+        let _budget = match spec.limits.cpu_time {
+            Some(budget) => {
+                Some(
+                    control
+                        .arm_cpu_budget(budget)
+                        .ok_or_else(|| Error::Unsupported {
+                            engine,
+                            feature: "a CPU time budget",
+                            reason: "this process's CPU clock cannot be read",
+                        })?,
+                )
+            }
+            None => None,
+        };
         let raw = self.module.execute(spec, control)?;
         let status = raw.outcome.classify(control.killed(), raw.memory_denied);
         report(&status, stderr);
@@ -144,6 +158,21 @@ impl LoadedModule {
     /// runs (by its content: it exports `wasi:http/incoming-handler`).
     pub fn serves_http(&self) -> bool {
         self.module.serves_http()
+    }
+
+    /// Whether [`serve`](Self::serve) takes `spec`: a caller checks before it listens.
+    pub fn check_servable(&self, spec: &RunSpec) -> Result<()> {
+        let descriptor = self.module.descriptor();
+        descriptor.capabilities.check(descriptor.name, spec)?;
+        if spec.limits.cpu_time.is_some() {
+            return Err(Error::Unsupported {
+                engine: descriptor.name,
+                feature: "a CPU time budget for a served component",
+                reason: "its requests share one process; each request's deadline (the \
+                         timeout) bounds it instead",
+            });
+        }
+        Ok(())
     }
 
     /// Serves HTTP on `listener` until `control` is killed: each request on a fresh
@@ -161,7 +190,7 @@ impl LoadedModule {
         let descriptor = self.module.descriptor();
         let _span =
             debug_span!("serve", engine = descriptor.name, module = %spec.wasm.origin).entered();
-        descriptor.capabilities.check(descriptor.name, &spec)?;
+        self.check_servable(&spec)?;
         let raw = self.module.serve(spec, listener, control)?;
         Ok(raw.outcome.classify(control.killed(), raw.memory_denied))
     }

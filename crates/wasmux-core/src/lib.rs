@@ -41,5 +41,5 @@ pub use load::CacheEvent;
 pub use memory::MemoryBudget;
 pub use options::{EngineOptions, ONLY_WASMTIME_POOLS, OptionSupport, Requested, Tier};
 pub use spec::{GuestDir, KeepAlive, Limits, Preopen, RunSpec, Stdio, StdioStream};
-pub use status::{ExitStatus, RawOutcome, SIGKILL, SIGTERM, TrapKind};
+pub use status::{ExitStatus, RawOutcome, SIGKILL, SIGTERM, SIGXCPU, TrapKind};
 pub use wasm::{WasmBinary, WasmKind};

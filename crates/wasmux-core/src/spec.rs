@@ -96,6 +96,10 @@ pub struct Limits {
     pub memory_bytes: Option<u64>,
     /// Wall-clock time after which the guest is killed with SIGKILL.
     pub timeout: Option<Duration>,
+    /// CPU time the guest may use (all threads of the process running it), after
+    /// which it is killed with SIGXCPU (exit 152). Runs only: a served component's
+    /// requests share one process, and each has `timeout` as its deadline instead.
+    pub cpu_time: Option<Duration>,
 }
 
 /// One workload, fully decided: an engine only translates this into its own calls.

@@ -6,6 +6,8 @@ use std::fmt;
 pub const SIGKILL: i32 = 9;
 /// SIGTERM: the polite kill a runtime sends first.
 pub const SIGTERM: i32 = 15;
+/// SIGXCPU: what a spent CPU budget delivers, as the kernel's `RLIMIT_CPU` does.
+pub const SIGXCPU: i32 = 24;
 
 /// How a started workload ended. Every engine reports the same variant for the
 /// same guest behaviour, so callers never need to know which engine ran it.
@@ -50,6 +52,12 @@ impl fmt::Display for ExitStatus {
             ExitStatus::Exited(n) => write!(f, "exited with status {n}"),
             ExitStatus::Trapped { kind, message } => write!(f, "wasm trap ({kind}): {message}"),
             ExitStatus::OutOfMemory => f.write_str("out of memory: the memory limit denied a grow"),
+            ExitStatus::Killed(SIGXCPU) => {
+                write!(
+                    f,
+                    "killed by signal {SIGXCPU} (its CPU time budget was spent)"
+                )
+            }
             ExitStatus::Killed(signal) => write!(f, "killed by signal {signal}"),
         }
     }

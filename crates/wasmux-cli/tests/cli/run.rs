@@ -499,3 +499,53 @@ fn sigterm_ends_the_guest_with_143_and_removes_its_private_scratch_dirs() {
         "scratch dirs left behind"
     );
 }
+
+/// A CPU time budget (`--cpu-time`, or the bundle's `wasmux.io/cpu-time`) ends a busy
+/// guest with SIGXCPU (152) on every engine; a guest that waits longer than the budget
+/// without working is not killed.
+#[test]
+fn a_cpu_time_budget_ends_a_busy_guest_with_152_and_spares_a_waiting_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let spin = probe_bundle(&["spin"]).write(&dir.path().join("spin"));
+    let annotated = probe_bundle(&["spin"])
+        .annotation("wasmux.io/cpu-time", "0.3")
+        .write(&dir.path().join("annotated"));
+    for engine in engines() {
+        let flagged = run_bundle(&spin, &["--engine", &engine, "--cpu-time", "0.3"]);
+        assert_eq!(
+            flagged.status.code(),
+            Some(152),
+            "{engine}: {}",
+            stderr(&flagged)
+        );
+        assert!(
+            stderr(&flagged).contains("CPU time budget"),
+            "{engine}: {}",
+            stderr(&flagged)
+        );
+        let by_annotation = run_bundle(&annotated, &["--engine", &engine]);
+        assert_eq!(by_annotation.status.code(), Some(152), "{engine}");
+    }
+    // `hold` waits for stdin to close: a second of waiting against 0.3 s of budget.
+    let hold = probe_bundle(&["hold"]).write(&dir.path().join("hold"));
+    let mut waiting =
+        crate::support::wasmux_command(&[], &["run", "--cpu-time", "0.3", hold.to_str().unwrap()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    drop(waiting.stdin.take());
+    let status = waiting.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "a waiting guest was killed");
+    let bad = probe_bundle(&["spin"])
+        .annotation("wasmux.io/cpu-time", "lots")
+        .write(&dir.path().join("bad"));
+    let out = run_bundle(&bad, &[]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("wasmux.io/cpu-time"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -160,3 +160,22 @@ fn every_request_sees_the_preopens() {
         assert!(body.contains("from the host directory\n"), "{body}");
     }
 }
+
+/// A CPU time budget cannot bound one of many requests sharing a process: refused by
+/// name before the server listens.
+#[test]
+fn a_cpu_time_budget_is_refused_for_a_served_component() {
+    let component = guests::component("http-hello");
+    let out = crate::support::wasmux(&[
+        "run",
+        "--listen",
+        "127.0.0.1:0",
+        "--cpu-time",
+        "1",
+        component.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(126));
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(message.contains("CPU time budget"), "{message}");
+    assert!(!message.contains("serving"), "{message}");
+}

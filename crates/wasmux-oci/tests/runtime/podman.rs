@@ -473,6 +473,17 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
             )
         },
     );
+    cases.case(
+        "--annotation wasmux.io/cpu-time=0.3: a spinning guest ends with 152",
+        || {
+            let budget = ["--annotation", "wasmux.io/cpu-time=0.3"];
+            expect(
+                &podman.run(&[&budget[..], &["wasm-probe", "spin"]].concat()),
+                152,
+                None,
+            )
+        },
+    );
     cases.case("an unknown engine annotation is refused by name", || {
         e2e::expect_error(
             &podman.run(&["--annotation", "run.oci.handler=nope", "wasm-hello"]),
