@@ -56,7 +56,8 @@ pub use wasmux_core::{
     ArtifactStore, CacheEvent, Capabilities, Capability, Cause, Deadline, Descriptor, DynEngine,
     EXIT_NOT_FOUND, EXIT_NOT_RUNNABLE, EXIT_RUNTIME_ERROR, EngineInfo, EngineOptions, Error,
     ExitStatus, Limits, LoadedModule, Preopen, Requested, Result, RunControl, RunSpec, SIGKILL,
-    SIGTERM, Stdio, StdioStream, Support, Tier, TrapKind, WasmBinary, WasmKind, run_once,
+    SIGTERM, Stdio, StdioStream, Support, Tier, TrapKind, WasmBinary, WasmFeature, WasmKind,
+    run_once,
 };
 
 /// What a backend implements, and the shared pieces it builds on: for adding an engine

@@ -17,10 +17,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub engine: Option<String>,
     /// Configure the engine: `pooling=N` (wasmtime's pooling allocator for N live
-    /// instances), `stack-size=BYTES` (`512k`, `8m`) or `tier=baseline|optimized|auto`
+    /// instances), `stack-size=BYTES` (`512k`, `8m`), `tier=baseline|optimized|auto`
     /// (wasmtime's compiler: Winch, Cranelift, or Winch for a big module's first start
-    /// while Cranelift's code is cached in the background, the default). Repeatable; an
-    /// engine refuses an option it does not have.
+    /// while Cranelift's code is cached in the background, the default), or a Wasm
+    /// proposal `wasm-gc|wasm-exceptions|wasm-threads|wasm-tail-call|wasm-memory64|
+    /// wasm-simd|wasm-multi-memory=on|off` (wasmtime). Repeatable; an engine refuses an
+    /// option it does not have.
     #[arg(long = "engine-option", value_name = "KEY=VALUE")]
     engine_options: Vec<String>,
     /// Module only: give the guest HOST at GUEST (`HOST::GUEST`, or `HOST` for the same

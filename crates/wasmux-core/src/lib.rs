@@ -39,7 +39,9 @@ pub use error::{Cause, EXIT_NOT_FOUND, EXIT_NOT_RUNNABLE, EXIT_RUNTIME_ERROR, Er
 pub use hostfs::HostDir;
 pub use load::CacheEvent;
 pub use memory::MemoryBudget;
-pub use options::{EngineOptions, ONLY_WASMTIME_POOLS, OptionSupport, Requested, Tier};
+pub use options::{
+    EngineOptions, ONLY_WASMTIME_POOLS, OptionSupport, Requested, Tier, WasmFeature,
+};
 pub use spec::{GuestDir, KeepAlive, Limits, Preopen, RunSpec, Stdio, StdioStream};
 pub use status::{ExitStatus, RawOutcome, SIGKILL, SIGTERM, SIGXCPU, TrapKind};
 pub use wasm::{WasmBinary, WasmKind};

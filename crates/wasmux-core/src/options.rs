@@ -1,6 +1,8 @@
 //! Engine options an embedder can give any engine by name: each backend honours the ones
 //! it has and refuses the others with [`Error::Unsupported`], never silently.
 
+use std::collections::BTreeMap;
+
 use crate::engine::Support;
 use crate::error::{Error, Result};
 
@@ -23,6 +25,54 @@ pub struct EngineOptions {
     /// Which compiler tier makes native code ([`Tier`]); `None` is the engine's default
     /// (wasmtime: [`Tier::Auto`]).
     pub tier: Option<Tier>,
+    /// Wasm proposals switched on or off (`wasm-gc=on`); the others stay at the
+    /// engine's defaults. A module that uses a proposal switched off fails to load.
+    pub features: BTreeMap<WasmFeature, bool>,
+}
+
+/// A Wasm proposal an engine may be told to accept or refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WasmFeature {
+    /// Garbage-collected structs and arrays (wasm-gc).
+    Gc,
+    /// Exception handling (`try_table`, `throw`).
+    Exceptions,
+    /// Shared memories and atomics.
+    Threads,
+    /// `return_call` and friends.
+    TailCall,
+    /// 64-bit memory indexes.
+    Memory64,
+    /// 128-bit SIMD.
+    Simd,
+    /// More than one memory per module.
+    MultiMemory,
+}
+
+impl WasmFeature {
+    /// Every switch, in the order options list them.
+    pub const ALL: [WasmFeature; 7] = [
+        WasmFeature::Gc,
+        WasmFeature::Exceptions,
+        WasmFeature::Threads,
+        WasmFeature::TailCall,
+        WasmFeature::Memory64,
+        WasmFeature::Simd,
+        WasmFeature::MultiMemory,
+    ];
+
+    /// The option's key: `wasm-gc`, `wasm-tail-call`, ...
+    pub fn key(self) -> &'static str {
+        match self {
+            WasmFeature::Gc => "wasm-gc",
+            WasmFeature::Exceptions => "wasm-exceptions",
+            WasmFeature::Threads => "wasm-threads",
+            WasmFeature::TailCall => "wasm-tail-call",
+            WasmFeature::Memory64 => "wasm-memory64",
+            WasmFeature::Simd => "wasm-simd",
+            WasmFeature::MultiMemory => "wasm-multi-memory",
+        }
+    }
 }
 
 /// Compile tiers for an engine that has both a baseline compiler (fast to compile, slower
@@ -76,6 +126,12 @@ impl EngineOptions {
         self
     }
 
+    /// With the proposal `feature` switched on or off.
+    pub fn with_feature(mut self, feature: WasmFeature, on: bool) -> Self {
+        self.features.insert(feature, on);
+        self
+    }
+
     /// Parses a comma-separated list of [`set`](Self::set)'s `key=value` texts (an
     /// annotation's value: `tier=baseline,stack-size=1m`); blanks around items are
     /// ignored, an empty list is no option.
@@ -90,10 +146,13 @@ impl EngineOptions {
     /// These options, with `base`'s for every one these leave unset: an explicit
     /// caller's choice (these) over what a workload asks for (`base`).
     pub fn over(&self, base: &EngineOptions) -> EngineOptions {
+        let mut features = base.features.clone();
+        features.extend(self.features.iter().map(|(f, on)| (*f, *on)));
         EngineOptions {
             pooling: self.pooling.or(base.pooling),
             stack_size: self.stack_size.or(base.stack_size),
             tier: self.tier.or(base.tier),
+            features,
         }
     }
 
@@ -110,12 +169,21 @@ impl EngineOptions {
         if let Some(tier) = self.tier {
             args.push(format!("tier={}", tier.as_str()));
         }
+        for (feature, on) in &self.features {
+            args.push(format!(
+                "{}={}",
+                feature.key(),
+                if *on { "on" } else { "off" }
+            ));
+        }
         args
     }
 
     /// Sets one option from its text form, as a command line gives it: `pooling=N`
-    /// (live instances), `stack-size=BYTES` (a number, or with a `k`/`m` suffix) or
-    /// `tier=baseline|optimized|auto`.
+    /// (live instances), `stack-size=BYTES` (a number, or with a `k`/`m` suffix),
+    /// `tier=baseline|optimized|auto`, or a proposal switch `wasm-gc=on|off` (and
+    /// `wasm-exceptions`, `wasm-threads`, `wasm-tail-call`, `wasm-memory64`,
+    /// `wasm-simd`, `wasm-multi-memory`).
     pub fn set(&mut self, key_value: &str) -> Result<()> {
         let invalid = |reason: String| Error::InvalidOption {
             option: key_value.to_owned(),
@@ -150,7 +218,26 @@ impl EngineOptions {
                     _ => return Err(invalid("expected baseline, optimized or auto".into())),
                 });
             }
-            _ => return Err(invalid("known options: pooling, stack-size, tier".into())),
+            key if key.starts_with("wasm-") => {
+                let feature = WasmFeature::ALL
+                    .into_iter()
+                    .find(|f| f.key() == key)
+                    .ok_or_else(|| {
+                        let keys: Vec<_> = WasmFeature::ALL.iter().map(|f| f.key()).collect();
+                        invalid(format!("known proposal switches: {}", keys.join(", ")))
+                    })?;
+                let on = match value {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(invalid("expected on or off".into())),
+                };
+                self.features.insert(feature, on);
+            }
+            _ => {
+                return Err(invalid(
+                    "known options: pooling, stack-size, tier, wasm-<proposal>".into(),
+                ));
+            }
         }
         Ok(())
     }
@@ -190,6 +277,8 @@ pub struct OptionSupport {
     pub tiers: &'static [Tier],
     /// Why the other tiers are refused.
     pub tier_refusal: &'static str,
+    /// The `wasm-<proposal>` switches.
+    pub wasm_features: Support,
 }
 
 /// Why every engine but wasmtime refuses `pooling`.
@@ -202,6 +291,7 @@ impl OptionSupport {
         stack_size: Support::Unsupported("this engine's stack cannot be sized"),
         tiers: &[],
         tier_refusal: "this engine has one compiler, or none",
+        wasm_features: Support::Unsupported("this engine's proposals cannot be switched"),
     };
 
     /// Refuses any option in `options` that this declaration does not take.
@@ -218,6 +308,11 @@ impl OptionSupport {
         }
         if let (Some(_), Support::Unsupported(reason)) = (options.stack_size, self.stack_size) {
             return refuse("the stack-size option", reason);
+        }
+        if let (Some(_), Support::Unsupported(reason)) =
+            (options.features.keys().next(), self.wasm_features)
+        {
+            return refuse("the wasm-<proposal> switches", reason);
         }
         match options.tier {
             Some(tier) if !self.tiers.contains(&tier) => {
@@ -285,11 +380,34 @@ mod tests {
     }
 
     #[test]
+    fn proposal_switches_are_set_merged_and_written_back() {
+        let workload = EngineOptions::parse_list("wasm-gc=on,wasm-simd=off").unwrap();
+        let caller = EngineOptions::parse_list("wasm-simd=on").unwrap();
+        assert_eq!(
+            caller.over(&workload),
+            EngineOptions::new()
+                .with_feature(WasmFeature::Gc, true)
+                .with_feature(WasmFeature::Simd, true)
+        );
+        for bad in ["wasm-gcc=on", "wasm-gc=yes"] {
+            let err = EngineOptions::new().set(bad).unwrap_err();
+            assert!(err.to_string().contains(bad), "{err}");
+        }
+        let refused = OptionSupport::NONE
+            .check("test", &workload)
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("wasm-<proposal>"), "{refused}");
+    }
+
+    #[test]
     fn options_round_trip_through_their_text() {
         let options = EngineOptions::new()
             .with_pooling(3)
             .with_stack_size(1 << 20)
-            .with_tier(Tier::Baseline);
+            .with_tier(Tier::Baseline)
+            .with_feature(WasmFeature::TailCall, false)
+            .with_feature(WasmFeature::Gc, true);
         let mut parsed = EngineOptions::new();
         for arg in options.to_args() {
             parsed.set(&arg).unwrap();

@@ -81,6 +81,9 @@ pub const GUARDED_OPTIONS: OptionSupport = OptionSupport {
     stack_size: Support::Supported,
     tiers: &[],
     tier_refusal: "an interpreter compiles nothing, and WasmEdge's compiler is its own engine (wasmedge-aot)",
+    wasm_features: Support::Unsupported(
+        "the guarded engines take the proposals wasmux's guard rewrites, at their defaults",
+    ),
 };
 
 impl GuardedSettings {

@@ -51,6 +51,9 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
         // Singlepass is a baseline compiler: `auto` is all it can do.
         tiers: &[Tier::Baseline, Tier::Auto],
         tier_refusal: "wasmer is built with singlepass only (its Cranelift would clash with wasmtime's)",
+        wasm_features: Support::Unsupported(
+            "wasmux builds wasmer's singlepass with its default proposals only",
+        ),
     },
 };
 

@@ -34,7 +34,7 @@ use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use wasmtime_wasi_http::p2::bindings::sync::ProxyPre;
 use wasmux_core::{
     Artifact, Capabilities, Descriptor, Engine, EngineInfo, EngineOptions, Error, OptionSupport,
-    Precompile, Precompiler, Result, Support, Tier, WasmBinary, WasmKind,
+    Precompile, Precompiler, Result, Support, Tier, WasmBinary, WasmFeature, WasmKind,
 };
 
 use crate::run::{ComponentState, CoreState};
@@ -57,6 +57,7 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
         stack_size: Support::Supported,
         tiers: &[Tier::Baseline, Tier::Optimized, Tier::Auto],
         tier_refusal: "",
+        wasm_features: Support::Supported,
     },
 };
 
@@ -115,6 +116,9 @@ impl WasmtimeEngine {
                 .max_wasm_stack(bytes);
         }
         config.wasm_component_model(true).epoch_interruption(true);
+        for (feature, on) in &options.features {
+            switch(&mut config, *feature, *on);
+        }
         let mut winch = config.clone();
         winch.strategy(Strategy::Winch);
         Ok(match options.tier.unwrap_or(Tier::Auto) {
@@ -136,6 +140,21 @@ impl WasmtimeEngine {
             },
         })
     }
+}
+
+/// Switches one Wasm proposal on or off (`wasm-<proposal>=on|off`). Validation then
+/// refuses a module that uses a proposal switched off; a proposal a compiler cannot
+/// do (Winch: GC, exceptions, tail calls) is refused when the engine is built.
+fn switch(config: &mut Config, feature: WasmFeature, on: bool) {
+    match feature {
+        WasmFeature::Gc => config.wasm_function_references(on).wasm_gc(on),
+        WasmFeature::Exceptions => config.wasm_exceptions(on),
+        WasmFeature::Threads => config.wasm_threads(on),
+        WasmFeature::TailCall => config.wasm_tail_call(on),
+        WasmFeature::Memory64 => config.wasm_memory64(on),
+        WasmFeature::Simd => config.wasm_simd(on),
+        WasmFeature::MultiMemory => config.wasm_multi_memory(on),
+    };
 }
 
 impl LazyCompiler {

@@ -549,3 +549,43 @@ fn a_cpu_time_budget_ends_a_busy_guest_with_152_and_spares_a_waiting_one() {
         stderr(&out)
     );
 }
+
+/// `wasm-<proposal>=off` makes wasmtime refuse a module that uses the proposal (here a
+/// tail call), on by default; an engine without the switches refuses them by name.
+#[test]
+fn a_proposal_switched_off_refuses_the_module_that_uses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("tail.wat");
+    std::fs::write(
+        &module,
+        r#"(module (func $done) (func (export "_start") (return_call $done)))"#,
+    )
+    .unwrap();
+    let module = module.to_str().unwrap();
+    let on = wasmux(&["run", "--engine", "wasmtime", module]);
+    assert_eq!(on.status.code(), Some(0), "{}", stderr(&on));
+    let off = wasmux(&[
+        "run",
+        "--engine",
+        "wasmtime",
+        "--engine-option",
+        "wasm-tail-call=off",
+        module,
+    ]);
+    assert_eq!(off.status.code(), Some(126), "{}", stderr(&off));
+    assert!(stderr(&off).contains("tail call"), "{}", stderr(&off));
+    let wasmer = wasmux(&[
+        "run",
+        "--engine",
+        "wasmer",
+        "--engine-option",
+        "wasm-tail-call=off",
+        module,
+    ]);
+    assert_eq!(wasmer.status.code(), Some(126), "{}", stderr(&wasmer));
+    assert!(
+        stderr(&wasmer).contains("wasmer does not support the wasm-<proposal> switches"),
+        "{}",
+        stderr(&wasmer)
+    );
+}
