@@ -120,6 +120,25 @@ fn containerd_runs_wasm_images_through_the_wasmux_shim() {
             })
         },
     );
+    cases.case(
+        "containerd restarted while a container runs: still running, killed, 143 reaches ctr",
+        || {
+            e2e::ctr_restart_case(&containerd, |id| {
+                let image = "docker.io/library/wasm-probe:latest";
+                let run = [
+                    "run",
+                    "-d",
+                    "--runtime",
+                    wasmux,
+                    image,
+                    id,
+                    "/probe.wasm",
+                    "spin",
+                ];
+                containerd.ctr(&run)
+            })
+        },
+    );
     cases.case("wasi:http served, drained on kill: 143", || {
         e2e::ctr_http_case(
             |args| containerd.ctr(args),

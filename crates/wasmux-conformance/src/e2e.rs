@@ -485,7 +485,10 @@ pub fn unmount_under(dir: &Path) {
 pub struct Containerd {
     dir: PathBuf,
     namespace: &'static str,
-    daemon: Child,
+    /// The daemon, replaced by [`restart`](Containerd::restart).
+    daemon: std::sync::Mutex<Child>,
+    /// Its environment beyond this process's (PATH included when prefixed).
+    env: Vec<(String, OsString)>,
 }
 
 /// How a test's containerd is set up beyond its private root, state and sockets.
@@ -538,29 +541,43 @@ state = "{state}"
             ),
         )
         .unwrap();
-        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
-        let mut command = Command::new("containerd");
-        command
-            .arg("--config")
-            .arg(&config)
-            .envs(setup.env)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
+        let mut env: Vec<(String, OsString)> = setup
+            .env
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
         if let Some(prefix) = setup.path_prefix {
             let path = std::env::var("PATH").unwrap_or_default();
-            command.env("PATH", format!("{}:{path}", prefix.display()));
+            env.push(("PATH".into(), format!("{}:{path}", prefix.display()).into()));
         }
+        let daemon = spawn_containerd(dir, &env);
         let containerd = Containerd {
             dir: dir.to_owned(),
             namespace,
-            daemon: command.spawn().unwrap(),
+            daemon: std::sync::Mutex::new(daemon),
+            env,
         };
+        containerd.await_answer();
+        containerd
+    }
+
+    /// Stops the daemon (SIGTERM, by its PID) and starts it again with the same
+    /// configuration, as a node's service manager restarts it; its shims, and so its
+    /// containers, live on.
+    pub fn restart(&self) {
+        let mut daemon = self.daemon.lock().unwrap_or_else(|p| p.into_inner());
+        stop_by_pid(&mut daemon);
+        *daemon = spawn_containerd(&self.dir, &self.env);
+        drop(daemon);
+        self.await_answer();
+    }
+
+    fn await_answer(&self) {
         let until = Instant::now() + Duration::from_secs(60);
-        while !containerd.ctr(&["version"]).status.success() {
+        while !self.ctr(&["version"]).status.success() {
             assert!(Instant::now() < until, "containerd did not answer");
             std::thread::sleep(Duration::from_millis(100));
         }
-        containerd
     }
 
     /// containerd's gRPC socket (the CRI API's too).
@@ -601,13 +618,89 @@ state = "{state}"
     }
 }
 
+/// containerd with the configuration `Containerd::start` wrote under `dir`, its output
+/// appended to `dir/containerd.log`.
+fn spawn_containerd(dir: &Path, env: &[(String, OsString)]) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("containerd.log"))
+        .unwrap();
+    Command::new("containerd")
+        .arg("--config")
+        .arg(dir.join("containerd.toml"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+/// SIGTERM to `child` by its PID, then reaps it.
+fn stop_by_pid(child: &mut Child) {
+    if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+    let _ = child.wait();
+}
+
+/// containerd restarted while a Wasm container runs: the task is still listed as
+/// running afterwards, `ctr task kill` still ends it, and its exit code (143) reaches
+/// `ctr task delete` (which reports it). `run_detached(id)` starts `/probe.wasm spin` as task `id` with
+/// `ctr run -d` and the caller's runtime.
+pub fn ctr_restart_case(
+    containerd: &Containerd,
+    run_detached: impl Fn(&str) -> Output,
+) -> Result<(), String> {
+    let id = "survivor";
+    let started = run_detached(id);
+    if !started.status.success() {
+        return Err(format!("ctr run -d: {started:?}"));
+    }
+    let state = |want: &str| -> Result<(), String> {
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let tasks = containerd.ctr(&["task", "ls"]);
+            let text = String::from_utf8_lossy(&tasks.stdout).into_owned();
+            let listed = text.lines().any(|l| {
+                let fields: Vec<&str> = l.split_whitespace().collect();
+                fields.first() == Some(&id) && fields.last() == Some(&want)
+            });
+            if listed {
+                return Ok(());
+            }
+            if Instant::now() > until {
+                return Err(format!("{id} not {want}: {text}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let outcome = (|| {
+        state("RUNNING")?;
+        containerd.restart();
+        state("RUNNING")?;
+        let killed = containerd.ctr(&["task", "kill", id]);
+        if !killed.status.success() {
+            return Err(format!("ctr task kill after the restart: {killed:?}"));
+        }
+        state("STOPPED")?;
+        // `ctr task delete` reports a task's non-zero exit code as a warning.
+        let deleted = containerd.ctr(&["task", "delete", id]);
+        let said = String::from_utf8_lossy(&deleted.stderr).into_owned();
+        match said.contains("non-zero exit code 143") {
+            true => Ok(()),
+            false => Err(format!("after the restart, not 143: {said:?}")),
+        }
+    })();
+    let _ = containerd.ctr(&["task", "kill", "--signal", "SIGKILL", id]);
+    let _ = containerd.ctr(&["task", "delete", "--force", id]);
+    let _ = containerd.ctr(&["container", "delete", id]);
+    outcome
+}
+
 impl Drop for Containerd {
     fn drop(&mut self) {
-        let pid = rustix::process::Pid::from_raw(self.daemon.id() as i32);
-        if let Some(pid) = pid {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        }
-        let _ = self.daemon.wait();
+        stop_by_pid(self.daemon.get_mut().unwrap_or_else(|p| p.into_inner()));
         unmount_under(&self.dir);
         // containerd's cgroupsPath is /NAMESPACE/ID.
         remove_cgroup_parent(self.namespace);

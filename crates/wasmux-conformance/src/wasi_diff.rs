@@ -30,6 +30,7 @@ pub const SCENARIOS: &[&str] = &[
     "fds",
     "misc",
     "std",
+    "flags",
 ];
 
 /// A difference from wasmtime that is accepted, and why. Kept nearly empty: an engine

@@ -12,6 +12,7 @@
 
 mod functions;
 mod nodes;
+mod open_rights;
 mod readonly;
 mod stdio;
 
@@ -91,6 +92,14 @@ impl WasiHost {
             .get(index)
             .ok_or_else(|| Stop::Trap(format!("no WASI host function number {index}")))?;
         let mut memory = wiggle::GuestMemory::Unshared(memory);
+        let mut open_args = [0u64; 9];
+        let args = if function.name == "path_open" && args.len() == open_args.len() {
+            open_args.copy_from_slice(args);
+            open_rights::as_the_reference_opens(&mut open_args);
+            &open_args[..]
+        } else {
+            args
+        };
         let errno = (function.call)(&mut self.ctx, &mut memory, args)?;
         Ok(self.socket_errno(function.name, args, errno))
     }

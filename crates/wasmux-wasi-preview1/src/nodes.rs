@@ -8,8 +8,8 @@
 //! node is never opened: opening a FIFO blocks, opening some devices acts), and after,
 //! on the descriptor the open returned (so a node swapped in between is still refused).
 //! Every directory opened beneath is wrapped the same way, so the rule follows the guest
-//! down the tree. The wrapper also opens `O_TRUNC | O_APPEND` as POSIX does, which
-//! wasi-common (through cap-std) refuses.
+//! down the tree. The wrapper also gives the open flags the meaning wasmtime's WASI
+//! gives them (see `open_file`), where wasi-common (through cap-std) differs.
 
 use std::any::Any;
 use std::os::fd::AsFd;
@@ -62,23 +62,27 @@ impl WasiDir for NodeCheckedDir {
         if before.as_ref().is_some_and(|stat| !guest_may_open(stat)) {
             return refused();
         }
-        // `O_TRUNC | O_APPEND` is a valid POSIX open (wasi-libc makes it for
-        // `open(p, O_CREAT | O_TRUNC | O_WRONLY | O_APPEND)`), but cap-std refuses the pair
-        // as std's `OpenOptions` does: truncate on open, then append from then on.
-        let append_after = oflags.contains(OFlags::TRUNCATE) && fdflags.contains(FdFlags::APPEND);
-        let open_flags = if append_after {
-            fdflags - FdFlags::APPEND
-        } else {
-            fdflags
-        };
+        // `O_APPEND` is a property of the descriptor, set after the open, never a
+        // reason to open for writing, as wasmtime's WASI (the reference) has it: cap-std,
+        // as std's `OpenOptions`, would refuse `O_TRUNC | O_APPEND` (wasi-libc's
+        // `open(p, O_CREAT | O_TRUNC | O_WRONLY | O_APPEND)`) and open a directory with
+        // `O_APPEND` for writing (EISDIR). A directory ignores it.
+        let append = fdflags.contains(FdFlags::APPEND);
         let opened = self
             .inner
-            .open_file(symlink_follow, path, oflags, read, write, open_flags)
+            .open_file(
+                symlink_follow,
+                path,
+                oflags,
+                read,
+                write,
+                fdflags - FdFlags::APPEND,
+            )
             .await?;
         match opened {
             OpenResult::File(mut file) => match file.pollable() {
                 Some(fd) if guest_may_use(fd) => {
-                    if append_after {
+                    if append {
                         let flags = file.get_fdflags().await?;
                         file.set_fdflags(flags | FdFlags::APPEND).await?;
                     }

@@ -64,8 +64,13 @@ impl Containerd {
     /// `ctr run --rm --runc-binary wasmux-oci [FLAGS] IMAGE ID [ARGS]`; ctr's ARGS
     /// replace the image's whole command line, so they start with the module.
     fn run_command(&self, flags: &[&str], image: &str, id: &str, args: &[&str]) -> Command {
+        self.ctr_run("--rm", flags, image, id, args)
+    }
+
+    /// `ctr run MODE --runc-binary wasmux-oci ...`, MODE `--rm` or `-d`.
+    fn ctr_run(&self, mode: &str, flags: &[&str], image: &str, id: &str, args: &[&str]) -> Command {
         let image = format!("docker.io/library/{image}:latest");
-        let mut all = vec!["run", "--rm", "--runc-binary"];
+        let mut all = vec!["run", mode, "--runc-binary"];
         let wrapper = self.wrapper.display().to_string();
         let root = self.runc_root().display().to_string();
         all.push(&wrapper);
@@ -190,6 +195,18 @@ fn containerd_runs_wasm_images_through_wasmux_oci() {
     cases.case(
         "wasi:sockets: the container's network, not the host's",
         || e2e::ctr_network_case(|flags, id, guest| containerd.run(flags, "wasm-net", id, guest)),
+    );
+    cases.case(
+        "containerd restarted while a container runs: still running, killed, 143 reaches ctr",
+        || {
+            e2e::ctr_restart_case(&containerd.daemon, |id| {
+                let args = ["/probe.wasm", "spin"];
+                containerd
+                    .ctr_run("-d", &[], "wasm-probe", id, &args)
+                    .output()
+                    .unwrap()
+            })
+        },
     );
     cases.case("wasi:http served, drained on kill: 143", || {
         e2e::ctr_http_case(

@@ -306,6 +306,30 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
     });
     cases.case("run -d, podman stop -t 2: 143", || podman.stop_case());
     cases.case(
+        "the podman that started it gone: a new one lists it running, kills it, waits for 143",
+        || {
+            let run = ["run", "-d", "--name", "lasting", "--runtime", "wasmux-oci"];
+            expect(
+                &podman.output(&[&run[..], &["wasm-probe", "spin"]].concat()),
+                0,
+                None,
+            )?;
+            // `run -d` has exited; each command below is a podman process of its own.
+            let outcome = (|| {
+                let state = ["inspect", "--format", "{{.State.Status}}", "lasting"];
+                expect(&podman.output(&state), 0, Some("running"))?;
+                expect(
+                    &podman.output(&["kill", "--signal", "TERM", "lasting"]),
+                    0,
+                    None,
+                )?;
+                expect(&podman.output(&["wait", "lasting"]), 0, Some("143"))
+            })();
+            let _ = podman.output(&["rm", "--force", "lasting"]);
+            outcome
+        },
+    );
+    cases.case(
         "--cpus 0.5 --pids-limit 20 reach the container's cgroup",
         || {
             let started = podman.output(&[

@@ -129,7 +129,9 @@ const DIRECTORY: u32 = 2;
 const EXCL: u32 = 4;
 const TRUNC: u32 = 8;
 const APPEND: u32 = 1;
+const DSYNC: u32 = 2;
 const NONBLOCK: u32 = 4;
+const SYNC: u32 = 16;
 const FOLLOW: u32 = 1;
 const NOFOLLOW: u32 = 0;
 const SET: u32 = 0;
@@ -374,6 +376,7 @@ fn main() {
         "fds" => fds(root),
         "misc" => misc(root),
         "std" => std_fs(),
+        "flags" => flags(root),
         other => panic!("unknown scenario {other:?}"),
     }
 }
@@ -524,6 +527,73 @@ fn append(root: u32) {
     line("fd_write(+) after set_flags", show(call::write(fd, b"+"), |n| n.to_string()));
     line("fd_fdstat_set_flags(NONBLOCK)", res(unsafe { sys::fd_fdstat_set_flags(fd, NONBLOCK) }));
     unsafe { sys::fd_close(fd) };
+}
+
+/// The cross product of what wasi-libc's `open`/`openat` and Rust std's `OpenOptions`
+/// send to `path_open`: the access mode as rights (as wasi-libc computes them),
+/// `O_CREAT`/`O_EXCL`/`O_TRUNC`/`O_DIRECTORY` as oflags, `O_APPEND`/`O_NONBLOCK`/
+/// `O_SYNC`/`O_DSYNC` as fdflags; on an existing file, a missing one and a directory,
+/// each from the same state; then what a program does next with the descriptor.
+fn flags(root: u32) {
+    const MODES: [(&str, u64); 3] = [("O_RDONLY", RDONLY), ("O_WRONLY", WRONLY), ("O_RDWR", ALL)];
+    const OFLAGS: [(&str, u32); 4] =
+        [("CREAT", CREAT), ("EXCL", EXCL), ("TRUNC", TRUNC), ("DIRECTORY", DIRECTORY)];
+    const FDFLAGS: [(&str, u32); 4] =
+        [("APPEND", APPEND), ("NONBLOCK", NONBLOCK), ("SYNC", SYNC), ("DSYNC", DSYNC)];
+    let mk = |p: &str| unsafe { sys::path_create_directory(root, p.as_ptr(), p.len() as u32) };
+    mk("flags");
+    mk("flags/dir");
+    let names = |table: &[(&str, u32)], bits: u32| -> String {
+        let set: Vec<&str> = table.iter().filter(|(_, b)| bits & b != 0).map(|(n, _)| *n).collect();
+        if set.is_empty() { "-".into() } else { set.join("|") }
+    };
+    for target in ["flags/existing", "flags/missing", "flags/dir"] {
+        for (mode, rights) in MODES {
+            for o in 0..16u32 {
+                let oflags = OFLAGS.iter().enumerate().filter(|(i, _)| o & (1 << i) != 0).fold(0, |a, (_, (_, b))| a | b);
+                for f in 0..16u32 {
+                    let fdflags = FDFLAGS.iter().enumerate().filter(|(i, _)| f & (1 << i) != 0).fold(0, |a, (_, (_, b))| a | b);
+                    reset_flags_fixture(root);
+                    let case = format!("{target} {mode} {} {}", names(&OFLAGS, oflags), names(&FDFLAGS, fdflags));
+                    let opened = call::open(root, target, FOLLOW, oflags, rights, fdflags);
+                    line(format!("path_open({case})"), show(opened, |fd| {
+                        let t = call::fdstat(fd).map(|(t, ..)| ftype(t)).unwrap_or("?");
+                        format!("ok {t}")
+                    }));
+                    if let Ok(fd) = opened {
+                        after_open(fd);
+                        unsafe { sys::fd_close(fd) };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `flags/existing` holds "abc", `flags/missing` does not exist (whatever a case
+/// before made of it).
+fn reset_flags_fixture(root: u32) {
+    let fd = call::open(root, "flags/existing", FOLLOW, CREAT | TRUNC, ALL, 0).unwrap();
+    call::write(fd, b"abc").unwrap();
+    unsafe { sys::fd_close(fd) };
+    let missing = "flags/missing";
+    unsafe {
+        sys::path_unlink_file(root, missing.as_ptr(), missing.len() as u32);
+        sys::path_remove_directory(root, missing.as_ptr(), missing.len() as u32);
+    }
+}
+
+/// What a program does with a descriptor it just opened: look at its flags, write,
+/// find where it is, read back from the start, write and read at an offset, size it.
+fn after_open(fd: u32) {
+    line("  fd_fdstat_get flags", show(call::fdstat(fd), |(_, flags, _)| format!("{flags:#x}")));
+    line("  fd_write(xy)", show(call::write(fd, b"xy"), |n| n.to_string()));
+    line("  fd_tell", show(call::tell(fd), |n| n.to_string()));
+    line("  fd_seek(0, SET)", show(call::seek(fd, 0, SET), |n| n.to_string()));
+    line("  fd_read(8)", show(call::read(fd, 8), |b| format!("{:?}", String::from_utf8_lossy(&b))));
+    line("  fd_pwrite(Z, at 1)", show(call::pwrite(fd, b"Z", 1), |n| n.to_string()));
+    line("  fd_pread(8, at 0)", show(call::pread(fd, 8, 0), |b| format!("{:?}", String::from_utf8_lossy(&b))));
+    line("  fd_filestat_get size", show(call::filestat(fd), |(t, _, size, _)| format!("{} size={size}", ftype(t))));
 }
 
 fn dirs(root: u32) {
