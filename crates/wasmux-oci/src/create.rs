@@ -97,8 +97,9 @@ fn create_container(
         Err(e) => return Err(e.into()),
     };
     require_mount_namespace(bundle.spec())?;
+    let creating = dir.hold_creation_lock()?;
     let container = ContainerBuilder::new(dir.id().to_owned(), SyscallType::Linux)
-        .with_executor(WasmExecutor::new(decided))
+        .with_executor(WasmExecutor::new(decided, creating))
         .with_root_path(dir.libcontainer_root())
         .map_err(container_error)?
         .with_console_socket(args.console_socket.as_ref())

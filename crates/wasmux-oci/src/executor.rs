@@ -49,14 +49,19 @@ pub struct HostDecisions {
 pub struct WasmExecutor {
     decided: Arc<HostDecisions>,
     prepared: Arc<Mutex<Option<Prepared>>>,
+    /// `create`'s creation lock, which the init inherits and lets go of once `start`
+    /// has released it (`ContainerDir::hold_creation_lock`).
+    creating: Arc<Mutex<Option<std::fs::File>>>,
 }
 
 impl WasmExecutor {
-    /// An executor that follows what `create` decided.
-    pub fn new(decided: HostDecisions) -> Self {
+    /// An executor that follows what `create` decided, its container's processes
+    /// holding `creating` until `start`.
+    pub fn new(decided: HostDecisions, creating: std::fs::File) -> Self {
         WasmExecutor {
             decided: Arc::new(decided),
             prepared: Arc::default(),
+            creating: Arc::new(Mutex::new(Some(creating))),
         }
     }
 
@@ -150,6 +155,10 @@ impl Executor for WasmExecutor {
     }
 
     fn exec(&self, _spec: &Spec) -> Result<(), ExecutorError> {
+        // Started: no longer a creation a `delete --force` must look for.
+        if let Ok(mut creating) = self.creating.lock() {
+            creating.take();
+        }
         let prepared = self
             .prepared
             .lock()

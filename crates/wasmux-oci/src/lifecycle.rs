@@ -139,6 +139,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
 /// hooks, its state) first, then the directory. Best effort, logged: used by `delete`
 /// and by a `create` that failed half-way.
 pub fn destroy(dir: &ContainerDir) {
+    kill_creators(dir);
     if dir.libcontainer_dir().is_dir() {
         match Container::load(dir.libcontainer_dir()) {
             Ok(mut container) => {
@@ -151,5 +152,25 @@ pub fn destroy(dir: &ContainerDir) {
     }
     if let Err(e) = dir.remove() {
         tracing::warn!(error = %e, "could not remove the container's state");
+    }
+}
+
+/// Kills what a `create` killed half-way left running (its intermediate process, an
+/// init waiting for a `start` no one can send), until none holds the creation lock
+/// (for at most [`KILL_GRACE`]). They are not in the record yet, and may not have
+/// joined the container's cgroup either.
+fn kill_creators(dir: &ContainerDir) {
+    let until = std::time::Instant::now() + KILL_GRACE;
+    loop {
+        let creators = dir.creators();
+        if creators.is_empty() || std::time::Instant::now() > until {
+            return;
+        }
+        for pid in creators {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(pid, Signal::KILL);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::fs::{DirBuilder, File};
 use std::io::{ErrorKind, Write};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -23,6 +24,8 @@ use crate::process::ProcessIdentity;
 const RECORD: &str = "wasmux.json";
 /// libcontainer's own root inside the container's directory.
 const LIBCONTAINER: &str = "libcontainer";
+/// The creation lock ([`ContainerDir::hold_creation_lock`]).
+const CREATING: &str = "creating.lock";
 
 /// The state root (`--root`).
 #[derive(Debug, Clone)]
@@ -149,6 +152,55 @@ impl ContainerDir {
             .mode(0o700)
             .create(self.libcontainer_root())
             .map_err(|e| OciError::io("creating libcontainer's root", e))
+    }
+
+    /// A lock `create` holds (shared) from before libcontainer forks the container's
+    /// processes, which inherit it: the init lets go once `start` released it. While
+    /// it is held by any process, a `create` is or was under way and its processes
+    /// may be orphans: [`creators`](Self::creators) names them.
+    pub fn hold_creation_lock(&self) -> Result<File> {
+        let path = self.path.join(CREATING);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| OciError::io(format!("creating {}", path.display()), e))?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockShared)
+            .map_err(|e| OciError::io("locking the creation lock", std::io::Error::from(e)))?;
+        Ok(file)
+    }
+
+    /// The processes other than this one that hold the creation lock (a `create`
+    /// still running, or what it forked: libcontainer's intermediate process and the
+    /// init before `start`), found by the open file they share; empty when no one
+    /// holds it. A live holder is what a `create` killed half-way leaves behind.
+    pub fn creators(&self) -> Vec<i32> {
+        let path = self.path.join(CREATING);
+        let Ok(file) = File::open(&path) else {
+            return Vec::new();
+        };
+        let held =
+            rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err();
+        if !held {
+            return Vec::new();
+        }
+        let me = std::process::id() as i32;
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        procs
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| *pid != me)
+            .filter(|pid| {
+                std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+                    fds.filter_map(Result::ok)
+                        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == path))
+                })
+            })
+            .collect()
     }
 
     /// The root libcontainer keeps this container's state under.

@@ -152,6 +152,21 @@ impl Runtime {
         Ok(Container { pid, out })
     }
 
+    /// `create ID` of `bundle` as a command to start and go on (its output discarded).
+    pub fn create_command(&self, id: &str, bundle: &Path) -> Command {
+        let bundle = bundle.to_str().unwrap();
+        let mut cmd = self.command(&["create", "--bundle", bundle, id], &[]);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd
+    }
+
+    /// Runs a command to completion, whatever it ends with.
+    pub fn output_of(&self, args: &[&str]) -> Output {
+        self.output(args, &[])
+    }
+
     /// `create`'s exit code and stderr.
     pub fn create_status(&self, id: &str, bundle: &Path) -> (Option<i32>, String) {
         self.create_status_env(id, bundle, &[])

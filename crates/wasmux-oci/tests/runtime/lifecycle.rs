@@ -377,3 +377,76 @@ fn a_global_flag_given_twice_takes_its_last_value_as_with_runc() {
     assert!(missing.contains("does not exist"), "{missing}");
     assert!(other.is_dir(), "the later --root is the one used");
 }
+
+/// `create` SIGKILLed at any moment of its work (a sweep of delays across a whole
+/// create: before the state directory, around the container processes' forks and the
+/// record, after the pid file) leaves a state `state` answers and `delete --force`
+/// clears: no directory under the root, no process of the container, no cgroup.
+#[test]
+fn create_killed_at_any_moment_leaves_what_delete_force_clears() {
+    let rt = Runtime::new();
+    let bundle = rt.bundle("killed", probe_bundle(&["spin"]));
+    let started = std::time::Instant::now();
+    let whole = rt.create("whole", &bundle).unwrap();
+    let span = started.elapsed();
+    rt.ok(&["delete", "--force", "whole"]);
+    whole.wait();
+    for step in 0..24u32 {
+        let id = format!("killed-{}-{step}", std::process::id());
+        let mut create = rt.create_command(&id, &bundle).spawn().unwrap();
+        std::thread::sleep(span * step / 20);
+        let _ = create.kill();
+        let _ = create.wait();
+        let state = rt.output_of(&["state", &id]);
+        let said = String::from_utf8_lossy(&state.stderr);
+        assert!(
+            state.status.success() || said.contains("does not exist"),
+            "step {step}: state answered {state:?}"
+        );
+        let deleted = rt.output_of(&["delete", "--force", &id]);
+        let said = String::from_utf8_lossy(&deleted.stderr);
+        assert!(
+            deleted.status.success() || said.contains("does not exist"),
+            "step {step}: delete --force: {said}"
+        );
+        assert!(
+            !rt.root().join(&id).exists(),
+            "step {step}: its directory is left"
+        );
+        let alive = processes_naming(&id);
+        assert!(alive.is_empty(), "step {step}: processes left: {alive:?}");
+        let cgroups = cgroups_naming(&id);
+        assert!(cgroups.is_empty(), "step {step}: cgroups left: {cgroups:?}");
+    }
+    assert!(rt.is_empty());
+}
+
+/// The cgroup directories, in any hierarchy, whose name holds `id` (libcontainer's
+/// default is `:youki:ID` under each hierarchy's root).
+fn cgroups_naming(id: &str) -> Vec<PathBuf> {
+    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return Vec::new();
+    };
+    hierarchies
+        .filter_map(Result::ok)
+        .flat_map(|h| std::fs::read_dir(h.path()).into_iter().flatten())
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains(id))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Live (not zombie) processes whose command line names `id`: `create` and what
+/// libcontainer forks from it (the intermediate process and the init).
+fn processes_naming(id: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let named = cmdline.split(|b| *b == 0).any(|arg| arg == id.as_bytes());
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            named && !status.contains("State:\tZ")
+        })
+        .collect()
+}
