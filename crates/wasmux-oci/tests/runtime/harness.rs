@@ -162,6 +162,15 @@ impl Runtime {
         cmd
     }
 
+    /// `delete --force ID` as a command to start and go on (its output discarded).
+    pub fn delete_command(&self, id: &str) -> Command {
+        let mut cmd = self.command(&["delete", "--force", id], &[]);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd
+    }
+
     /// Runs a command to completion, whatever it ends with.
     pub fn output_of(&self, args: &[&str]) -> Output {
         self.output(args, &[])

@@ -45,6 +45,7 @@ fn exit_codes_follow_the_contract() {
     let c = rt.create("oom", &oom).unwrap();
     rt.ok(&["start", "oom"]);
     assert_eq!(c.wait(), 137, "memory limit");
+    rt.ok(&["delete", "oom"]);
 }
 
 #[test]
@@ -55,6 +56,7 @@ fn env_is_exactly_the_specs() {
     rt.ok(&["start", "env"]);
     assert_eq!(c.wait(), 0);
     assert_eq!(c.stdout(), "A=\"1\"\nB=\"two=2\"\n");
+    rt.ok(&["delete", "env"]);
 }
 
 #[test]
@@ -107,6 +109,7 @@ fn commands_in_the_wrong_state_are_refused() {
         .create("once", &rt.bundle("ret2", probe_bundle(&["return"])))
         .unwrap_err();
     assert!(dup.contains("container with id exists"), "{dup}");
+    rt.ok(&["delete", "once"]);
 }
 
 #[test]
@@ -264,6 +267,7 @@ fn a_console_socket_gets_a_pty_that_is_the_guests_terminal() {
     assert_eq!(c.wait(), 0);
     let output = harness::read_pty(master);
     assert!(output.contains("stdout=true"), "{output:?}");
+    rt.ok(&["delete", "tty"]);
 }
 
 #[test]
@@ -403,22 +407,28 @@ fn create_killed_at_any_moment_leaves_what_delete_force_clears() {
             state.status.success() || said.contains("does not exist"),
             "step {step}: state answered {state:?}"
         );
-        let deleted = rt.output_of(&["delete", "--force", &id]);
-        let said = String::from_utf8_lossy(&deleted.stderr);
-        assert!(
-            deleted.status.success() || said.contains("does not exist"),
-            "step {step}: delete --force: {said}"
-        );
-        assert!(
-            !rt.root().join(&id).exists(),
-            "step {step}: its directory is left"
-        );
-        let alive = processes_naming(&id);
-        assert!(alive.is_empty(), "step {step}: processes left: {alive:?}");
-        let cgroups = cgroups_naming(&id);
-        assert!(cgroups.is_empty(), "step {step}: cgroups left: {cgroups:?}");
+        delete_force_clears(&rt, &id, step);
     }
     assert!(rt.is_empty());
+}
+
+/// `delete --force ID` succeeds (or says it does not exist) and leaves no directory,
+/// no live process and no cgroup of the container.
+fn delete_force_clears(rt: &Runtime, id: &str, step: u32) {
+    let deleted = rt.output_of(&["delete", "--force", id]);
+    let said = String::from_utf8_lossy(&deleted.stderr);
+    assert!(
+        deleted.status.success() || said.contains("does not exist"),
+        "step {step}: delete --force: {said}"
+    );
+    assert!(
+        !rt.root().join(id).exists(),
+        "step {step}: its directory is left"
+    );
+    let alive = processes_naming(id);
+    assert!(alive.is_empty(), "step {step}: processes left: {alive:?}");
+    let cgroups = cgroups_naming(id);
+    assert!(cgroups.is_empty(), "step {step}: cgroups left: {cgroups:?}");
 }
 
 /// The cgroup directories, in any hierarchy, whose name holds `id` (libcontainer's
@@ -434,6 +444,30 @@ fn cgroups_naming(id: &str) -> Vec<PathBuf> {
         .filter(|e| e.file_name().to_string_lossy().contains(id))
         .map(|e| e.path())
         .collect()
+}
+
+/// `delete --force` SIGKILLed at any moment of its work (a sweep across a whole
+/// delete of a created container) leaves what a second `delete --force` clears.
+#[test]
+fn delete_killed_at_any_moment_leaves_what_another_delete_clears() {
+    let rt = Runtime::new();
+    let bundle = rt.bundle("deleted", probe_bundle(&["spin"]));
+    let whole = rt.create("whole-delete", &bundle).unwrap();
+    let started = std::time::Instant::now();
+    rt.ok(&["delete", "--force", "whole-delete"]);
+    let span = started.elapsed();
+    whole.wait();
+    for step in 0..24u32 {
+        let id = format!("deleted-{}-{step}", std::process::id());
+        let container = rt.create(&id, &bundle).unwrap();
+        let mut delete = rt.delete_command(&id).spawn().unwrap();
+        std::thread::sleep(span * step / 20);
+        let _ = delete.kill();
+        let _ = delete.wait();
+        delete_force_clears(&rt, &id, step);
+        container.wait();
+    }
+    assert!(rt.is_empty());
 }
 
 /// Live (not zombie) processes whose command line names `id`: `create` and what
