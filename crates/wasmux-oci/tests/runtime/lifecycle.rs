@@ -484,3 +484,25 @@ fn processes_naming(id: &str) -> Vec<i32> {
         })
         .collect()
 }
+
+/// The node's cache deleted between `create` and `start` costs the container nothing:
+/// its init loads from the sealed copy `create` handed it and writes no cache, and the
+/// next `create` makes the directory again.
+#[test]
+fn the_cache_deleted_under_a_created_container_costs_nothing() {
+    let rt = Runtime::new();
+    let bundle = rt.bundle("uncached", probe_bundle(&["args", "x"]));
+    let cache = rt.root().parent().unwrap().join("cache");
+    for id in ["uncached", "again"] {
+        let c = rt.create(id, &bundle).unwrap();
+        assert!(cache.is_dir(), "{id}: create filled the cache");
+        std::fs::remove_dir_all(&cache).unwrap();
+        rt.ok(&["start", id]);
+        assert_eq!(c.wait(), 0, "{id}");
+        assert!(c.stdout().contains("2:\"x\""), "{id}: {}", c.stdout());
+        // Nothing in the container writes the node's cache.
+        assert!(!cache.exists(), "{id}: the container made the cache again");
+        rt.ok(&["delete", id]);
+    }
+    assert!(rt.is_empty());
+}
