@@ -24,13 +24,12 @@ fn filled(dir: &std::path::Path) -> PrecompileCache {
     let cache = PrecompileCache::open(dir)
         .expect("a cache directory")
         .with_max_size(None);
-    let engine = wasmux::ENGINES[0].name;
-    let engine = wasmux::engine_by_name(engine).expect("an engine");
+    let engine = wasmux::ENGINES[0].descriptor;
     let payload = vec![0x5a; ENTRY_BYTES];
     for i in 0..ENTRIES {
         let module = (i as u64).to_le_bytes();
         let origin = wasmux::backend::ArtifactOrigin {
-            engine: engine.descriptor(),
+            engine,
             fingerprint: "bench",
             module: &module,
         };

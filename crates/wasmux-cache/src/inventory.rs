@@ -114,22 +114,9 @@ impl PrecompileCache {
     /// file, anything else) are left out.
     pub fn list(&self) -> io::Result<Vec<Listed>> {
         let mut entries = Vec::new();
-        for dirent in fs::read_dir(self.dir())? {
-            let dirent = dirent?;
-            let name = dirent.file_name();
-            let Some(key) = name.to_str().and_then(|n| n.strip_suffix(".bin")) else {
-                continue;
-            };
-            let path = dirent.path();
-            // Not followed: an entry replaced by a link is not an entry.
-            let metadata = match fs::symlink_metadata(&path) {
-                Ok(m) if m.is_file() => m,
-                Ok(_) => continue,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // pruned meanwhile
-                Err(e) => return Err(e),
-            };
+        for (key, path, metadata) in self.entry_files()? {
             entries.push(Listed {
-                key: key.to_owned(),
+                key,
                 size: metadata.len(),
                 last_use: metadata.modified()?,
                 info: read_info(&path, metadata.len()),
@@ -138,6 +125,28 @@ impl PrecompileCache {
         }
         entries.sort_by_key(|e| e.last_use);
         Ok(entries)
+    }
+
+    /// The files named as entries, with their (not followed) metadata: what the
+    /// listing reads origins for, and what a write sums to know the cache's size.
+    fn entry_files(&self) -> io::Result<Vec<(String, PathBuf, fs::Metadata)>> {
+        let mut files = Vec::new();
+        for dirent in fs::read_dir(self.dir())? {
+            let dirent = dirent?;
+            let name = dirent.file_name();
+            let Some(key) = name.to_str().and_then(|n| n.strip_suffix(".bin")) else {
+                continue;
+            };
+            let path = dirent.path();
+            // Not followed: an entry replaced by a link is not an entry.
+            match fs::symlink_metadata(&path) {
+                Ok(m) if m.is_file() => files.push((key.to_owned(), path, m)),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {} // pruned meanwhile
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(files)
     }
 
     /// Re-checks every entry's integrity (the whole payload, against the key its name
@@ -203,7 +212,7 @@ impl PrecompileCache {
     /// After a write: if the cache is over `max_size`, prunes it to the low-water mark,
     /// dropping what `engines` (the writer's) never load first.
     pub(crate) fn keep_under(&self, max_size: u64, engines: &[&Descriptor]) -> io::Result<()> {
-        let total: u64 = self.list()?.iter().map(|e| e.size).sum();
+        let total: u64 = self.entry_files()?.iter().map(|(_, _, m)| m.len()).sum();
         if total <= max_size {
             return Ok(());
         }

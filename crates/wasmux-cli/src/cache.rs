@@ -50,7 +50,11 @@ pub fn cache(args: CacheArgs) -> Result<u8> {
     if let CacheCommand::Precompile(run) = args.command {
         return precompile(&run, args.cache_dir);
     }
-    let cache = open(args.cache_dir)?;
+    let launcher = match args.cache_dir {
+        Some(dir) => Launcher::new().cache_dir(dir),
+        None => Launcher::new(),
+    };
+    let cache = open(&launcher)?;
     match args.command {
         CacheCommand::List => list(&cache)?,
         CacheCommand::Verify => {
@@ -74,12 +78,8 @@ pub fn cache(args: CacheArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// The cache `wasmux run` would use (or `dir`), which must be on.
-fn open(dir: Option<PathBuf>) -> Result<PrecompileCache> {
-    let launcher = match dir {
-        Some(dir) => Launcher::new().cache_dir(dir),
-        None => Launcher::new(),
-    };
+/// The cache `launcher` uses, which must be on.
+fn open(launcher: &Launcher) -> Result<PrecompileCache> {
     launcher
         .open_cache()
         .map_err(|e| Error::io("the precompile cache", e))?
@@ -95,13 +95,9 @@ fn io_error(cache: &PrecompileCache, e: std::io::Error) -> Error {
     Error::io(format!("the precompile cache {cache}"), e)
 }
 
-/// The descriptors of the compiled-in engines.
-fn compiled_in() -> Vec<&'static wasmux::Descriptor> {
-    wasmux::ENGINES
-        .iter()
-        .filter_map(|entry| wasmux::engine_by_name(entry.name).ok())
-        .map(|engine| engine.descriptor())
-        .collect()
+/// The descriptors of the compiled-in engines (the registry's, none built).
+fn compiled_in() -> impl Iterator<Item = &'static wasmux::Descriptor> {
+    wasmux::ENGINES.iter().map(|entry| entry.descriptor)
 }
 
 fn list(cache: &PrecompileCache) -> Result<()> {
@@ -171,15 +167,8 @@ fn precompile(run: &RunArgs, dir: Option<PathBuf>) -> Result<u8> {
     if let Some(dir) = dir {
         launcher = launcher.cache_dir(dir);
     }
-    let cache = launcher
-        .open_cache()
-        .map_err(|e| Error::io("the precompile cache", e))?;
-    if cache.is_none() {
-        return Err(Error::InvalidBundle(
-            "the precompile cache is off: nothing to fill (give --cache-dir)".into(),
-        ));
-    }
-    let launch = launcher.load(&spec.wasm, &requested, cache)?;
+    let cache = open(&launcher)?;
+    let launch = launcher.load(&spec.wasm, &requested, Some(cache))?;
     let event = match launch.pending {
         Some(pending) => pending.compile()?,
         None => launch.cache_event,

@@ -132,20 +132,19 @@ impl LoadedModule {
         descriptor.capabilities.check(engine, &spec)?;
         let stderr = spec.stdio.stderr.try_clone()?;
         let _deadline = spec.limits.timeout.map(|t| control.arm_deadline(t));
-        let _budget = match spec.limits.cpu_time {
-            Some(budget) => {
-                Some(
-                    control
-                        .arm_cpu_budget(budget)
-                        .ok_or_else(|| Error::Unsupported {
-                            engine,
-                            feature: "a CPU time budget",
-                            reason: "this process's CPU clock cannot be read",
-                        })?,
-                )
-            }
-            None => None,
-        };
+        let _budget = spec
+            .limits
+            .cpu_time
+            .map(|budget| {
+                control
+                    .arm_cpu_budget(budget)
+                    .ok_or_else(|| Error::Unsupported {
+                        engine,
+                        feature: "a CPU time budget",
+                        reason: "this process's CPU clock cannot be read",
+                    })
+            })
+            .transpose()?;
         let raw = self.module.execute(spec, control)?;
         let status = raw.outcome.classify(control.killed(), raw.memory_denied);
         report(&status, stderr);

@@ -7,7 +7,7 @@ use std::fmt;
 use tracing::{debug, warn};
 
 use crate::artifact::{ArtifactKey, ArtifactLookup, ArtifactOrigin, ArtifactStore};
-use crate::engine::{Descriptor, Engine, Precompile, Precompiler};
+use crate::engine::{Engine, Precompile, Precompiler};
 use crate::error::Result;
 use crate::wasm::WasmBinary;
 
@@ -76,7 +76,12 @@ pub(crate) fn load_cached<E: Engine + ?Sized>(
             return Ok((engine.load_module(wasm)?, CacheEvent::Uncacheable(reason)));
         }
     };
-    let key = cache.key(descriptor, &precompiler.fingerprint(), &wasm.bytes);
+    let origin = ArtifactOrigin {
+        engine: descriptor,
+        fingerprint: &precompiler.fingerprint(),
+        module: &wasm.bytes,
+    };
+    let key = cache.key(origin.engine, origin.fingerprint, origin.module);
     let refused = match cache.read(&key) {
         ArtifactLookup::Found(artifact) => match precompiler.load_precompiled(wasm, &artifact) {
             Ok(module) => {
@@ -95,7 +100,7 @@ pub(crate) fn load_cached<E: Engine + ?Sized>(
         debug!(%key, "precompile cache miss: baseline tier");
         return Ok((baseline?, CacheEvent::Deferred));
     }
-    compile_and_store(descriptor, precompiler, wasm, cache, &key, refused)
+    compile_and_store(precompiler, wasm, cache, &key, &origin, refused)
 }
 
 /// Compiles `wasm`'s optimized code into `cache` (after a [`CacheEvent::Deferred`]
@@ -113,27 +118,26 @@ pub(crate) fn fill_cache<E: Engine + ?Sized>(
         Precompiler::Available(precompiler) => precompiler,
         Precompiler::Unavailable(reason) => return Ok(CacheEvent::Uncacheable(reason)),
     };
-    let key = cache.key(descriptor, &precompiler.fingerprint(), &wasm.bytes);
-    Ok(compile_and_store(descriptor, precompiler, wasm, cache, &key, None)?.1)
+    let origin = ArtifactOrigin {
+        engine: descriptor,
+        fingerprint: &precompiler.fingerprint(),
+        module: &wasm.bytes,
+    };
+    let key = cache.key(origin.engine, origin.fingerprint, origin.module);
+    Ok(compile_and_store(precompiler, wasm, cache, &key, &origin, None)?.1)
 }
 
 /// The miss path: compile, then write the entry (a write failure costs the entry only).
 fn compile_and_store<M>(
-    descriptor: &Descriptor,
     precompiler: &dyn Precompile<M>,
     wasm: &WasmBinary,
     cache: &dyn ArtifactStore,
     key: &ArtifactKey,
+    origin: &ArtifactOrigin<'_>,
     refused: Option<String>,
 ) -> Result<(M, CacheEvent)> {
     let (module, artifact) = precompiler.compile_for_cache(wasm)?;
-    let fingerprint = precompiler.fingerprint();
-    let origin = ArtifactOrigin {
-        engine: descriptor,
-        fingerprint: &fingerprint,
-        module: &wasm.bytes,
-    };
-    let event = match (cache.write(key, &origin, &artifact), refused) {
+    let event = match (cache.write(key, origin, &artifact), refused) {
         (Ok(()), None) => CacheEvent::Stored,
         (Ok(()), Some(reason)) => CacheEvent::Replaced(reason),
         (Err(e), refused) => CacheEvent::NotStored(match refused {
