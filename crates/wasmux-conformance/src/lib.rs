@@ -6,6 +6,7 @@
 
 pub mod bundle;
 pub mod cases;
+pub mod differential;
 pub mod e2e;
 pub mod guests;
 pub mod matrix;

@@ -23,3 +23,14 @@ pub(crate) fn trap_kind(message: &str) -> TrapKind {
         _ => TrapKind::Other,
     }
 }
+
+/// The trap an instantiation error of WAMR's stands for, if it is one: an active
+/// segment outside its memory or table, which the spec makes a trap of the
+/// instantiation (WAMR reports it as a failed instantiation).
+pub(crate) fn instantiation_trap(message: &str) -> Option<TrapKind> {
+    let reason = message.strip_prefix("WASM module instantiate failed: ")?;
+    match trap_kind(reason) {
+        kind @ (TrapKind::MemoryOutOfBounds | TrapKind::TableOutOfBounds) => Some(kind),
+        _ => None,
+    }
+}

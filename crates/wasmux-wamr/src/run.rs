@@ -5,7 +5,7 @@ use wasmux_core::{Descriptor, Error};
 use wasmux_guard::{Ended, GuardedCode, GuardedHost, GuardedInstance, NotInstantiated};
 
 use crate::ffi::{Instance, ThreadEnv};
-use crate::{DESCRIPTOR, NAME, WamrCode};
+use crate::{DESCRIPTOR, NAME, WamrCode, outcome};
 
 /// WAMR's stack per run, for the interpreter's frames and operands. WAMR zeroes all of
 /// it when a run starts (8 MiB cost 4 ms of a 24 ms hello here), so it is sized for
@@ -42,8 +42,12 @@ impl GuardedCode for WamrCode {
         let thread = ThreadEnv::new().map_err(|e| {
             NotInstantiated::Failed(Error::engine_while(NAME, "preparing the run thread", e))
         })?;
-        let instance =
-            Instance::new(&self.module, WAMR_STACK, host).map_err(NotInstantiated::Refused)?;
+        let instance = Instance::new(&self.module, WAMR_STACK, host).map_err(|message| {
+            match outcome::instantiation_trap(&message) {
+                Some(kind) => NotInstantiated::Ended(Ended::Trap(kind, message)),
+                None => NotInstantiated::Refused(message),
+            }
+        })?;
         Ok(WamrInstance {
             instance,
             _thread: thread,

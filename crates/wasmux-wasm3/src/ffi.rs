@@ -60,6 +60,25 @@ fn check(result: sys::M3Result) -> Result<(), String> {
         .into_owned())
 }
 
+/// `error` with the details wasm3 recorded in `runtime` (a compile error's opcode).
+fn with_details(runtime: sys::IM3Runtime, error: String) -> String {
+    // SAFETY: M3ErrorInfo is plain pointers and integers, for which zero is valid.
+    let mut info: sys::M3ErrorInfo = unsafe { std::mem::zeroed() };
+    // SAFETY: the runtime is valid; wasm3 copies its last error into `info`, whose
+    // message is null or a NUL-terminated string the runtime owns, read right away.
+    unsafe { sys::m3_GetErrorInfo(runtime, &mut info) };
+    if info.message.is_null() {
+        return error;
+    }
+    // SAFETY: checked non-null just above; valid until the runtime's next error.
+    let details = unsafe { CStr::from_ptr(info.message) }.to_string_lossy();
+    if details.is_empty() {
+        error
+    } else {
+        format!("{error}: {details}")
+    }
+}
+
 /// wasm3's signature string for an import, such as `i(iIi)`.
 fn signature(import: &Import) -> String {
     let letter = |t: &ValType| match t {
@@ -139,7 +158,8 @@ impl<'a, 'h> Instance<'a, 'h> {
             }
         }
         // SAFETY: the module is loaded in this instance's runtime.
-        check(unsafe { sys::m3_CompileModule(module) })?;
+        check(unsafe { sys::m3_CompileModule(module) })
+            .map_err(|e| with_details(instance.runtime, e))?;
         Ok(instance)
     }
 

@@ -34,3 +34,15 @@ pub(crate) fn trap_kind(message: &str) -> TrapKind {
         .find(|(text, _)| message.starts_with(text))
         .map_or(TrapKind::Other, |(_, kind)| kind)
 }
+
+/// The trap an instantiation error of wasm3's stands for, if it is one: an active
+/// segment outside its memory or table, which the spec makes a trap of the
+/// instantiation (wasm3 reports it as a load failure; an offset of 2 GiB or more,
+/// negative as wasm3 reads it, is its "table underflow").
+pub(crate) fn instantiation_trap(message: &str) -> Option<TrapKind> {
+    match message {
+        "data segment out of bounds" => Some(TrapKind::MemoryOutOfBounds),
+        "table underflow" | "out of bounds table access" => Some(TrapKind::TableOutOfBounds),
+        _ => None,
+    }
+}

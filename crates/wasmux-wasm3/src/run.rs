@@ -6,7 +6,7 @@ use wasmux_core::Descriptor;
 use wasmux_guard::{Ended, GuardedCode, GuardedHost, GuardedInstance, NotInstantiated, imports};
 
 use crate::ffi::Instance;
-use crate::{DESCRIPTOR, Wasm3Code};
+use crate::{DESCRIPTOR, Wasm3Code, outcome};
 
 /// wasm3's value stack per run, in bytes: 8-byte slots, about a million of them.
 const VALUE_STACK: u32 = 8 << 20;
@@ -29,7 +29,12 @@ impl GuardedCode for Wasm3Code {
         &'a self,
         host: &'a mut GuardedHost<'h>,
     ) -> Result<Instance<'a, 'h>, NotInstantiated> {
-        Instance::new(&self.bytes, VALUE_STACK, &imports(), host).map_err(NotInstantiated::Refused)
+        Instance::new(&self.bytes, VALUE_STACK, &imports(), host).map_err(|message| {
+            match outcome::instantiation_trap(&message) {
+                Some(kind) => NotInstantiated::Ended(Ended::Trap(kind, message)),
+                None => NotInstantiated::Refused(message),
+            }
+        })
     }
 }
 

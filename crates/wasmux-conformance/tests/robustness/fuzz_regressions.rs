@@ -53,3 +53,47 @@ fn module_load_inputs_load_or_fail_cleanly_on_every_engine() {
         }
     }
 }
+
+#[test]
+fn differential_inputs_end_alike_on_every_engine() {
+    let _serial = crate::serial();
+    let engines = wasmux_conformance::differential::engines();
+    let mut disagreements = Vec::new();
+    for input in inputs("differential") {
+        let command = std::fs::read(&input).unwrap();
+        for found in wasmux_conformance::differential::disagreements(&engines, &command) {
+            disagreements.push(format!("{}:\n{found}", input.display()));
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
+
+/// wasm3's compiler finds no operation for an `i64.mul` (opcode 0x7e) whose operands
+/// both sit in registers, a state its single-register code generator does not expect:
+/// it refuses a valid module (a failed run, 126), never runs it to a wrong result; the
+/// other engines agree with wasmtime.
+#[test]
+fn open_differential_findings_still_end_as_recorded() {
+    use wasmux_conformance::differential::{self, Outcome};
+    let _serial = crate::serial();
+    let engines = differential::engines();
+    for input in inputs("differential-open") {
+        let command = std::fs::read(&input).unwrap();
+        let (_, reference) = &engines[0];
+        let expected = differential::run_on(reference.as_ref(), &command);
+        for (name, engine) in &engines[1..] {
+            let got = differential::run_on(engine.as_ref(), &command);
+            if name == "wasm3" {
+                let refused = matches!(&got, Outcome::Error(e) if e.contains("no operation found for opcode: 7e"));
+                assert!(refused, "{}: wasm3 now ends it as {got}", input.display());
+            } else {
+                assert_eq!(
+                    differential::compare(&expected, &got),
+                    differential::Verdict::Agree,
+                    "{}: {name}: {got}; wasmtime: {expected}",
+                    input.display()
+                );
+            }
+        }
+    }
+}
