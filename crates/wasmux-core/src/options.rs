@@ -47,11 +47,16 @@ pub enum WasmFeature {
     Simd,
     /// More than one memory per module.
     MultiMemory,
+    /// The component model's async ABI (async exports, streams, futures): what WASI
+    /// 0.3 components are built on. Off by default even where compiled in: wasmtime
+    /// 48 calls its support incomplete. On, a component exporting
+    /// `wasi:http/handler@0.3.0` is served.
+    ComponentModelAsync,
 }
 
 impl WasmFeature {
     /// Every switch, in the order options list them.
-    pub const ALL: [WasmFeature; 7] = [
+    pub const ALL: [WasmFeature; 8] = [
         WasmFeature::Gc,
         WasmFeature::Exceptions,
         WasmFeature::Threads,
@@ -59,6 +64,7 @@ impl WasmFeature {
         WasmFeature::Memory64,
         WasmFeature::Simd,
         WasmFeature::MultiMemory,
+        WasmFeature::ComponentModelAsync,
     ];
 
     /// The option's key: `wasm-gc`, `wasm-tail-call`, ...
@@ -71,6 +77,7 @@ impl WasmFeature {
             WasmFeature::Memory64 => "wasm-memory64",
             WasmFeature::Simd => "wasm-simd",
             WasmFeature::MultiMemory => "wasm-multi-memory",
+            WasmFeature::ComponentModelAsync => "wasm-component-model-async",
         }
     }
 }

@@ -19,6 +19,7 @@ mod outcome;
 mod preview1;
 mod run;
 mod serve;
+mod serve_p3;
 mod stdio;
 mod wasi;
 
@@ -32,6 +33,7 @@ use wasmtime::{
 };
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use wasmtime_wasi_http::p2::bindings::sync::ProxyPre;
+use wasmtime_wasi_http::p3::bindings::ServicePre;
 use wasmux_core::{
     Artifact, Capabilities, Descriptor, Engine, EngineInfo, EngineOptions, Error, OptionSupport,
     Precompile, Precompiler, Result, Support, Tier, WasmBinary, WasmFeature, WasmKind,
@@ -74,6 +76,7 @@ pub struct WasmtimeEngine {
 struct LazyCompiler {
     config: Config,
     pooled: bool,
+    wasi_p3: bool,
     compiler: OnceLock<Compiler>,
 }
 
@@ -115,7 +118,12 @@ impl WasmtimeEngine {
                 .async_stack_size(bytes.saturating_add(1 << 20))
                 .max_wasm_stack(bytes);
         }
-        config.wasm_component_model(true).epoch_interruption(true);
+        // The async ABI (WASI 0.3) only when asked for: its store state costs every run.
+        config
+            .wasm_component_model(true)
+            .concurrency_support(false)
+            .epoch_interruption(true);
+        let wasi_p3 = options.features.get(&WasmFeature::ComponentModelAsync) == Some(&true);
         for (feature, on) in &options.features {
             switch(&mut config, *feature, *on);
         }
@@ -123,18 +131,19 @@ impl WasmtimeEngine {
         winch.strategy(Strategy::Winch);
         Ok(match options.tier.unwrap_or(Tier::Auto) {
             Tier::Baseline => WasmtimeEngine {
-                main: Compiler::new(&winch, "winch", pooled)?,
+                main: Compiler::new(&winch, "winch", pooled, wasi_p3)?,
                 baseline: None,
             },
             Tier::Optimized => WasmtimeEngine {
-                main: Compiler::new(&config, "cranelift", pooled)?,
+                main: Compiler::new(&config, "cranelift", pooled, wasi_p3)?,
                 baseline: None,
             },
             Tier::Auto => WasmtimeEngine {
-                main: Compiler::new(&config, "cranelift", pooled)?,
+                main: Compiler::new(&config, "cranelift", pooled, wasi_p3)?,
                 baseline: Some(Arc::new(LazyCompiler {
                     config: winch,
                     pooled,
+                    wasi_p3,
                     compiler: OnceLock::new(),
                 })),
             },
@@ -154,6 +163,9 @@ fn switch(config: &mut Config, feature: WasmFeature, on: bool) {
         WasmFeature::Memory64 => config.wasm_memory64(on),
         WasmFeature::Simd => config.wasm_simd(on),
         WasmFeature::MultiMemory => config.wasm_multi_memory(on),
+        WasmFeature::ComponentModelAsync => config
+            .concurrency_support(on)
+            .wasm_component_model_async(on),
     };
 }
 
@@ -162,7 +174,7 @@ impl LazyCompiler {
         if let Some(compiler) = self.compiler.get() {
             return Ok(compiler);
         }
-        let compiler = Compiler::new(&self.config, "winch", self.pooled)?;
+        let compiler = Compiler::new(&self.config, "winch", self.pooled, self.wasi_p3)?;
         Ok(self.compiler.get_or_init(|| compiler))
     }
 }
@@ -177,6 +189,9 @@ struct Compiler {
     /// ([`serve`](crate::serve)).
     on_demand: Option<Arc<Config>>,
     strategy: &'static str,
+    /// The async ABI is on: a component exporting `wasi:http/handler@0.3.0` is linked
+    /// with WASI 0.3 and served.
+    wasi_p3: bool,
     core_linker: Linker<CoreState>,
     /// Built on the first component: most runs are core modules, and linking all of
     /// WASI preview2 would cost every start.
@@ -185,13 +200,14 @@ struct Compiler {
 
 impl Compiler {
     /// `strategy`: which compiler `config` selects, named in cache fingerprints.
-    fn new(config: &Config, strategy: &'static str, pooled: bool) -> Result<Self> {
+    fn new(config: &Config, strategy: &'static str, pooled: bool, wasi_p3: bool) -> Result<Self> {
         let engine = wasmtime::Engine::new(config).map_err(engine_error)?;
         let core_linker = run::core_linker(&engine).map_err(engine_error)?;
         Ok(Compiler {
             engine,
             on_demand: (!pooled).then(|| Arc::new(config.clone())),
             strategy,
+            wasi_p3,
             core_linker,
             component_linker: Arc::default(),
         })
@@ -212,12 +228,22 @@ impl Compiler {
             Compiled::Core(module) => {
                 Linked::Core(self.core_linker.instantiate_pre(&module).map_err(link)?)
             }
+            Compiled::Component(component) if self.wasi_p3 && serves_wasi_p3(&component) => {
+                let pre = run::component_linker_async(&self.engine, true)
+                    .and_then(|linker| linker.instantiate_pre(&component))
+                    .and_then(ServicePre::new)
+                    .map_err(link)?;
+                Linked::Component {
+                    command: None,
+                    proxy: Some(Served::P3(pre)),
+                }
+            }
             Compiled::Component(component) => {
                 let pre = self
                     .component_linker()?
                     .instantiate_pre(&component)
                     .map_err(link)?;
-                let proxy = ProxyPre::new(pre.clone()).ok();
+                let proxy = ProxyPre::new(pre.clone()).ok().map(Served::P2);
                 let command = match CommandPre::new(pre) {
                     Ok(command) => Some(command),
                     Err(_) if proxy.is_some() => None,
@@ -240,7 +266,13 @@ impl Compiler {
                 Compiled::Core(CoreModule::new(&self.engine, &wasm.bytes).map_err(invalid)?)
             }
             WasmKind::Component => {
-                Compiled::Component(Component::new(&self.engine, &wasm.bytes).map_err(invalid)?)
+                Compiled::Component(Component::new(&self.engine, &wasm.bytes).map_err(|e| {
+                    if !self.wasi_p3 && uses_async_abi(&e) {
+                        ASYNC_ABI_OFF
+                    } else {
+                        invalid(e)
+                    }
+                })?)
             }
         })
     }
@@ -277,8 +309,50 @@ enum Linked {
     /// (`wasi:http/incoming-handler`), or both.
     Component {
         command: Option<CommandPre<ComponentState>>,
-        proxy: Option<ProxyPre<ComponentState>>,
+        proxy: Option<Served>,
     },
+}
+
+/// A component that serves `wasi:http`, linked for the world it exports.
+pub(crate) enum Served {
+    /// WASI 0.2: `wasi:http/incoming-handler`, checked against the synchronous linker.
+    P2(ProxyPre<ComponentState>),
+    /// WASI 0.3: `wasi:http/handler@0.3.0`, linked asynchronously (its only way).
+    P3(ServicePre<ComponentState>),
+}
+
+impl Served {
+    /// The component served.
+    pub(crate) fn component(&self) -> &Component {
+        match self {
+            Served::P2(pre) => pre.instance_pre().component(),
+            Served::P3(pre) => pre.instance_pre().component(),
+        }
+    }
+}
+
+/// What loading a component that needs the async ABI says while it is off: the
+/// switch that turns it on.
+const ASYNC_ABI_OFF: Error = Error::Unsupported {
+    engine: NAME,
+    feature: "WASI 0.3 (the component model's async ABI)",
+    reason: "it is off unless the workload asks for it (wasmtime 48 calls it incomplete): \
+             --engine-option wasm-component-model-async=on, or the same in the \
+             wasmux.io/engine-options annotation",
+};
+
+/// Whether validation refused a component for using the async ABI (streams, futures,
+/// async lifts), by wasmparser's wording.
+fn uses_async_abi(error: &wasmtime::Error) -> bool {
+    format!("{error:#}").contains("requires the component model async feature")
+}
+
+/// Whether `component` exports WASI 0.3's `wasi:http/handler`.
+fn serves_wasi_p3(component: &Component) -> bool {
+    component
+        .component_type()
+        .exports(component.engine())
+        .any(|(name, _)| name.starts_with("wasi:http/handler@0.3"))
 }
 
 impl Engine for WasmtimeEngine {

@@ -149,13 +149,23 @@ pub(crate) fn component_linker(
 
 /// The linker of a served component: wasmtime-wasi's and `wasi:http`'s asynchronous
 /// host functions, so that every request runs as a task on the server's runtime.
+/// With `wasi_p3`, WASI 0.3's `wasi:http`, clocks, random and cli too (as `wasmtime
+/// serve` links for a proxy); not its file system, whose `open-at` lacks the
+/// file-kind rule: a WASI 0.3 component reaches files through WASI 0.2, checked.
 pub(crate) fn component_linker_async(
     engine: &wasmtime::Engine,
+    wasi_p3: bool,
 ) -> wasmtime::Result<ComponentLinker<ComponentState>> {
     let mut linker = ComponentLinker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     crate::open_check::shadow_open_at_async(&mut linker)?;
+    if wasi_p3 {
+        wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+        wasmtime_wasi::p3::clocks::add_to_linker(&mut linker)?;
+        wasmtime_wasi::p3::random::add_to_linker(&mut linker)?;
+        wasmtime_wasi::p3::cli::add_to_linker(&mut linker)?;
+    }
     Ok(linker)
 }
 
@@ -354,7 +364,8 @@ impl Module for WasmtimeModule {
             _ => Err(Error::Unsupported {
                 engine: NAME,
                 feature: "serving wasi:http",
-                reason: "the component exports no wasi:http/incoming-handler",
+                reason: "the component exports no wasi:http/incoming-handler (nor, with \
+                         wasm-component-model-async=on, wasi:http/handler@0.3.0)",
             }),
         }
     }

@@ -6,7 +6,8 @@
 //! run's timeout as every request's deadline. A request whose instance traps is
 //! answered 500, one past its deadline 504, and the server goes on; a kill stops
 //! accepting, lets requests in flight finish within [`GRACE`], and ends the serve with
-//! the kill's outcome.
+//! the kill's outcome. A WASI 0.3 component's requests go through wasmtime-wasi-http's
+//! handler instead ([`serve_p3`](crate::serve_p3)), in the same server.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -16,17 +17,19 @@ use hyper::body::Incoming;
 use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::filesystem::WasiFilesystemCtx;
+use wasmtime_wasi_http::handler::ProxyHandler;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
-use wasmtime_wasi_http::p2::bindings::sync::ProxyPre as SyncProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::p3::bindings::ServicePre;
 use wasmux_core::{Error, RawOutcome, RawRun, Result, RunControl, RunSpec, SIGKILL};
 
 use crate::run::{
     ComponentState, ComponentWasi, component_linker_async, new_store, yield_at_epochs,
 };
-use crate::{NAME, WasmtimeModule, wasi};
+use crate::serve_p3::{self, Instances};
+use crate::{NAME, Served, WasmtimeModule, wasi};
 
 /// How long requests in flight may take to finish once the server is told to stop.
 pub(crate) const GRACE: Duration = Duration::from_secs(10);
@@ -38,12 +41,20 @@ const MAX_IN_FLIGHT: u32 = 256;
 /// How often a running instance gives way to the others on the runtime's threads.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-type Response = hyper::Response<HyperOutgoingBody>;
+pub(crate) type Response = hyper::Response<HyperOutgoingBody>;
 
-/// What every request's instance is made from.
+/// How a request gets its instance and answer, by the world the component exports.
+enum Requests {
+    /// WASI 0.2: a fresh instance of the component, linked on the serving engine
+    /// (`pre.engine()`), called here.
+    P2(ProxyPre<ComponentState>),
+    /// WASI 0.3: wasmtime-wasi-http's handler, one instance per request.
+    P3(ProxyHandler<Instances>),
+}
+
+/// What every request is served with.
 struct Service {
-    /// The component linked on the serving engine (`pre.engine()`).
-    pre: ProxyPre<ComponentState>,
+    requests: Requests,
     /// One permit per request in flight (the pool's instances).
     in_flight: tokio::sync::Semaphore,
     spec: RunSpec,
@@ -53,32 +64,38 @@ struct Service {
 }
 
 impl WasmtimeModule {
-    /// Serves `pre`'s component on `listener` until `control` is killed.
+    /// Serves `served`'s component on `listener` until `control` is killed.
     pub(crate) fn serve_proxy(
         &self,
-        pre: &SyncProxyPre<ComponentState>,
+        served: &Served,
         spec: RunSpec,
         listener: TcpListener,
         control: &RunControl,
     ) -> Result<RawRun> {
-        let component = pre.instance_pre().component();
         let (engine, component) = match &self.on_demand {
-            Some(config) => pooled(config, component)?,
-            None => (self.engine.clone(), component.clone()),
+            Some(config) => pooled(config, served.component())?,
+            None => (self.engine.clone(), served.component().clone()),
         };
-        let pre = component_linker_async(&engine)
+        let wasi_p3 = matches!(served, Served::P3(_));
+        let pre = component_linker_async(&engine, wasi_p3)
             .and_then(|linker| linker.instantiate_pre(&component))
-            .and_then(ProxyPre::new)
             .map_err(|e| Error::engine(NAME, e))?;
+        let files = wasi::shared_files(&spec)?;
+        let requests = if wasi_p3 {
+            let pre = ServicePre::new(pre).map_err(|e| Error::engine(NAME, e))?;
+            Requests::P3(serve_p3::handler(pre, spec.clone(), files.clone()))
+        } else {
+            Requests::P2(ProxyPre::new(pre).map_err(|e| Error::engine(NAME, e))?)
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .map_err(|e| Error::io("starting the HTTP server's runtime", e))?;
         let service = Arc::new(Service {
-            pre,
+            requests,
             in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT as usize),
-            files: wasi::shared_files(&spec)?,
+            files,
             spec,
             control: control.clone(),
         });
@@ -177,6 +194,18 @@ async fn accept_until_killed(service: Arc<Service>, listener: TcpListener) -> Re
 /// One request on a fresh instance, as a task of its own, stopped at its deadline; a
 /// trap is a 500, a request past its deadline a 504.
 async fn handle(service: Arc<Service>, request: hyper::Request<Incoming>) -> Response {
+    let pre = match &service.requests {
+        Requests::P2(pre) => pre.clone(),
+        Requests::P3(handler) => {
+            let Ok(_slot) = service.in_flight.acquire().await else {
+                return error_response(
+                    hyper::StatusCode::SERVICE_UNAVAILABLE,
+                    "the server is stopping",
+                );
+            };
+            return serve_p3::handle(handler, request).await;
+        }
+    };
     // The request's own control: its deadline stops this instance only, and the
     // server's kill leaves it to finish within the grace period.
     let control = RunControl::new();
@@ -189,7 +218,7 @@ async fn handle(service: Arc<Service>, request: hyper::Request<Incoming>) -> Res
                 .acquire()
                 .await
                 .map_err(|e| e.to_string())?;
-            call(&service, &control, request, sender).await
+            call(&service, &pre, &control, request, sender).await
         }
     });
     let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
@@ -252,6 +281,7 @@ async fn watch(
 /// is killed.
 async fn call(
     service: &Service,
+    pre: &ProxyPre<ComponentState>,
     control: &RunControl,
     request: hyper::Request<Incoming>,
     sender: tokio::sync::oneshot::Sender<std::result::Result<Response, ErrorCode>>,
@@ -262,13 +292,12 @@ async fn call(
         .build();
     *context.filesystem() = service.files.clone();
     let wasi = ComponentWasi::new(context, ResourceTable::new(), spec.network);
-    let engine = service.pre.engine();
+    let engine = pre.engine();
     let mut store: Store<ComponentState> = new_store(engine, wasi, &spec, control);
     yield_at_epochs(&mut store);
     let engine = engine.clone();
     let _interrupt = control.on_kill(move || engine.increment_epoch());
-    let proxy = service
-        .pre
+    let proxy = pre
         .instantiate_async(&mut store)
         .await
         .map_err(|e| format!("instantiating: {e:#}"))?;
@@ -288,7 +317,7 @@ async fn call(
 
 /// An error answer whose body says why (the component's own failure, never the host's
 /// details).
-fn error_response(status: hyper::StatusCode, reason: &str) -> Response {
+pub(crate) fn error_response(status: hyper::StatusCode, reason: &str) -> Response {
     use http_body_util::BodyExt;
     let body = http_body_util::Full::new(bytes::Bytes::from(format!("{reason}\n")))
         .map_err(|never| match never {})

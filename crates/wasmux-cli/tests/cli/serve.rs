@@ -1,6 +1,7 @@
 //! `wasmux run` of a `wasi:http` proxy component serves it: real HTTP requests over
 //! TCP, a trapping request answered 500 and one past its deadline 504 while the server
-//! lives on, SIGTERM ending it with 143 after the requests in flight.
+//! lives on, SIGTERM ending it with 143 after the requests in flight. The same for a
+//! WASI 0.3 component, behind `--engine-option wasm-component-model-async=on`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -35,7 +36,12 @@ fn get(address: &str, path: &str) -> (u16, String) {
 /// `wasmux run [extra...] http-hello.wasm` on 127.0.0.1, once it serves: the server
 /// and its address.
 fn serve(extra: &[&str]) -> (std::process::Child, String) {
-    let component = guests::component("http-hello");
+    serve_component("http-hello", extra)
+}
+
+/// [`serve`] of the guest component `name`.
+fn serve_component(name: &str, extra: &[&str]) -> (std::process::Child, String) {
+    let component = guests::component(name);
     let mut args = vec!["run", "--listen", "127.0.0.1:0"];
     args.extend_from_slice(extra);
     args.push(component.to_str().unwrap());
@@ -178,4 +184,63 @@ fn a_cpu_time_budget_is_refused_for_a_served_component() {
     let message = String::from_utf8_lossy(&out.stderr);
     assert!(message.contains("CPU time budget"), "{message}");
     assert!(!message.contains("serving"), "{message}");
+}
+
+/// The async ABI switch that WASI 0.3 needs on wasmtime 48.
+const ASYNC_ABI: [&str; 2] = ["--engine-option", "wasm-component-model-async=on"];
+
+/// WASI 0.3 (`wasi:http/handler@0.3.0`, an async export streaming its body from a task
+/// it spawned) with the switch on: served, a trap answered 500 while the server lives
+/// on, SIGTERM 143.
+#[test]
+fn a_wasi_p3_component_is_served_with_the_async_abi_switched_on() {
+    let (server, address) = serve_component("http-hello-p3", &ASYNC_ABI);
+    let greeting = "Hello from a WASI 0.3 wasi:http component, served by wasmux!";
+    for path in ["/first", "/second?x=1"] {
+        let (status, body) = get(&address, path);
+        assert_eq!(status, 200, "{body}");
+        // Streamed: chunked, so the greeting is inside the chunk framing.
+        assert!(body.contains(&format!("{greeting} ({path})\n")), "{body}");
+    }
+    let (status, body) = get(&address, "/trap");
+    assert_eq!(status, 500, "a trapping request: {body}");
+    let (status, body) = get(&address, "/after-the-trap");
+    assert_eq!(status, 200, "the server lives on after a trap: {body}");
+    stop(server);
+}
+
+/// `--timeout` bounds a WASI 0.3 request too: one that never ends is answered 504 and
+/// its instance dropped, and the server goes on answering.
+#[test]
+fn a_wasi_p3_request_past_its_deadline_is_answered_504() {
+    let mut extra = ASYNC_ABI.to_vec();
+    extra.extend(["--timeout", "1"]);
+    let (server, address) = serve_component("http-hello-p3", &extra);
+    let (status, body) = get(&address, "/spin");
+    assert_eq!(status, 504, "{body}");
+    let (status, body) = get(&address, "/after-the-spin");
+    assert_eq!(status, 200, "the server lives on: {body}");
+    stop(server);
+}
+
+/// Without the switch a WASI 0.3 component is refused before anything listens, by a
+/// message that names the switch.
+#[test]
+fn a_wasi_p3_component_without_the_switch_is_refused_by_name() {
+    let component = guests::component("http-hello-p3");
+    let out = wasmux_command(
+        &[],
+        &[
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            component.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("wasm-component-model-async=on"), "{stderr}");
+    assert!(!stderr.contains("serving"), "{stderr}");
 }
