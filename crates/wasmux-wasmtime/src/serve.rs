@@ -99,9 +99,9 @@ impl WasmtimeModule {
             spec,
             control: control.clone(),
         });
-        let ticks = runtime.spawn(tick(engine));
+        let ticker = Ticker::start(engine)?;
         let stopped = runtime.block_on(accept_until_killed(service, listener))?;
-        ticks.abort();
+        drop(ticker);
         // The grace period is spent: what still runs is left behind, ended with the
         // process.
         runtime.shutdown_background();
@@ -138,13 +138,43 @@ fn pooled(config: &Config, component: &Component) -> Result<(wasmtime::Engine, C
     Ok((engine, component))
 }
 
-/// Advances `engine`'s epoch every [`EPOCH_TICK`], for as long as the server runs: a
-/// running instance then yields to the other requests' tasks.
-async fn tick(engine: wasmtime::Engine) {
-    let mut ticks = tokio::time::interval(EPOCH_TICK);
-    loop {
-        ticks.tick().await;
-        engine.increment_epoch();
+/// Advances an engine's epoch every [`EPOCH_TICK`] for as long as it lives, so that a
+/// running instance yields to the other requests' tasks. A thread of its own, not a
+/// task: a guest spinning on a runtime thread that holds tokio's timer would stop a
+/// timer-driven tick, and with it every yield and deadline.
+struct Ticker {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(engine: wasmtime::Engine) -> Result<Ticker> {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = std::thread::Builder::new()
+            .name("wasmux-epoch".into())
+            .spawn({
+                let stop = stop.clone();
+                move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                }
+            })
+            .map_err(|e| Error::io("starting the epoch ticker", e))?;
+        Ok(Ticker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
