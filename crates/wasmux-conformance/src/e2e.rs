@@ -708,8 +708,12 @@ impl Drop for Containerd {
 }
 
 /// A dockerd started for one test: its own data root, exec root (and so its own managed
-/// containerd), socket, pid file and config under a directory, with no bridge and no
-/// iptables rules, stopped by its PID when dropped.
+/// containerd), socket, pid file and config under a directory, stopped by its PID when
+/// dropped. It runs in a network namespace of its own, made for it, where Docker sets
+/// up its default bridge, NAT rules and port proxy as it would on a machine: `-p`
+/// and `--network host` are real, and nothing of the machine's network changes (the
+/// namespace and everything in it go with the daemon). [`in_network`](Self::in_network)
+/// runs a client there.
 #[derive(Debug)]
 pub struct Dockerd {
     dir: PathBuf,
@@ -735,7 +739,16 @@ impl Dockerd {
         .unwrap();
         let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
         let p = |name: &str| dir.join(name).display().to_string();
-        let daemon = Command::new("dockerd")
+        // unshare execs: the daemon's PID is dockerd's. A new namespace's loopback is down.
+        let daemon = Command::new("unshare")
+            .args([
+                "--net",
+                "--",
+                "sh",
+                "-c",
+                "ip link set lo up && exec dockerd \"$@\"",
+            ])
+            .arg("dockerd")
             .args(["--data-root", &p("docker-data"), "--exec-root", &p("exec")])
             .args([
                 "--pidfile",
@@ -744,9 +757,7 @@ impl Dockerd {
                 &p("daemon.json"),
             ])
             .args(["-H", &format!("unix://{}", p("docker.sock"))])
-            // Nothing of the machine's network is changed: no bridge, no rules.
-            .args(["--bridge=none", "--iptables=false", "--ip-masq=false"])
-            .args(["--userland-proxy=false", "--storage-driver=vfs"])
+            .args(["--storage-driver=vfs"])
             .args(["--exec-opt", "native.cgroupdriver=cgroupfs"])
             .args(["--cgroup-parent", DOCKER_CGROUP_PARENT])
             .stdin(Stdio::null())
@@ -764,6 +775,28 @@ impl Dockerd {
             std::thread::sleep(Duration::from_millis(100));
         }
         dockerd
+    }
+
+    /// Runs `client` on a thread in the daemon's network namespace: where its
+    /// published ports (`-p 127.0.0.1:…`) and `--network host` containers listen.
+    /// Processes the client starts are there too.
+    pub fn in_network<T: Send>(&self, client: impl FnOnce() -> T + Send) -> T {
+        use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
+        let namespace = format!("/proc/{}/ns/net", self.daemon.id());
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let namespace = std::fs::File::open(&namespace).unwrap();
+                    move_into_link_name_space(
+                        std::os::fd::AsFd::as_fd(&namespace),
+                        Some(LinkNameSpaceType::Network),
+                    )
+                    .unwrap();
+                    client()
+                })
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
     }
 
     /// `docker` against this dockerd.

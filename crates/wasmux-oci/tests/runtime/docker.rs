@@ -1,14 +1,16 @@
 //! The real Docker (dockerd 20.10, Debian's docker.io, and its managed containerd)
 //! running Wasm images through wasmux-oci, configured as a named runtime in its
 //! `daemon.json`: `docker run --runtime wasmux IMAGE`. The daemon has its own data root,
-//! exec root, socket and config; the machine's Docker state (if any) is never touched.
+//! exec root, socket and config, and a network namespace of its own where Docker makes
+//! its bridge, NAT rules and port proxy; the machine's Docker state (if any) and its
+//! network are never touched. The cases that reach a container over the network (host
+//! network, `-p`) run their client in that namespace.
 
 use std::process::Output;
 
 use crate::e2e::{self, Buildah, Cases, Dockerd, expect};
 
-/// `docker run --rm --runtime wasmux --network none ARGS...` (the test daemon has no
-/// bridge).
+/// `docker run --rm --runtime wasmux --network none ARGS...`.
 fn run(docker: &Dockerd, args: &[&str]) -> Output {
     let mut all = vec!["run", "--rm", "--runtime", "wasmux", "--network", "none"];
     all.extend_from_slice(args);
@@ -146,40 +148,70 @@ fn docker_runs_wasm_images_through_wasmux_oci() {
     cases.case(
         "wasi:sockets: the container's network, not the host's",
         || {
-            e2e::network_case(
-                |flags, args| {
-                    let network = if flags.is_empty() { "none" } else { "host" };
-                    let mut all = vec!["run", "--rm", "--runtime", "wasmux", "--network", network];
-                    all.push("wasm-net");
-                    all.extend_from_slice(args);
-                    docker.output(&all)
-                },
-                &["host"],
-            )
+            docker.in_network(|| {
+                e2e::network_case(
+                    |flags, args| {
+                        let network = if flags.is_empty() { "none" } else { "host" };
+                        let mut all =
+                            vec!["run", "--rm", "--runtime", "wasmux", "--network", network];
+                        all.push("wasm-net");
+                        all.extend_from_slice(args);
+                        docker.output(&all)
+                    },
+                    &["host"],
+                )
+            })
         },
     );
     cases.case("wasi:http served, drained on stop: 143", || {
-        e2e::http_case(
-            |address| {
-                let listen = format!("WASMUX_HTTP_LISTEN={address}");
-                let started = docker.output(&[
-                    "run",
-                    "-d",
-                    "--name",
-                    "service",
-                    "--network",
-                    "host",
-                    "-e",
-                    &listen,
-                    "--runtime",
-                    "wasmux",
-                    "wasm-http",
-                ]);
-                expect(&started, 0, None)
-            },
-            || e2e::stop_and_exit_code(|args| docker.output(args), "service"),
-        )
+        docker.in_network(|| {
+            e2e::http_case(
+                |address| {
+                    let listen = format!("WASMUX_HTTP_LISTEN={address}");
+                    let started = docker.output(&[
+                        "run",
+                        "-d",
+                        "--name",
+                        "service",
+                        "--network",
+                        "host",
+                        "-e",
+                        &listen,
+                        "--runtime",
+                        "wasmux",
+                        "wasm-http",
+                    ]);
+                    expect(&started, 0, None)
+                },
+                || e2e::stop_and_exit_code(|args| docker.output(args), "service"),
+            )
+        })
     });
+    cases.case(
+        "wasi:http published with -p on Docker's bridge: port proxied, drained on stop",
+        || {
+            docker.in_network(|| {
+                e2e::http_case(
+                    |address| {
+                        let publish = format!("{address}:8080");
+                        let started = docker.output(&[
+                            "run",
+                            "-d",
+                            "--name",
+                            "published",
+                            "-p",
+                            &publish,
+                            "--runtime",
+                            "wasmux",
+                            "wasm-http",
+                        ]);
+                        expect(&started, 0, None)
+                    },
+                    || e2e::stop_and_exit_code(|args| docker.output(args), "published"),
+                )
+            })
+        },
+    );
     cases.case("docker logs shows the output", || {
         let started = docker.output(&[
             "run",
