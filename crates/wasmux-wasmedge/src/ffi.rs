@@ -16,6 +16,7 @@
 
 use std::ffi::{CStr, CString, c_void};
 use std::marker::PhantomData;
+use std::os::fd::AsRawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::ptr;
@@ -110,12 +111,23 @@ impl Config {
                 config,
                 sys::WasmEdge_CompilerOptimizationLevel_O2,
             );
+            // A shared library, not a universal module: 0.14's universal module loses
+            // any module whose native code calls a libm function whose name starts
+            // with `f` (LLVM turns some f64.min/max into `fmin`/`fmax`): its code
+            // table then counts the imports too, the loader finds the counts differ
+            // and silently interprets, and the copied code has no relocations for
+            // that call anyway. A shared library is loaded by the dynamic linker,
+            // by symbol, and fails loudly if anything is missing.
+            sys::WasmEdge_ConfigureCompilerSetOutputFormat(
+                config,
+                sys::WasmEdge_CompilerOutputFormat_Native,
+            );
         }
         Ok(Config(config))
     }
 
-    /// Compiles `wasm` to a universal module (the input plus a section of native
-    /// code) at `output`.
+    /// Compiles `wasm` to a shared library of native code (with the module inside)
+    /// at `output`.
     pub(crate) fn compile(&self, wasm: &[u8], output: &Path) -> Result<(), String> {
         /// WasmEdge 0.14's compiler is not reentrant: two compiles at once on two
         /// threads produced a corrupt object, and its in-process lld then ended the
@@ -143,6 +155,40 @@ impl Config {
     /// Parses and validates a module.
     pub(crate) fn load(&self, wasm: &[u8]) -> Result<AstModule, String> {
         let input = bytes(wasm)?;
+        // SAFETY: the loader and the input are valid for the call.
+        self.parse_and_validate(None, |loader, ast| unsafe {
+            sys::WasmEdge_LoaderParseFromBytes(loader, ast, input)
+        })
+    }
+
+    /// Loads a shared library of [`compile`](Self::compile)'s and validates the module
+    /// inside it. The library is dlopened from a memfd (no file system: a container's
+    /// may have no writable or executable place), which the module keeps open, so
+    /// that its `/proc/self/fd` name is never reused for another library while this
+    /// one is loaded (the dynamic linker would take it for the same).
+    pub(crate) fn load_library(&self, library: &[u8]) -> Result<AstModule, String> {
+        use std::io::Write;
+        let fd = rustix::fs::memfd_create("wasmux-wasmedge-aot", rustix::fs::MemfdFlags::CLOEXEC)
+            .map_err(|e| format!("a memfd for the native code: {e}"))?;
+        let mut file = std::fs::File::from(fd);
+        file.write_all(library)
+            .map_err(|e| format!("writing the native code: {e}"))?;
+        let path = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
+            .map_err(|_| "a descriptor's path contains a NUL byte")?;
+        // SAFETY: the loader and the path are valid for the call.
+        self.parse_and_validate(Some(file), |loader, ast| unsafe {
+            sys::WasmEdge_LoaderParseFromFile(loader, ast, path.as_ptr())
+        })
+    }
+
+    fn parse_and_validate(
+        &self,
+        library: Option<std::fs::File>,
+        parse: impl FnOnce(
+            *mut sys::WasmEdge_LoaderContext,
+            *mut *mut sys::WasmEdge_ASTModuleContext,
+        ) -> sys::WasmEdge_Result,
+    ) -> Result<AstModule, String> {
         // SAFETY: the configuration is valid; each context is freed below.
         unsafe {
             let loader = sys::WasmEdge_LoaderCreate(self.0);
@@ -151,12 +197,15 @@ impl Config {
             let result = if loader.is_null() || validator.is_null() {
                 Err("WasmEdge could not allocate a loader".to_owned())
             } else {
-                check(sys::WasmEdge_LoaderParseFromBytes(loader, &mut ast, input))
+                check(parse(loader, &mut ast))
                     .and_then(|()| check(sys::WasmEdge_ValidatorValidate(validator, ast)))
             };
             sys::WasmEdge_LoaderDelete(loader);
             sys::WasmEdge_ValidatorDelete(validator);
-            let module = AstModule(ast);
+            let module = AstModule {
+                ast,
+                _library: library,
+            };
             result.map(|()| module)
         }
     }
@@ -170,7 +219,11 @@ impl Drop for Config {
 }
 
 /// A parsed, validated module.
-pub(crate) struct AstModule(*mut sys::WasmEdge_ASTModuleContext);
+pub(crate) struct AstModule {
+    ast: *mut sys::WasmEdge_ASTModuleContext,
+    /// The memfd the native code was loaded from, closed after the module is deleted.
+    _library: Option<std::fs::File>,
+}
 
 // SAFETY: immutable once validated; instantiation only reads it (a const pointer).
 unsafe impl Send for AstModule {}
@@ -179,9 +232,9 @@ unsafe impl Sync for AstModule {}
 
 impl Drop for AstModule {
     fn drop(&mut self) {
-        if !self.0.is_null() {
+        if !self.ast.is_null() {
             // SAFETY: created by the loader, freed once.
-            unsafe { sys::WasmEdge_ASTModuleDelete(self.0) };
+            unsafe { sys::WasmEdge_ASTModuleDelete(self.ast) };
         }
     }
 }
@@ -298,7 +351,7 @@ impl<'a, 'h> Instance<'a, 'h> {
         }
         // SAFETY: the AST module outlives the instance (lifetime 'a).
         let result = unsafe {
-            sys::WasmEdge_ExecutorInstantiate(executor, &mut instance.instance, store, module.0)
+            sys::WasmEdge_ExecutorInstantiate(executor, &mut instance.instance, store, module.ast)
         };
         // A start function may have run and trapped, or been ended by a host call.
         match ended(result) {
@@ -437,5 +490,61 @@ unsafe extern "C" fn trampoline(
             Ok(Ok(())) => 0,
             _ => TERMINATED,
         },
+    }
+}
+
+/// How many instructions WasmEdge's interpreter executes to instantiate `module`
+/// (which must import nothing) and call its export `entry` (no parameters, no
+/// results) with the statistics of a configuration for `execution`. Native code
+/// counts nothing: the timing-free signal that an AOT module did not fall back to
+/// the interpreter.
+#[cfg(test)]
+pub(crate) fn interpreted_instructions(
+    execution: Execution,
+    module: &AstModule,
+    entry: &str,
+) -> Result<u64, String> {
+    let config = Config::new(execution)?;
+    // SAFETY: every context is created here, checked, and freed before returning;
+    // the AST outlives the calls.
+    unsafe {
+        sys::WasmEdge_ConfigureStatisticsSetInstructionCounting(config.0, true);
+        let statistics = sys::WasmEdge_StatisticsCreate();
+        let executor = sys::WasmEdge_ExecutorCreate(config.0, statistics);
+        let store = sys::WasmEdge_StoreCreate();
+        let mut instance = ptr::null_mut();
+        let result = if statistics.is_null() || executor.is_null() || store.is_null() {
+            Err("WasmEdge could not allocate an executor".to_owned())
+        } else {
+            check(sys::WasmEdge_ExecutorInstantiate(
+                executor,
+                &mut instance,
+                store,
+                module.ast,
+            ))
+            .and_then(|()| {
+                let function =
+                    sys::WasmEdge_ModuleInstanceFindFunction(instance, wasmedge_str(entry));
+                if function.is_null() {
+                    return Err(format!("no export {entry}"));
+                }
+                check(sys::WasmEdge_ExecutorInvoke(
+                    executor,
+                    function,
+                    ptr::null(),
+                    0,
+                    ptr::null_mut(),
+                    0,
+                ))
+            })
+            .map(|()| sys::WasmEdge_StatisticsGetInstrCount(statistics))
+        };
+        if !instance.is_null() {
+            sys::WasmEdge_ModuleInstanceDelete(instance);
+        }
+        sys::WasmEdge_StoreDelete(store);
+        sys::WasmEdge_ExecutorDelete(executor);
+        sys::WasmEdge_StatisticsDelete(statistics);
+        result
     }
 }

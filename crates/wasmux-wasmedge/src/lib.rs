@@ -152,19 +152,23 @@ pub struct WasmEdgeCode {
 
 impl WasmEdgeEngine {
     /// Validates, rewrites and (for AOT) compiles: the module, and for AOT the
-    /// universal module holding its native code.
+    /// shared library holding its native code.
     fn load_native(&self, wasm: &WasmBinary) -> Result<(WasmEdgeModule, Option<Vec<u8>>)> {
         let descriptor = self.descriptor();
         let config = self.config()?;
-        // WasmEdge's own validator, on the module as given, so errors name its code.
-        drop(config.load(&wasm.bytes).map_err(|e| invalid(wasm, e))?);
+        // WasmEdge's own validator, on the module as given, so errors name its code;
+        // interpreted, so that nothing an image ships in a `wasmedge` section of its
+        // own is ever loaded as native code.
+        let validator =
+            Config::new(Execution::Interpreter).map_err(|e| Error::engine(self.name(), e))?;
+        drop(validator.load(&wasm.bytes).map_err(|e| invalid(wasm, e))?);
         let instrumented = prepare_validated(wasm, descriptor.name, GUARDS)?;
         let (ast, native) = match self.execution {
             Execution::Interpreter => (config.load(&instrumented.bytes), None),
             Execution::Aot => {
                 let _span = tracing::debug_span!("aot-compile", engine = descriptor.name).entered();
                 let native = compile(&config, &instrumented.bytes).map_err(|e| invalid(wasm, e))?;
-                (config.load(&native), Some(native))
+                (config.load_library(&native), Some(native))
             }
         };
         let ast = ast.map_err(|e| invalid(wasm, e))?;
@@ -218,14 +222,14 @@ impl Precompile<WasmEdgeModule> for WasmEdgeEngine {
     /// (the native code is compiled from the rewritten module).
     fn fingerprint(&self) -> String {
         format!(
-            "libwasmedge {} O2 rewrite {} depth {MAX_DEPTH}",
+            "libwasmedge {} O2 shared-library rewrite {} depth {MAX_DEPTH}",
             ffi::library_version(),
             rewrite_version()
         )
     }
 
     /// The artifact: what the module holds once instantiated (16 bytes,
-    /// [`InitialSize::to_bytes`]), then the universal module with WasmEdge's native code.
+    /// [`InitialSize::to_bytes`]), then the shared library of WasmEdge's native code.
     fn compile_for_cache(&self, wasm: &WasmBinary) -> Result<(WasmEdgeModule, Vec<u8>)> {
         let (module, native) = self.load_native(wasm)?;
         let native = native.ok_or_else(|| Error::engine(self.name(), INTERPRETED))?;
@@ -246,15 +250,15 @@ impl Precompile<WasmEdgeModule> for WasmEdgeEngine {
         let config = self.config()?;
         // The artifact's hash was verified by the cache: it is what compile_for_cache
         // produced for these module bytes on this configuration.
-        let ast = config.load(native).map_err(engine_error)?;
+        let ast = config.load_library(native).map_err(engine_error)?;
         Ok(self.module(config, ast, InitialSize::from_bytes(*initial), wasm))
     }
 }
 
-/// Compiles to a private temporary file and reads the universal module back.
+/// Compiles to a private temporary file and reads the shared library back.
 fn compile(config: &Config, wasm: &[u8]) -> std::result::Result<Vec<u8>, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("a directory for AOT output: {e}"))?;
-    let output = dir.path().join("module.wasm");
+    let output = dir.path().join("module.so");
     config.compile(wasm, &output)?;
     std::fs::read(&output).map_err(|e| format!("reading the AOT output: {e}"))
 }

@@ -173,3 +173,33 @@ fn the_descriptors_name_the_wasmedge_this_build_links() {
         );
     }
 }
+
+/// The AOT path (`compile` to a shared library, `load_library`) runs native code: a
+/// loop of 100,000 iterations costs the interpreter's counter almost nothing there,
+/// and millions of counted instructions interpreted. A module the loader gave back to
+/// the interpreter, as 0.14's universal modules silently did, fails the first bound.
+#[test]
+fn aot_modules_run_native_code_not_the_interpreter() {
+    let bytes = wat::parse_str(
+        r#"(module (func (export "spin") (local i32)
+            (loop
+                (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+                (br_if 0 (i32.lt_u (local.get 0) (i32.const 100000))))))"#,
+    )
+    .unwrap();
+    let aot = Config::new(Execution::Aot).unwrap();
+    let library = compile(&aot, &bytes).unwrap();
+    assert_eq!(&library[..4], b"\x7fELF", "a shared library");
+    let native = aot.load_library(&library).unwrap();
+    let counted = ffi::interpreted_instructions(Execution::Aot, &native, "spin").unwrap();
+    assert!(
+        counted < 1_000,
+        "native code, yet {counted} instructions interpreted"
+    );
+
+    let interpreter = Config::new(Execution::Interpreter).unwrap();
+    let interpreted = interpreter.load(&bytes).unwrap();
+    let counted =
+        ffi::interpreted_instructions(Execution::Interpreter, &interpreted, "spin").unwrap();
+    assert!(counted > 500_000, "the counter counts: {counted}");
+}
