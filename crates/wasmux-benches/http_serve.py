@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A served wasi:http component under load, side by side in one run: requests/s and
 p50/p99 latency of the http-hello component (crates/wasmux-conformance/guests) under wrk,
-served by `wasmux run`, by `wasmtime serve` of wasmtime 48, by wasmux-oci in a podman
+served by `wasmux run`, by `wasmtime serve` of wasmtime 48 (both also with its WASI 0.3
+counterpart, http-hello-p3), by wasmux-oci in a podman
 container, by containerd-shim-wasmux-v1 and runwasi's containerd-shim-wasmtime-v1 through
 `ctr run`, against a native Rust (hyper) server in a runc container. Then the first
 response after `podman run -d` (precompile cache warm and cold), and the memory of idle
@@ -87,6 +88,17 @@ def build(work):
     subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip2",
                     "--target-dir", str(TARGET / "bench-guests")], check=True, cwd=guest,
                    env={k: v for k, v in os.environ.items() if k != "CARGO_TARGET_DIR"})
+    # Its WASI 0.3 counterpart, the same way (a library exporting only the handler).
+    guest_p3 = work / "http-hello-p3"
+    shutil.copytree(REPO / "crates/wasmux-conformance/guests/http-hello-p3", guest_p3)
+    main = guest_p3 / "src/main.rs"
+    (guest_p3 / "src/lib.rs").write_text(main.read_text().replace("\nfn main() {}\n", "\n"))
+    main.unlink()
+    manifest = guest_p3 / "Cargo.toml"
+    manifest.write_text(manifest.read_text() + '\n[lib]\ncrate-type = ["cdylib"]\n\n[workspace]\n')
+    subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip2",
+                    "--target-dir", str(TARGET / "bench-guests")], check=True, cwd=guest_p3,
+                   env={k: v for k, v in os.environ.items() if k != "CARGO_TARGET_DIR"})
     native_dir = REPO / "crates/wasmux-benches/http-native"
     # Static, so that it runs in a `from scratch` image as the Wasm one does.
     subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "x86_64-unknown-linux-gnu",
@@ -94,9 +106,10 @@ def build(work):
                    env={**{k: v for k, v in os.environ.items() if k != "CARGO_TARGET_DIR"},
                         "RUSTFLAGS": "-C target-feature=+crt-static"})
     component = TARGET / "bench-guests/wasm32-wasip2/release/http_hello.wasm"
+    component_p3 = TARGET / "bench-guests/wasm32-wasip2/release/http_hello_p3.wasm"
     native = TARGET / "bench-native/x86_64-unknown-linux-gnu/release/http-native"
     wrapper, runc = runtime_wrappers(work, TARGET / "release/wasmux-oci")
-    return TARGET / "release/wasmux", component, native, wrapper, runc
+    return TARGET / "release/wasmux", (component, component_p3), native, wrapper, runc
 
 
 def images(work, storage, component, native):
@@ -190,7 +203,7 @@ class CtrService:
         return pid, parent
 
 
-def throughput(wasmux, component, wasmtime, services):
+def throughput(wasmux, components, wasmtime, services):
     """name -> [(requests/s, p50, p99) of each round]: in every round each server is
     started, warmed, measured and stopped in turn."""
     rows = {}
@@ -214,6 +227,7 @@ def throughput(wasmux, component, wasmtime, services):
         child.terminate()
         child.wait()
 
+    component, component_p3 = components
     for _ in range(ROUNDS):
         measure("wasmux run (CLI)", process([wasmux, "run", "--listen", "127.0.0.1:PORT", component]), end)
         if wasmtime:
@@ -221,6 +235,14 @@ def throughput(wasmux, component, wasmtime, services):
             # `wasmtime serve` links only when asked.
             measure("wasmtime serve (48)", process([wasmtime, "serve", "-S", "cli", "--addr",
                                                     "127.0.0.1:PORT", component]), end)
+        # WASI 0.3: wasmux's switch; `wasmtime serve` 48 links WASI 0.3 by default (and
+        # reuses an instance for up to 128 requests, 16 at once: wasmux takes one each).
+        measure("wasmux run (CLI), WASI 0.3", process(
+            [wasmux, "run", "--engine-option", "wasm-component-model-async=on",
+             "--listen", "127.0.0.1:PORT", component_p3]), end)
+        if wasmtime:
+            measure("wasmtime serve (48), WASI 0.3", process(
+                [wasmtime, "serve", "-S", "cli", "--addr", "127.0.0.1:PORT", component_p3]), end)
         for name, service in services.items():
             measure(name, service.start, service.stop)
     return rows
@@ -314,15 +336,15 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="wasmux-http-bench-"))
     daemon = None
     try:
-        wasmux, component, native, wrapper, runc = build(work)
+        wasmux, components, native, wrapper, runc = build(work)
         podman = Podman(work, wrapper, runc)
-        images(work, podman.storage, component, native)
+        images(work, podman.storage, components[0], native)
         services = {"podman, Wasm via wasmux-oci": PodmanService(podman, "wasmux-oci", "wasm-http"),
                     "podman, native hyper via runc": PodmanService(podman, "runc-private", "native-http")}
         ctr_services, daemon = shims(work, os.environ.get("RUNWASI"))
         services.update(ctr_services)
         if "throughput" in PARTS:
-            print_throughput(throughput(wasmux, component, wasmtime, services), wasmtime)
+            print_throughput(throughput(wasmux, components, wasmtime, services), wasmtime)
         if "first" in PARTS:
             firsts = first_response(podman, work)
             print(f"\nFirst 200 after `podman run -d` (median of {COLD_RUNS}, host network):\n")

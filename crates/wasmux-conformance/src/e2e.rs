@@ -170,6 +170,15 @@ pub fn standard_images(dir: &Path) -> Vec<Image<'static>> {
             annotations: WASM,
         },
         Image {
+            name: "wasm-http-p3",
+            files: vec![(
+                crate::guests::component("http-hello-p3"),
+                "/http-hello-p3.wasm",
+            )],
+            entrypoint: "/http-hello-p3.wasm",
+            annotations: WASM,
+        },
+        Image {
             name: "wasm-missing",
             files: vec![(core_module("hello"), "/hello.wasm")],
             entrypoint: "/missing.wasm",

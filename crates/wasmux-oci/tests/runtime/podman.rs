@@ -375,12 +375,13 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
         },
     );
     // `podman run -d --name NAME FLAGS... --runtime wasmux-oci wasm-http`.
-    let serve = |name: &str, flags: &[&str]| {
+    let serve_image = |name: &str, flags: &[&str], image: &str| {
         let mut all = vec!["run", "-d", "--name", name];
         all.extend_from_slice(flags);
-        all.extend_from_slice(&["--runtime", "wasmux-oci", "wasm-http"]);
+        all.extend_from_slice(&["--runtime", "wasmux-oci", image]);
         expect(&podman.output(&all), 0, None)
     };
+    let serve = |name: &str, flags: &[&str]| serve_image(name, flags, "wasm-http");
     let stop = |name: &str| e2e::stop_and_exit_code(|args| podman.output(args), name);
     cases.case("wasi:http served, drained on stop: 143", || {
         e2e::http_case(
@@ -394,6 +395,21 @@ fn podman_runs_wasm_images_through_wasmux_oci() {
             || stop("service"),
         )
     });
+    cases.case(
+        "WASI 0.3 served under --annotation wasmux.io/engine-options=wasm-component-model-async=on",
+        || {
+            e2e::http_case(
+                |address| {
+                    let listen = format!("wasmux.io/http-listen={address}");
+                    let options = "wasmux.io/engine-options=wasm-component-model-async=on";
+                    let flags = ["--network", "host", "--annotation", &listen];
+                    let flags = [&flags[..], &["--annotation", options]].concat();
+                    serve_image("service-p3", &flags, "wasm-http-p3")
+                },
+                || stop("service-p3"),
+            )
+        },
+    );
     cases.case(
         "wasi:http published with -p: the container's own network, port forwarded",
         || {
