@@ -56,7 +56,7 @@ const ADDED_IMPORTS: u32 = 4;
 /// The version of the rewrite's output: part of the precompile cache key of engines
 /// that compile the rewritten module (WasmEdge AOT). Bump it on any change to what
 /// [`instrument`] emits, so no cached native code of an older rewrite is reused.
-pub const REWRITE_VERSION: u32 = 2;
+pub const REWRITE_VERSION: u32 = 3;
 
 /// Which guards an engine needs beyond fuel and memory, which every rewrite gets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -115,6 +115,9 @@ struct Shape {
     imported_globals: u32,
     globals: u32,
     initial_memory: u64,
+    /// Memory 0 declares a maximum of 0 pages: it may never grow. wasm3 reads such a
+    /// maximum as none and grows it, so the rewrite denies those grows itself.
+    memory_never_grows: bool,
     initial_table_elements: u64,
     /// Result types of each type index (empty for non-function types).
     results: Vec<Vec<wasmparser::ValType>>,
@@ -170,7 +173,9 @@ fn shape(bytes: &[u8]) -> Result<Shape, wasmparser::BinaryReaderError> {
             }
             Payload::MemorySection(s) => {
                 if let Some(memory) = s.into_iter().next() {
-                    shape.initial_memory = memory?.initial.saturating_mul(65536);
+                    let memory = memory?;
+                    shape.initial_memory = memory.initial.saturating_mul(65536);
+                    shape.memory_never_grows = memory.maximum == Some(0);
                 }
             }
             _ => {}
@@ -530,6 +535,13 @@ impl Reencode for Guard {
                     | Operator::ReturnCallRef { .. }
             );
             match operator {
+                Operator::MemoryGrow { mem: 0 } if self.shape.memory_never_grows => {
+                    // delta == 0 ? 0 : DENIED_DELTA, so only a grow by nothing succeeds.
+                    f.instruction(&Instruction::I32Const(0))
+                        .instruction(&Instruction::I32Ne)
+                        .instruction(&Instruction::I32Const(DENIED_DELTA as i32))
+                        .instruction(&Instruction::I32Mul);
+                }
                 Operator::MemoryGrow { mem: 0 } => {
                     f.instruction(&Instruction::Call(self.grow));
                 }

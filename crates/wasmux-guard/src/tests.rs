@@ -154,6 +154,25 @@ fn memory_grow_asks_first_and_a_refusal_fails_the_grow() {
     assert_eq!(result, Ok(-1));
 }
 
+/// A memory declared with a maximum of 0 pages never grows, whatever the engine makes
+/// of that maximum (wasm3 reads it as none): the rewrite answers the grow itself,
+/// -1, and a grow by 0 still succeeds.
+#[test]
+fn a_memory_whose_maximum_is_zero_never_grows() {
+    for (delta, expected) in [(1, -1), (0, 0)] {
+        let wat = format!(
+            r#"(module (memory 0 0)
+                (func (export "run") (result i32) (memory.grow (i32.const {delta}))))"#
+        );
+        let (result, seen) = run(&wat, Guards::default());
+        assert_eq!(
+            (result, seen.grows),
+            (Ok(expected), vec![]),
+            "grow by {delta}"
+        );
+    }
+}
+
 #[test]
 fn unbounded_recursion_hits_the_depth_guard() {
     let wat = r#"(module (func $f (export "run") (result i32)
