@@ -76,7 +76,12 @@ pub fn observable(module: &[u8]) -> Result<Vec<u8>, NotObservable> {
     observer
         .parse_core_module(&mut out, wasmparser::Parser::new(0), module)
         .map_err(|e| NotObservable(e.to_string()))?;
-    Ok(out.finish())
+    let command = out.finish();
+    // An invalid command would fail alike on every engine and pass for agreement.
+    wasmparser::Validator::new()
+        .validate_all(&command)
+        .map_err(|e| NotObservable(format!("the observable command is invalid: {e}")))?;
+    Ok(command)
 }
 
 /// What `observable` needs to know before rewriting.
@@ -272,6 +277,18 @@ impl Reencode for Observer {
         reencode::utils::parse_type_section(self, types, section)?;
         types.ty().function([ValType::I32; 4], [ValType::I32]);
         types.ty().function([], []);
+        Ok(())
+    }
+
+    /// wasm-smith writes an empty import section about half the time: `fd_write`
+    /// goes into it (a second import section would make the module invalid).
+    fn parse_import_section(
+        &mut self,
+        imports: &mut ImportSection,
+        section: wasmparser::ImportSectionReader<'_>,
+    ) -> Result<(), ReencodeError> {
+        reencode::utils::parse_import_section(self, imports, section)?;
+        self.add_imports(imports);
         Ok(())
     }
 
@@ -498,6 +515,36 @@ mod tests {
         let shape = Shape::of(&required_exports()).unwrap();
         assert_eq!(shape.run, Some(0));
         assert!(!shape.has_memory);
+    }
+
+    /// An empty import section (wasm-smith writes one half the time) takes `fd_write`:
+    /// the command stays valid and runs.
+    #[test]
+    fn an_empty_import_section_takes_the_added_import() {
+        let mut module = Module::new();
+        let mut types = TypeSection::new();
+        types.ty().function([], [ValType::I64]);
+        let mut functions = FunctionSection::new();
+        functions.function(0);
+        let mut exports = ExportSection::new();
+        exports.export(RUN_EXPORT, ExportKind::Func, 0);
+        let mut code = CodeSection::new();
+        let mut body = Function::new([]);
+        body.instructions().i64_const(5).end();
+        code.function(&body);
+        module
+            .section(&types)
+            .section(&ImportSection::new())
+            .section(&functions)
+            .section(&exports)
+            .section(&code);
+        let command = observable(&module.finish()).unwrap();
+        let engine = wasmux::engine_by_name("wasmtime").unwrap();
+        let outcome = run_on(engine.as_ref(), &command);
+        assert!(
+            matches!(&outcome, Outcome::Ran { status: ExitStatus::Exited(0), stdout } if stdout.len() == 8),
+            "{outcome}"
+        );
     }
 
     #[test]

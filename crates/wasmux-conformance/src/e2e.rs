@@ -720,8 +720,9 @@ impl Drop for Containerd {
 /// containerd), socket, pid file and config under a directory, stopped by its PID when
 /// dropped. It runs in a network namespace of its own, made for it, where Docker sets
 /// up its default bridge, NAT rules and port proxy as it would on a machine: `-p`
-/// and `--network host` are real, and nothing of the machine's network changes (the
-/// namespace and everything in it go with the daemon). [`in_network`](Self::in_network)
+/// and `--network host` are real, and nothing of the machine's network configuration
+/// changes (the namespace and everything in it go with the daemon; Docker may load the
+/// `br_netfilter` kernel module, which stays). [`in_network`](Self::in_network)
 /// runs a client there.
 #[derive(Debug)]
 pub struct Dockerd {
@@ -774,12 +775,18 @@ impl Dockerd {
             .stderr(log)
             .spawn()
             .unwrap();
-        let dockerd = Dockerd {
+        let mut dockerd = Dockerd {
             dir: dir.to_owned(),
             daemon,
         };
         let until = Instant::now() + Duration::from_secs(60);
         while !dockerd.output(&["version"]).status.success() {
+            if let Ok(Some(status)) = dockerd.daemon.try_wait() {
+                panic!(
+                    "dockerd exited ({status}): see {}",
+                    dir.join("dockerd.log").display()
+                );
+            }
             assert!(Instant::now() < until, "dockerd did not answer");
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -167,9 +167,18 @@ impl Config {
     /// that its `/proc/self/fd` name is never reused for another library while this
     /// one is loaded (the dynamic linker would take it for the same).
     pub(crate) fn load_library(&self, library: &[u8]) -> Result<AstModule, String> {
+        use rustix::fs::{MemfdFlags, memfd_create};
         use std::io::Write;
-        let fd = rustix::fs::memfd_create("wasmux-wasmedge-aot", rustix::fs::MemfdFlags::CLOEXEC)
-            .map_err(|e| format!("a memfd for the native code: {e}"))?;
+        // Executable on purpose (`MFD_EXEC`): where `vm.memfd_noexec` makes memfds
+        // noexec by default, dlopen's executable mapping would fail. Kernels before
+        // 6.3 know no such flag (EINVAL) and make every memfd executable.
+        let name = "wasmux-wasmedge-aot";
+        let fd = memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::EXEC)
+            .or_else(|e| match e {
+                rustix::io::Errno::INVAL => memfd_create(name, MemfdFlags::CLOEXEC),
+                other => Err(other),
+            })
+            .map_err(|e| format!("an executable memfd for the native code: {e}"))?;
         let mut file = std::fs::File::from(fd);
         file.write_all(library)
             .map_err(|e| format!("writing the native code: {e}"))?;

@@ -83,7 +83,12 @@ impl WasmtimeModule {
         let files = wasi::shared_files(&spec)?;
         let requests = if wasi_p3 {
             let pre = ServicePre::new(pre).map_err(|e| Error::engine(NAME, e))?;
-            Requests::P3(serve_p3::handler(pre, spec.clone(), files.clone()))
+            Requests::P3(serve_p3::handler(
+                pre,
+                spec.clone(),
+                files.clone(),
+                MAX_IN_FLIGHT as usize,
+            ))
         } else {
             Requests::P2(ProxyPre::new(pre).map_err(|e| Error::engine(NAME, e))?)
         };
@@ -101,10 +106,11 @@ impl WasmtimeModule {
         });
         let ticker = Ticker::start(engine)?;
         let stopped = runtime.block_on(accept_until_killed(service, listener))?;
-        drop(ticker);
         // The grace period is spent: what still runs is left behind, ended with the
-        // process.
-        runtime.shutdown_background();
+        // process; the ticker stops last, so a spinning instance still yields to the
+        // shutdown.
+        runtime.shutdown_timeout(Duration::from_millis(100));
+        drop(ticker);
         Ok(RawRun {
             outcome: stopped,
             memory_denied: false,
@@ -226,15 +232,8 @@ async fn accept_until_killed(service: Arc<Service>, listener: TcpListener) -> Re
 async fn handle(service: Arc<Service>, request: hyper::Request<Incoming>) -> Response {
     let pre = match &service.requests {
         Requests::P2(pre) => pre.clone(),
-        Requests::P3(handler) => {
-            let Ok(_slot) = service.in_flight.acquire().await else {
-                return error_response(
-                    hyper::StatusCode::SERVICE_UNAVAILABLE,
-                    "the server is stopping",
-                );
-            };
-            return serve_p3::handle(handler, request).await;
-        }
+        // Its instances hold their own permits, for as long as each lives.
+        Requests::P3(handler) => return serve_p3::handle(handler, request).await,
     };
     // The request's own control: its deadline stops this instance only, and the
     // server's kill leaves it to finish within the grace period.

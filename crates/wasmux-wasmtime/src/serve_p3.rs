@@ -6,11 +6,13 @@
 //! around it (listener, connections, kill and grace period) is [`serve`](crate::serve)'s.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{GuestTaskId, ResourceTable};
 use wasmtime::{Store, StoreContextMut};
 use wasmtime_wasi::filesystem::WasiFilesystemCtx;
@@ -31,15 +33,25 @@ pub(crate) struct Instances {
     spec: RunSpec,
     /// The spec's preopens, opened once and shared by every request's context.
     files: WasiFilesystemCtx,
+    /// One permit per live instance (the pool's), held until its worker drops it:
+    /// an instance outlives its response while it streams the body.
+    live: Arc<Semaphore>,
 }
 
-/// The handler serving `pre`'s component under `spec` (its limits, stdio, network).
+/// The handler serving `pre`'s component under `spec` (its limits, stdio, network),
+/// with at most `max_live` instances alive at once.
 pub(crate) fn handler(
     pre: ServicePre<ComponentState>,
     spec: RunSpec,
     files: WasiFilesystemCtx,
+    max_live: usize,
 ) -> ProxyHandler<Instances> {
-    ProxyHandler::new(Instances { pre, spec, files })
+    ProxyHandler::new(Instances {
+        pre,
+        spec,
+        files,
+        live: Arc::new(Semaphore::new(max_live)),
+    })
 }
 
 /// One request: its instance's answer; 504 when it outlived the deadline, 500 when
@@ -82,7 +94,9 @@ impl HandlerState for Instances {
     async fn instantiate(
         &self,
     ) -> wasmtime::Result<Instance<ComponentState, Deadline, OneRequest>> {
-        // The instance's own control: nothing kills it but its worker's end.
+        let permit = self.live.clone().acquire_owned().await?;
+        // The instance's own control: nothing kills it but its worker's end (a start
+        // that never ends is bounded by the deadline below).
         let control = RunControl::new();
         let mut spec = self.spec.clone();
         let mut context = wasi::builder_without_files(&mut spec, &control)
@@ -92,7 +106,13 @@ impl HandlerState for Instances {
         let wasi = ComponentWasi::new(context, ResourceTable::new(), spec.network);
         let mut store: Store<ComponentState> = new_store(self.pre.engine(), wasi, &spec, &control);
         yield_at_epochs(&mut store);
-        let service = self.pre.instantiate_async(&mut store).await?;
+        let instantiating = self.pre.instantiate_async(&mut store);
+        let service = match spec.limits.timeout {
+            Some(deadline) => tokio::time::timeout(deadline, instantiating)
+                .await
+                .map_err(|_| wasmtime::format_err!("instantiating ran past the deadline"))??,
+            None => instantiating.await?,
+        };
         Ok(Instance {
             store,
             proxy: Proxy::P3(service),
@@ -103,6 +123,7 @@ impl HandlerState for Instances {
             },
             state: OneRequest {
                 timeout: spec.limits.timeout,
+                _permit: permit,
             },
         })
     }
@@ -111,6 +132,7 @@ impl HandlerState for Instances {
 /// A worker's instance takes one request, and its request expires at the timeout.
 pub(crate) struct OneRequest {
     timeout: Option<Duration>,
+    _permit: OwnedSemaphorePermit,
 }
 
 impl WorkerState for OneRequest {
@@ -156,8 +178,8 @@ const DROP_AFTER: Duration = Duration::from_secs(1);
 /// deadline is dropped, not left running.
 pub(crate) struct Deadline {
     timeout: Option<Duration>,
-    /// The start the timer was armed for, and the timer.
-    armed: Option<(Instant, Pin<Box<tokio::time::Sleep>>)>,
+    /// The timer, armed at the request's start.
+    armed: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl WorkerExpiration for Deadline {
@@ -174,12 +196,22 @@ impl WorkerExpiration for Deadline {
         if state == WorkerStatus::Idle {
             return Poll::Pending;
         }
-        if this.armed.as_ref().is_none_or(|(armed, _)| *armed != start) {
-            let at = tokio::time::Instant::from_std(start + timeout + DROP_AFTER);
-            this.armed = Some((start, Box::pin(tokio::time::sleep_until(at))));
+        // Armed once, at the request's start: the body the instance streams after its
+        // response head is within the deadline too. A deadline past what an Instant
+        // can hold never comes.
+        if this.armed.is_none() {
+            let Some(at) = start
+                .checked_add(timeout)
+                .and_then(|at| at.checked_add(DROP_AFTER))
+            else {
+                return Poll::Pending;
+            };
+            this.armed = Some(Box::pin(tokio::time::sleep_until(
+                tokio::time::Instant::from_std(at),
+            )));
         }
         match &mut this.armed {
-            Some((_, timer)) => timer.as_mut().poll(cx),
+            Some(timer) => timer.as_mut().poll(cx),
             None => Poll::Pending,
         }
     }
