@@ -67,6 +67,22 @@ def wait_answering(port, timeout=30.0):
     sys.exit(f"nothing answered on port {port} within {timeout} s")
 
 
+def proxy_library(work, name, pin=("", "")):
+    """Builds the conformance guest `name` as a library exporting only its handler,
+    with the manifest text `pin[0]` replaced by `pin[1]`."""
+    guest = work / name
+    shutil.copytree(REPO / "crates/wasmux-conformance/guests" / name, guest)
+    main = guest / "src/main.rs"
+    (guest / "src/lib.rs").write_text(main.read_text().replace("\nfn main() {}\n", "\n"))
+    main.unlink()
+    manifest = guest / "Cargo.toml"
+    manifest.write_text(manifest.read_text().replace(*pin)
+                        + '\n[lib]\ncrate-type = ["cdylib"]\n\n[workspace]\n')
+    subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip2",
+                    "--target-dir", str(TARGET / "bench-guests")], check=True, cwd=guest,
+                   env={k: v for k, v in os.environ.items() if k != "CARGO_TARGET_DIR"})
+
+
 def build(work):
     env = {**os.environ, "CARGO_TARGET_DIR": str(TARGET)}
     subprocess.run(["cargo", "build", "--quiet", "--release", "-p", "wasmux-cli", "-p", "wasmux-oci",
@@ -76,29 +92,9 @@ def build(work):
     # every server here runs alike: a library exporting only the handler (runwasi
     # serves a component only if it exports no wasi:cli/run before it), its bindings
     # pinned to WASI 0.2.4 (the `wasi` crate's newest import 0.2.12, which runwasi's
-    # wasmtime 36 does not link).
-    guest = work / "http-hello"
-    shutil.copytree(REPO / "crates/wasmux-conformance/guests/http-hello", guest)
-    main = guest / "src/main.rs"
-    (guest / "src/lib.rs").write_text(main.read_text().replace("\nfn main() {}\n", "\n"))
-    main.unlink()
-    manifest = guest / "Cargo.toml"
-    manifest.write_text(manifest.read_text().replace('wasi = "0.14"', 'wasi = "=0.14.2"')
-                        + '\n[lib]\ncrate-type = ["cdylib"]\n\n[workspace]\n')
-    subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip2",
-                    "--target-dir", str(TARGET / "bench-guests")], check=True, cwd=guest,
-                   env={k: v for k, v in os.environ.items() if k != "CARGO_TARGET_DIR"})
-    # Its WASI 0.3 counterpart, the same way (a library exporting only the handler).
-    guest_p3 = work / "http-hello-p3"
-    shutil.copytree(REPO / "crates/wasmux-conformance/guests/http-hello-p3", guest_p3)
-    main = guest_p3 / "src/main.rs"
-    (guest_p3 / "src/lib.rs").write_text(main.read_text().replace("\nfn main() {}\n", "\n"))
-    main.unlink()
-    manifest = guest_p3 / "Cargo.toml"
-    manifest.write_text(manifest.read_text() + '\n[lib]\ncrate-type = ["cdylib"]\n\n[workspace]\n')
-    subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip2",
-                    "--target-dir", str(TARGET / "bench-guests")], check=True, cwd=guest_p3,
-                   env={k: v for k, v in os.environ.items() if k != "CARGO_TARGET_DIR"})
+    # wasmtime 36 does not link); and its WASI 0.3 counterpart, the same way.
+    proxy_library(work, "http-hello", ('wasi = "0.14"', 'wasi = "=0.14.2"'))
+    proxy_library(work, "http-hello-p3")
     native_dir = REPO / "crates/wasmux-benches/http-native"
     # Static, so that it runs in a `from scratch` image as the Wasm one does.
     subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "x86_64-unknown-linux-gnu",

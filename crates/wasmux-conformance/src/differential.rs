@@ -32,22 +32,27 @@ pub const MEMORY_LIMIT: u64 = 64 << 20;
 /// The `(module (func (export "run") (result i64)))` shape, for wasm-smith's
 /// `Config::exports`: generated modules export exactly this.
 pub fn required_exports() -> Vec<u8> {
+    module_returning(0, None)
+}
+
+/// A module whose `run` returns `value`, with `imports` as its import section if given.
+fn module_returning(value: i64, imports: Option<&ImportSection>) -> Vec<u8> {
     let mut module = Module::new();
     let mut types = TypeSection::new();
     types.ty().function([], [ValType::I64]);
+    module.section(&types);
+    if let Some(imports) = imports {
+        module.section(imports);
+    }
     let mut functions = FunctionSection::new();
     functions.function(0);
     let mut exports = ExportSection::new();
     exports.export(RUN_EXPORT, ExportKind::Func, 0);
     let mut code = CodeSection::new();
     let mut body = Function::new([]);
-    body.instructions().i64_const(0).end();
+    body.instructions().i64_const(value).end();
     code.function(&body);
-    module
-        .section(&types)
-        .section(&functions)
-        .section(&exports)
-        .section(&code);
+    module.section(&functions).section(&exports).section(&code);
     module.finish()
 }
 
@@ -521,24 +526,8 @@ mod tests {
     /// the command stays valid and runs.
     #[test]
     fn an_empty_import_section_takes_the_added_import() {
-        let mut module = Module::new();
-        let mut types = TypeSection::new();
-        types.ty().function([], [ValType::I64]);
-        let mut functions = FunctionSection::new();
-        functions.function(0);
-        let mut exports = ExportSection::new();
-        exports.export(RUN_EXPORT, ExportKind::Func, 0);
-        let mut code = CodeSection::new();
-        let mut body = Function::new([]);
-        body.instructions().i64_const(5).end();
-        code.function(&body);
-        module
-            .section(&types)
-            .section(&ImportSection::new())
-            .section(&functions)
-            .section(&exports)
-            .section(&code);
-        let command = observable(&module.finish()).unwrap();
+        let module = module_returning(5, Some(&ImportSection::new()));
+        let command = observable(&module).unwrap();
         let engine = wasmux::engine_by_name("wasmtime").unwrap();
         let outcome = run_on(engine.as_ref(), &command);
         assert!(

@@ -315,15 +315,9 @@ async fn call(
     request: hyper::Request<Incoming>,
     sender: tokio::sync::oneshot::Sender<std::result::Result<Response, ErrorCode>>,
 ) -> std::result::Result<(), String> {
-    let mut spec = service.spec.clone();
-    let mut context = wasi::builder_without_files(&mut spec, control)
-        .map_err(|e| e.to_string())?
-        .build();
-    *context.filesystem() = service.files.clone();
-    let wasi = ComponentWasi::new(context, ResourceTable::new(), spec.network);
     let engine = pre.engine();
-    let mut store: Store<ComponentState> = new_store(engine, wasi, &spec, control);
-    yield_at_epochs(&mut store);
+    let mut store =
+        request_store(engine, &service.spec, &service.files, control).map_err(|e| e.to_string())?;
     let engine = engine.clone();
     let _interrupt = control.on_kill(move || engine.increment_epoch());
     let proxy = pre
@@ -342,6 +336,24 @@ async fn call(
         .call_handle(&mut store, request, out)
         .await
         .map_err(|e| format!("the component trapped: {e:#}"))
+}
+
+/// A request's store on `engine`: the spec's WASI context (stdio of its own, the
+/// preopens `files` opened once for every request), the memory limit, the kill by
+/// `control`, and a yield to the other requests at every epoch tick.
+pub(crate) fn request_store(
+    engine: &wasmtime::Engine,
+    spec: &RunSpec,
+    files: &WasiFilesystemCtx,
+    control: &RunControl,
+) -> Result<Store<ComponentState>> {
+    let mut spec = spec.clone();
+    let mut context = wasi::builder_without_files(&mut spec, control)?.build();
+    *context.filesystem() = files.clone();
+    let wasi = ComponentWasi::new(context, ResourceTable::new(), spec.network);
+    let mut store = new_store(engine, wasi, &spec, control);
+    yield_at_epochs(&mut store);
+    Ok(store)
 }
 
 /// An error answer whose body says why (the component's own failure, never the host's

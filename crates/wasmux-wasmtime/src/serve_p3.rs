@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::component::{GuestTaskId, ResourceTable};
+use wasmtime::component::GuestTaskId;
 use wasmtime::{Store, StoreContextMut};
 use wasmtime_wasi::filesystem::WasiFilesystemCtx;
 use wasmtime_wasi_http::handler::{
@@ -23,9 +23,9 @@ use wasmtime_wasi_http::handler::{
 use wasmtime_wasi_http::p3::bindings::ServicePre;
 use wasmux_core::{RunControl, RunSpec};
 
-use crate::run::{ComponentState, ComponentWasi, new_store, yield_at_epochs};
-use crate::serve::{Response, error_response};
-use crate::{NAME, wasi};
+use crate::NAME;
+use crate::run::ComponentState;
+use crate::serve::{Response, error_response, request_store};
 
 /// What every request's instance is made from.
 pub(crate) struct Instances {
@@ -98,16 +98,10 @@ impl HandlerState for Instances {
         // The instance's own control: nothing kills it but its worker's end (a start
         // that never ends is bounded by the deadline below).
         let control = RunControl::new();
-        let mut spec = self.spec.clone();
-        let mut context = wasi::builder_without_files(&mut spec, &control)
-            .map_err(|e| wasmtime::format_err!("{e}"))?
-            .build();
-        *context.filesystem() = self.files.clone();
-        let wasi = ComponentWasi::new(context, ResourceTable::new(), spec.network);
-        let mut store: Store<ComponentState> = new_store(self.pre.engine(), wasi, &spec, &control);
-        yield_at_epochs(&mut store);
+        let mut store = request_store(self.pre.engine(), &self.spec, &self.files, &control)
+            .map_err(|e| wasmtime::format_err!("{e}"))?;
         let instantiating = self.pre.instantiate_async(&mut store);
-        let service = match spec.limits.timeout {
+        let service = match self.spec.limits.timeout {
             Some(deadline) => tokio::time::timeout(deadline, instantiating)
                 .await
                 .map_err(|_| wasmtime::format_err!("instantiating ran past the deadline"))??,
@@ -118,11 +112,11 @@ impl HandlerState for Instances {
             proxy: Proxy::P3(service),
             view: ComponentState::http_view,
             expiration: Deadline {
-                timeout: spec.limits.timeout,
+                timeout: self.spec.limits.timeout,
                 armed: None,
             },
             state: OneRequest {
-                timeout: spec.limits.timeout,
+                timeout: self.spec.limits.timeout,
                 _permit: permit,
             },
         })
