@@ -169,6 +169,21 @@ fn digest(payload: &[u8], origin: &[u8]) -> blake3::Hash {
 /// Checks `entry` against `key`; on success returns the payload's length (the payload
 /// is `entry[..len]`, not copied out: artifacts are large and may be mapped).
 pub fn verify(key: &ArtifactKey, entry: &[u8]) -> Result<usize, Rejection> {
+    let trailer = check_trailer(key, entry)?;
+    let payload_len = trailer.payload_len as usize;
+    let payload = &entry[..payload_len];
+    let origin = &entry[payload_len..entry.len() - TRAILER_LEN];
+    // Constant-time comparison is not needed: the hash guards against damage, not
+    // against a writer (who could write a matching hash).
+    if digest(payload, origin).as_bytes() != &trailer.digest {
+        return Err(Rejection::Corrupt);
+    }
+    Ok(payload_len)
+}
+
+/// Everything [`verify`] checks but the hash: for an entry whose hash matched before
+/// and which has not changed since (`hash_mark`).
+pub fn check_trailer(key: &ArtifactKey, entry: &[u8]) -> Result<Trailer, Rejection> {
     let tail_start = entry
         .len()
         .checked_sub(TRAILER_LEN)
@@ -177,15 +192,7 @@ pub fn verify(key: &ArtifactKey, entry: &[u8]) -> Result<usize, Rejection> {
     if &trailer.key != key.as_bytes() {
         return Err(Rejection::Foreign);
     }
-    let payload_len = trailer.payload_len as usize;
-    let payload = &entry[..payload_len];
-    let origin = &entry[payload_len..tail_start];
-    // Constant-time comparison is not needed: the hash guards against damage, not
-    // against a writer (who could write a matching hash).
-    if digest(payload, origin).as_bytes() != &trailer.digest {
-        return Err(Rejection::Corrupt);
-    }
-    Ok(payload_len)
+    Ok(trailer)
 }
 
 #[cfg(test)]

@@ -9,8 +9,9 @@
 //! - private: the directory is created (or tightened) to mode 0700 and must belong to
 //!   this user;
 //! - verified: an entry is native code, so it is loaded only after its header, key and
-//!   the BLAKE3 hash written with it match; entries are mapped, not copied; anything else is removed and
-//!   recompiled. A write that fails (read-only or full disk) costs the cache, not the run;
+//!   the BLAKE3 hash written with it match (hashed once per change of the file: its
+//!   inode carries a mark of the size and time it was hashed at, `hash_mark`); entries
+//!   are mapped, not copied; anything else is removed and recompiled. A write that fails (read-only or full disk) costs the cache, not the run;
 //! - bounded ([`inventory`]): each entry carries its origin (engine, version,
 //!   configuration, module hash); a hit marks the entry used (its modification time,
 //!   at most once a minute); a write that takes the cache over its cap
@@ -19,6 +20,7 @@
 //!   mapped keeps its pages, and a reader never sees a half-written entry.
 
 mod entry;
+mod hash_mark;
 pub mod inventory;
 mod key;
 mod sealed;
@@ -118,9 +120,20 @@ impl ArtifactStore for PrecompileCache {
                 return ArtifactLookup::Rejected(format!("cannot read {}: {e}", path.display()));
             }
         };
-        match verified_artifact(key, file, map) {
+        // Before the stamp: a renewed use mark is a change the stamp must show.
+        mark_used(&file);
+        let stamp = hash_mark::Stamp::of(&file);
+        let hashed_before = stamp.as_ref().is_some_and(|s| s.is_marked_on(&file));
+        let checked = if hashed_before {
+            entry::check_trailer(key, &map).map(|t| t.payload_len as usize)
+        } else {
+            entry::verify(key, &map)
+        };
+        match checked.and_then(|payload_len| artifact_of(file, map, payload_len)) {
             Ok(artifact) => {
-                mark_used(artifact.file());
+                if let Some(stamp) = stamp.filter(|_| !hashed_before) {
+                    stamp.mark(artifact.file());
+                }
                 ArtifactLookup::Found(artifact)
             }
             Err(rejection) => {
@@ -176,9 +189,16 @@ fn verified_artifact(
     map: memmap2::Mmap,
 ) -> Result<Artifact, Rejection> {
     let payload_len = entry::verify(key, &map)?;
-    // SAFETY: the payload hashes to what this cache wrote with it under this key,
-    // after the engine's compile_for_cache; entries are replaced by rename, never
-    // rewritten (a sealed copy cannot be), so the file and its mapping stay as verified.
+    artifact_of(file, map, payload_len)
+}
+
+/// The artifact of an entry that verified as a key's: its payload hashed to what this
+/// cache wrote with it under that key (now, or before and unchanged since, as its
+/// `hash_mark` says).
+fn artifact_of(file: File, map: memmap2::Mmap, payload_len: usize) -> Result<Artifact, Rejection> {
+    // SAFETY: the payload is what this cache wrote under the key, after the engine's
+    // compile_for_cache; entries are replaced by rename, never rewritten (a sealed
+    // copy cannot be), so the file and its mapping stay as verified.
     #[allow(unsafe_code)]
     unsafe { Artifact::verified(file, map, payload_len) }.ok_or(Rejection::Truncated(payload_len))
 }

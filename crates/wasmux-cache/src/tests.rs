@@ -564,3 +564,75 @@ fn the_cap_comes_from_the_environment_and_nonsense_is_an_error() {
     let err = max_size_from(var("lots")).unwrap_err().to_string();
     assert!(err.contains(MAX_SIZE_VAR), "{err}");
 }
+
+/// The hash mark on the entry for `bytes`, if any.
+fn hash_mark(cache: &PrecompileCache, bytes: &[u8]) -> Option<String> {
+    let path = cache.entry_path(&key_of(bytes));
+    let mut mark = [0u8; 96];
+    let len = rustix::fs::getxattr(&path, "user.wasmux.hashed", &mut mark).ok()?;
+    Some(String::from_utf8(mark[..len].to_vec()).unwrap())
+}
+
+/// Damages the payload of the entry for `bytes` in place (a bit of byte `at` flipped),
+/// and gives the file back the modification time it had when `keep_time` is set.
+fn damage_in_place(cache: &PrecompileCache, bytes: &[u8], at: usize, keep_time: bool) {
+    let path = cache.entry_path(&key_of(bytes));
+    let modified = fs::metadata(&path).unwrap().modified().unwrap();
+    let mut entry = fs::read(&path).unwrap();
+    entry[at] ^= 0x40;
+    fs::write(&path, entry).unwrap();
+    if keep_time {
+        fs::File::open(&path)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+    }
+}
+
+#[test]
+fn an_entry_is_hashed_once_until_its_file_changes() {
+    let (_dir, cache) = fresh();
+    let engine = Reverser::default();
+    let module = wasm(b"module");
+    // Written 30 s ago: settled, and used too recently for the hit to renew its mark.
+    stored(&cache, &[(b"module", 30)]);
+    assert_eq!(hash_mark(&cache, b"module"), None);
+    assert_eq!(
+        load_cached(&engine, &module, Some(&cache)).unwrap().1,
+        CacheEvent::Hit
+    );
+    let mark = hash_mark(&cache, b"module").expect("a hashed, settled entry is marked");
+    assert!(mark.starts_with("v1 size="), "{mark}");
+    // The mark is what a hit trusts: damage that keeps the size and time goes unseen
+    // (the documented limit: the hash guards against writes, not against bit rot
+    // after the first hash) ...
+    damage_in_place(&cache, b"module", 0, true);
+    let (loaded, event) = load_cached(&engine, &module, Some(&cache)).unwrap();
+    assert_eq!(event, CacheEvent::Hit);
+    assert_ne!(loaded, Loaded(b"module".to_vec()));
+    // ... and any write that moves the time is hashed again and refused.
+    damage_in_place(&cache, b"module", 1, false);
+    match load_cached(&engine, &module, Some(&cache)).unwrap() {
+        (loaded, CacheEvent::Replaced(reason)) => {
+            assert!(reason.contains("integrity hash mismatch"), "{reason}");
+            assert_eq!(loaded, Loaded(b"module".to_vec()));
+        }
+        other => panic!("expected the damaged entry replaced, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_entry_changed_within_the_timestamp_resolution_is_not_marked() {
+    let (_dir, cache) = fresh();
+    let engine = Reverser::default();
+    let module = wasm(b"module");
+    assert_eq!(
+        load_cached(&engine, &module, Some(&cache)).unwrap().1,
+        CacheEvent::Stored
+    );
+    assert_eq!(
+        load_cached(&engine, &module, Some(&cache)).unwrap().1,
+        CacheEvent::Hit
+    );
+    assert_eq!(hash_mark(&cache, b"module"), None);
+}

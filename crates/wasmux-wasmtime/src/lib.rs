@@ -28,8 +28,8 @@ use std::sync::{Arc, OnceLock};
 
 use wasmtime::component::{Component, Linker as ComponentLinker};
 use wasmtime::{
-    Config, InstanceAllocationStrategy, Linker, Module as CoreModule, PoolingAllocationConfig,
-    Strategy,
+    Config, InstanceAllocationStrategy, Linker, Module as CoreModule, OptLevel,
+    PoolingAllocationConfig, RegallocAlgorithm, Strategy,
 };
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use wasmtime_wasi_http::p2::bindings::sync::ProxyPre;
@@ -129,6 +129,13 @@ impl WasmtimeEngine {
         }
         let mut winch = config.clone();
         winch.strategy(Strategy::Winch);
+        // Under Winch, Cranelift still compiles the trampolines between the host and
+        // Wasm (one per function a table or an export exposes: thousands for CPython).
+        // Their code is a few moves; optimizing it and allocating registers the careful
+        // way cost 17% of a cold CPython start, so Winch's trampolines get neither.
+        winch
+            .cranelift_opt_level(OptLevel::None)
+            .cranelift_regalloc_algorithm(RegallocAlgorithm::SinglePass);
         Ok(match options.tier.unwrap_or(Tier::Auto) {
             Tier::Baseline => WasmtimeEngine {
                 main: Compiler::new(&winch, "winch", pooled, wasi_p3)?,
