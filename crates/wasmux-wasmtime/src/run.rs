@@ -107,13 +107,22 @@ impl ComponentState {
     }
 }
 
+/// wasmtime asks the limiter before it checks the memory's or table's own maximum, so
+/// a grow beyond that maximum is refused here without being charged: charged, it would
+/// count as a denial by the limit (the run ending "out of memory" where the other
+/// engines report what the guest did next, found by the differential fuzzer), and it
+/// would stay counted after wasmtime refused it, so a later grow within the limit
+/// would be denied.
 impl<W: Send> ResourceLimiter for HostState<W> {
     fn memory_growing(
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        if maximum.is_some_and(|maximum| desired > maximum) {
+            return Ok(false);
+        }
         Ok(self.budget.request_grow(current as u64, desired as u64))
     }
 
@@ -121,8 +130,11 @@ impl<W: Send> ResourceLimiter for HostState<W> {
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        if maximum.is_some_and(|maximum| desired > maximum) {
+            return Ok(false);
+        }
         Ok(self
             .budget
             .request_table_grow(current as u64, desired as u64))

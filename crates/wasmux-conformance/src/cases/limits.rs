@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use wasmux::{ExitStatus, RunControl, SIGKILL};
 
 use super::probe;
+use crate::BundleBuilder;
 use crate::suite::{Check, Ctx, RunOptions};
 
 pub fn memory_limit(ctx: &Ctx) -> Check {
@@ -21,6 +22,31 @@ pub fn memory_limit(ctx: &Ctx) -> Check {
         return Err("OutOfMemory must exit 137".into());
     }
     Ok(())
+}
+
+/// A grow beyond the memory's own maximum fails (-1, as the spec says) and costs nothing
+/// of the limit: a later grow within both still succeeds, and the run is not reported as
+/// out of memory. The limit is 10 pages, the maximum 5.
+pub fn memory_limit_charges_only_grows_that_happen(ctx: &Ctx) -> Check {
+    let module = r#"(module
+      (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+      (memory (export "memory") 1 5)
+      (func (export "_start")
+        (if (i32.ne (memory.grow (i32.const 8)) (i32.const -1))
+          (then (call $exit (i32.const 1))))
+        (if (i32.ne (memory.grow (i32.const 3)) (i32.const 1))
+          (then (call $exit (i32.const 2))))
+        (if (i32.ne (memory.grow (i32.const 2)) (i32.const -1))
+          (then (call $exit (i32.const 3))))
+        (call $exit (i32.const 0))))"#;
+    let bundle = ctx.write(
+        "grow-past-maximum",
+        &BundleBuilder::default()
+            .file("/m.wat", module)
+            .args(["/m.wat"])
+            .memory_limit(10 * 65536),
+    );
+    ctx.run(&bundle).expect_status(&ExitStatus::Exited(0))
 }
 
 pub fn kill(ctx: &Ctx) -> Check {

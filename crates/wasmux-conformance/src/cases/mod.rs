@@ -119,6 +119,11 @@ pub const ALL: &[Case] = &[
         run: limits::memory_limit,
     },
     Case {
+        name: "memory-limit-own-maximum",
+        needs: &[Capability::MemoryLimit],
+        run: limits::memory_limit_charges_only_grows_that_happen,
+    },
+    Case {
         name: "kill-deadline",
         needs: &[Capability::Interrupt],
         run: limits::kill,
