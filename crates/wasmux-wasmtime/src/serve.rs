@@ -45,21 +45,27 @@ pub(crate) type Response = hyper::Response<HyperOutgoingBody>;
 
 /// How a request gets its instance and answer, by the world the component exports.
 enum Requests {
-    /// WASI 0.2: a fresh instance of the component, linked on the serving engine
-    /// (`pre.engine()`), called here.
-    P2(ProxyPre<ComponentState>),
-    /// WASI 0.3: wasmtime-wasi-http's handler, one instance per request.
+    /// WASI 0.2: a fresh instance of the component per request, called here.
+    P2(Arc<P2Requests>),
+    /// WASI 0.3: wasmtime-wasi-http's handler, one instance per request (it holds its
+    /// own spec, preopens and permits).
     P3(ProxyHandler<Instances>),
 }
 
-/// What every request is served with.
-struct Service {
-    requests: Requests,
+/// What every WASI 0.2 request is served with.
+struct P2Requests {
+    /// The component, linked on the serving engine (`pre.engine()`).
+    pre: ProxyPre<ComponentState>,
     /// One permit per request in flight (the pool's instances).
     in_flight: tokio::sync::Semaphore,
     spec: RunSpec,
     /// The spec's preopens, opened once and shared by every request's context.
     files: WasiFilesystemCtx,
+}
+
+/// The server's state: how requests are answered, and the kill that stops accepting.
+struct Service {
+    requests: Requests,
     control: RunControl,
 }
 
@@ -83,14 +89,14 @@ impl WasmtimeModule {
         let files = wasi::shared_files(&spec)?;
         let requests = if wasi_p3 {
             let pre = ServicePre::new(pre).map_err(|e| Error::engine(NAME, e))?;
-            Requests::P3(serve_p3::handler(
-                pre,
-                spec.clone(),
-                files.clone(),
-                MAX_IN_FLIGHT as usize,
-            ))
+            Requests::P3(serve_p3::handler(pre, spec, files, MAX_IN_FLIGHT as usize))
         } else {
-            Requests::P2(ProxyPre::new(pre).map_err(|e| Error::engine(NAME, e))?)
+            Requests::P2(Arc::new(P2Requests {
+                pre: ProxyPre::new(pre).map_err(|e| Error::engine(NAME, e))?,
+                in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT as usize),
+                spec,
+                files,
+            }))
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -99,9 +105,6 @@ impl WasmtimeModule {
             .map_err(|e| Error::io("starting the HTTP server's runtime", e))?;
         let service = Arc::new(Service {
             requests,
-            in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT as usize),
-            files,
-            spec,
             control: control.clone(),
         });
         let ticker = Ticker::start(engine)?;
@@ -230,8 +233,8 @@ async fn accept_until_killed(service: Arc<Service>, listener: TcpListener) -> Re
 /// One request on a fresh instance, as a task of its own, stopped at its deadline; a
 /// trap is a 500, a request past its deadline a 504.
 async fn handle(service: Arc<Service>, request: hyper::Request<Incoming>) -> Response {
-    let pre = match &service.requests {
-        Requests::P2(pre) => pre.clone(),
+    let requests = match &service.requests {
+        Requests::P2(requests) => requests.clone(),
         // Its instances hold their own permits, for as long as each lives.
         Requests::P3(handler) => return serve_p3::handle(handler, request).await,
     };
@@ -239,26 +242,22 @@ async fn handle(service: Arc<Service>, request: hyper::Request<Incoming>) -> Res
     // server's kill leaves it to finish within the grace period.
     let control = RunControl::new();
     let (sender, receiver) = tokio::sync::oneshot::channel();
+    let timeout = requests.spec.limits.timeout;
     let task = tokio::spawn({
-        let (service, control) = (service.clone(), control.clone());
+        let control = control.clone();
         async move {
-            let _slot = service
+            let _slot = requests
                 .in_flight
                 .acquire()
                 .await
                 .map_err(|e| e.to_string())?;
-            call(&service, &pre, &control, request, sender).await
+            call(&requests, &control, request, sender).await
         }
     });
     let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
     // The deadline covers the whole call, the body the component streams after its
     // response head included.
-    tokio::spawn(watch(
-        task,
-        service.spec.limits.timeout,
-        control.clone(),
-        ended_tx,
-    ));
+    tokio::spawn(watch(task, timeout, control.clone(), ended_tx));
     match receiver.await {
         Ok(Ok(response)) => response,
         Ok(Err(code)) => error_response(
@@ -309,18 +308,18 @@ async fn watch(
 /// Instantiates and calls `wasi:http/incoming-handler.handle`, stopped when `control`
 /// is killed.
 async fn call(
-    service: &Service,
-    pre: &ProxyPre<ComponentState>,
+    requests: &P2Requests,
     control: &RunControl,
     request: hyper::Request<Incoming>,
     sender: tokio::sync::oneshot::Sender<std::result::Result<Response, ErrorCode>>,
 ) -> std::result::Result<(), String> {
-    let engine = pre.engine();
-    let mut store =
-        request_store(engine, &service.spec, &service.files, control).map_err(|e| e.to_string())?;
+    let engine = requests.pre.engine();
+    let mut store = request_store(engine, &requests.spec, &requests.files, control)
+        .map_err(|e| e.to_string())?;
     let engine = engine.clone();
     let _interrupt = control.on_kill(move || engine.increment_epoch());
-    let proxy = pre
+    let proxy = requests
+        .pre
         .instantiate_async(&mut store)
         .await
         .map_err(|e| format!("instantiating: {e:#}"))?;
