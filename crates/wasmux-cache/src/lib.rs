@@ -11,7 +11,8 @@
 //! - verified: an entry is native code, so it is loaded only after its header, key and
 //!   the BLAKE3 hash written with it match (hashed once per change of the file: its
 //!   inode carries a mark of the size and time it was hashed at, `hash_mark`); entries
-//!   are mapped, not copied; anything else is removed and recompiled. A write that fails (read-only or full disk) costs the cache, not the run;
+//!   are mapped, not copied; anything else is removed and recompiled. A write that
+//!   fails (read-only or full disk) costs the cache, not the run;
 //! - bounded ([`inventory`]): each entry carries its origin (engine, version,
 //!   configuration, module hash); a hit marks the entry used (its modification time,
 //!   at most once a minute); a write that takes the cache over its cap
@@ -120,22 +121,10 @@ impl ArtifactStore for PrecompileCache {
                 return ArtifactLookup::Rejected(format!("cannot read {}: {e}", path.display()));
             }
         };
-        // Before the stamp: a renewed use mark is a change the stamp must show.
+        // Before the check: a renewed use mark is a change the hash mark must see.
         mark_used(&file);
-        let stamp = hash_mark::Stamp::of(&file);
-        let hashed_before = stamp.as_ref().is_some_and(|s| s.is_marked_on(&file));
-        let checked = if hashed_before {
-            entry::check_trailer(key, &map).map(|t| t.payload_len as usize)
-        } else {
-            entry::verify(key, &map)
-        };
-        match checked.and_then(|payload_len| artifact_of(file, map, payload_len)) {
-            Ok(artifact) => {
-                if let Some(stamp) = stamp.filter(|_| !hashed_before) {
-                    stamp.mark(artifact.file());
-                }
-                ArtifactLookup::Found(artifact)
-            }
+        match check_entry(key, &file, &map).and_then(|len| artifact_of(file, map, len)) {
+            Ok(artifact) => ArtifactLookup::Found(artifact),
             Err(rejection) => {
                 // Best effort: the fresh compile's rename replaces it anyway.
                 let _ = fs::remove_file(&path);
@@ -180,6 +169,22 @@ fn mark_used(file: &File) {
     if stale {
         let _ = file.set_modified(now);
     }
+}
+
+/// Checks the entry `file` (mapped as `map`) as `key`'s and returns its payload's
+/// length: its trailer and key always, its hash unless the file's hash mark says the
+/// hash matched before and the file has not changed since; a file whose hash matches
+/// is marked.
+fn check_entry(key: &ArtifactKey, file: &File, map: &[u8]) -> Result<usize, Rejection> {
+    let stamp = hash_mark::Stamp::of(file);
+    if stamp.as_ref().is_some_and(|stamp| stamp.is_marked_on(file)) {
+        return entry::check_trailer(key, map).map(|trailer| trailer.payload_len as usize);
+    }
+    let payload_len = entry::verify(key, map)?;
+    if let Some(stamp) = stamp {
+        stamp.mark(file);
+    }
+    Ok(payload_len)
 }
 
 /// The artifact in `map` (the whole entry, `file` mapped), if it verifies as `key`'s.

@@ -11,7 +11,7 @@ use std::os::fd::OwnedFd;
 use rustix::fs::{MemfdFlags, SealFlags};
 use wasmux_core::{ArtifactKey, ArtifactLookup, ArtifactOrigin, ArtifactStore, Descriptor};
 
-use crate::{PrecompileCache, cache_key, map_regular_file, verified_artifact};
+use crate::{PrecompileCache, cache_key, check_entry, map_regular_file, verified_artifact};
 
 /// One entry, sealed, as an [`ArtifactStore`] that reads it and never writes.
 #[derive(Debug)]
@@ -30,7 +30,7 @@ impl PrecompileCache {
             Err(e) => return Err(e),
         };
         let bytes: &[u8] = &map;
-        if crate::entry::verify(key, bytes).is_err() {
+        if check_entry(key, &file, bytes).is_err() {
             return Ok(None);
         }
         let memfd = rustix::fs::memfd_create(
