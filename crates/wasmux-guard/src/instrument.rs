@@ -10,9 +10,11 @@
 //!   was killed and otherwise returns fresh fuel. A guest spinning in a loop, in
 //!   recursion or in tail calls is thus stopped within `FUEL` (10,000) iterations or calls, at
 //!   the cost of a few interpreted instructions each.
-//! - `grow(delta) -> delta'`: placed before each `memory.grow`; it returns the delta
-//!   when the run's memory budget allows it, else a delta no memory can take, so the
-//!   grow itself fails with -1 as the guest expects (and the denial is recorded).
+//! - `grow(delta) -> delta'`: placed before each `memory.grow` that fits the memory's
+//!   own maximum (a grow past it, or past 4 GiB, gets a delta no memory can take
+//!   without asking: it fails whatever the limit, and is no denial of it); it returns
+//!   the delta when the run's memory budget allows it, else a delta no memory can take,
+//!   so the grow itself fails with -1 as the guest expects (and the denial is recorded).
 //! - `grow_table(delta) -> delta'`: the same before each `table.grow`, charging the
 //!   new elements to the same budget (tables hold host memory too: 100M elements are
 //!   800 MB).
@@ -50,13 +52,15 @@ pub(crate) const GROW_TABLE: &str = "grow_table";
 pub(crate) const FUEL: i32 = 10_000;
 /// A `memory.grow` delta no 32-bit memory can take (> 65536 pages).
 pub(crate) const DENIED_DELTA: u32 = u32::MAX;
+/// The most pages a 32-bit memory can have (4 GiB).
+const MAX_PAGES: u64 = 65_536;
 /// How many imports the rewrite appends.
 const ADDED_IMPORTS: u32 = 4;
 
 /// The version of the rewrite's output: part of the precompile cache key of engines
 /// that compile the rewritten module (WasmEdge AOT). Bump it on any change to what
 /// [`instrument`] emits, so no cached native code of an older rewrite is reused.
-pub const REWRITE_VERSION: u32 = 3;
+pub const REWRITE_VERSION: u32 = 4;
 
 /// Which guards an engine needs beyond fuel and memory, which every rewrite gets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -115,9 +119,12 @@ struct Shape {
     imported_globals: u32,
     globals: u32,
     initial_memory: u64,
-    /// Memory 0 declares a maximum of 0 pages: it may never grow. wasm3 reads such a
-    /// maximum as none and grows it, so the rewrite denies those grows itself.
-    memory_never_grows: bool,
+    /// The most pages memory 0 may ever have: its declared maximum, else 65,536 (4 GiB);
+    /// `None` for a 64-bit memory. A grow past it fails whatever the limit, so the
+    /// rewrite refuses it without asking the host: asked, the host would count it as a
+    /// denial by the limit (and wasm3 reads a maximum of 0 as none, and grew such a
+    /// memory).
+    memory_ceiling: Option<u64>,
     initial_table_elements: u64,
     /// Result types of each type index (empty for non-function types).
     results: Vec<Vec<wasmparser::ValType>>,
@@ -175,7 +182,8 @@ fn shape(bytes: &[u8]) -> Result<Shape, wasmparser::BinaryReaderError> {
                 if let Some(memory) = s.into_iter().next() {
                     let memory = memory?;
                     shape.initial_memory = memory.initial.saturating_mul(65536);
-                    shape.memory_never_grows = memory.maximum == Some(0);
+                    shape.memory_ceiling = (!memory.memory64)
+                        .then(|| memory.maximum.unwrap_or(MAX_PAGES).min(MAX_PAGES));
                 }
             }
             _ => {}
@@ -251,6 +259,7 @@ pub fn instrument(bytes: &[u8], guards: Guards) -> Result<Instrumented, RewriteE
         grow_table: shape.imported_functions + 3,
         fuel: globals,
         depth: globals + 1,
+        scratch: globals + 2,
         max_depth: guards.max_depth,
         multi_results,
         wrapper_types,
@@ -293,6 +302,8 @@ struct Guard {
     fuel: u32,
     /// Global index of the call-depth counter.
     depth: u32,
+    /// Global index of a scratch word: a `memory.grow`'s delta, needed twice.
+    scratch: u32,
     max_depth: Option<u32>,
     /// Result lists that need a type of their own to type a wrapping block.
     multi_results: Vec<Vec<wasmparser::ValType>>,
@@ -338,6 +349,7 @@ impl Guard {
             shared: false,
         };
         globals.global(ty, &ConstExpr::i32_const(FUEL));
+        globals.global(ty, &ConstExpr::i32_const(0));
         globals.global(ty, &ConstExpr::i32_const(0));
         self.emitted.globals = true;
     }
@@ -535,12 +547,23 @@ impl Reencode for Guard {
                     | Operator::ReturnCallRef { .. }
             );
             match operator {
-                Operator::MemoryGrow { mem: 0 } if self.shape.memory_never_grows => {
-                    // delta == 0 ? 0 : DENIED_DELTA, so only a grow by nothing succeeds.
-                    f.instruction(&Instruction::I32Const(0))
-                        .instruction(&Instruction::I32Ne)
+                Operator::MemoryGrow { mem: 0 } if self.shape.memory_ceiling.is_some() => {
+                    let ceiling = self.shape.memory_ceiling.unwrap_or(MAX_PAGES);
+                    // size + delta > ceiling ? DENIED_DELTA : grow(delta)
+                    f.instruction(&Instruction::GlobalSet(self.scratch))
+                        .instruction(&Instruction::MemorySize(0))
+                        .instruction(&Instruction::I64ExtendI32U)
+                        .instruction(&Instruction::GlobalGet(self.scratch))
+                        .instruction(&Instruction::I64ExtendI32U)
+                        .instruction(&Instruction::I64Add)
+                        .instruction(&Instruction::I64Const(ceiling as i64))
+                        .instruction(&Instruction::I64GtU)
+                        .instruction(&Instruction::If(BlockType::Result(ValType::I32)))
                         .instruction(&Instruction::I32Const(DENIED_DELTA as i32))
-                        .instruction(&Instruction::I32Mul);
+                        .instruction(&Instruction::Else)
+                        .instruction(&Instruction::GlobalGet(self.scratch))
+                        .instruction(&Instruction::Call(self.grow))
+                        .instruction(&Instruction::End);
                 }
                 Operator::MemoryGrow { mem: 0 } => {
                     f.instruction(&Instruction::Call(self.grow));

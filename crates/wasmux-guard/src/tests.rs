@@ -154,21 +154,29 @@ fn memory_grow_asks_first_and_a_refusal_fails_the_grow() {
     assert_eq!(result, Ok(-1));
 }
 
-/// A memory declared with a maximum of 0 pages never grows, whatever the engine makes
-/// of that maximum (wasm3 reads it as none): the rewrite answers the grow itself,
-/// -1, and a grow by 0 still succeeds.
+/// A grow past the memory's own maximum (or past 4 GiB) fails without asking the host,
+/// so the memory limit never counts it as a denial (as on wasmtime and wasmer); a grow
+/// within the maximum is asked as before. A maximum of 0 pages holds too, whatever the
+/// engine makes of it (wasm3 reads it as none), and a grow by 0 still succeeds.
 #[test]
-fn a_memory_whose_maximum_is_zero_never_grows() {
-    for (delta, expected) in [(1, -1), (0, 0)] {
+fn a_grow_past_the_maximum_is_refused_without_asking_the_host() {
+    for (memory, delta, expected, asked) in [
+        ("(memory 0 0)", 1, -1, vec![]),
+        ("(memory 0 0)", 0, 0, vec![0]),
+        ("(memory 1 5)", 8, -1, vec![]),
+        ("(memory 1 5)", 4, 1, vec![4]),
+        ("(memory 1)", 70_000, -1, vec![]),
+        ("(memory 1)", 3, 1, vec![3]),
+    ] {
         let wat = format!(
-            r#"(module (memory 0 0)
+            r#"(module {memory}
                 (func (export "run") (result i32) (memory.grow (i32.const {delta}))))"#
         );
         let (result, seen) = run(&wat, Guards::default());
         assert_eq!(
             (result, seen.grows),
-            (Ok(expected), vec![]),
-            "grow by {delta}"
+            (Ok(expected), asked),
+            "{memory} grown by {delta}"
         );
     }
 }

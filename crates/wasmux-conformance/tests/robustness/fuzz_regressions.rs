@@ -68,8 +68,8 @@ fn differential_inputs_end_alike_on_every_engine() {
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
 }
 
-/// wasm3's compiler finds no operation for a commutative binary operator (`i64.mul`,
-/// 0x7e; `i64.eq`, 0x51) whose operands both sit in registers, a state its
+/// wasm3's compiler finds no operation for a binary operator (`i64.mul`, 0x7e; `i64.eq`,
+/// 0x51; `i64.rotr`, 0x8a) whose operands both sit in registers, a state its
 /// single-register code generator does not expect: it refuses a valid module (a failed
 /// run, 126), never runs it to a wrong result; the other engines agree with wasmtime.
 #[test]
