@@ -36,6 +36,27 @@ impl MemoryBudget {
         true
     }
 
+    /// [`request_grow`](Self::request_grow) for a memory that may hold at most
+    /// `maximum` bytes (its own declared maximum, or what its index type can address). A
+    /// grow past that fails whatever the limit, so it is refused here without being
+    /// charged or counted as a denial: counted, the run would end "out of memory" where
+    /// the guest only asked for more than its own memory may have.
+    pub fn request_grow_within(&mut self, current: u64, desired: u64, maximum: Option<u64>) -> bool {
+        maximum.is_none_or(|maximum| desired <= maximum) && self.request_grow(current, desired)
+    }
+
+    /// [`request_table_grow`](Self::request_table_grow) for a table of at most `maximum`
+    /// elements, as [`request_grow_within`](Self::request_grow_within) for memory.
+    pub fn request_table_grow_within(
+        &mut self,
+        current: u64,
+        desired: u64,
+        maximum: Option<u64>,
+    ) -> bool {
+        maximum.is_none_or(|maximum| desired <= maximum)
+            && self.request_table_grow(current, desired)
+    }
+
     /// One table asks to grow from `current` to `desired` elements (a new table asks
     /// from 0), counted at [`TABLE_ELEMENT_BYTES`] each in the same budget as memory.
     pub fn request_table_grow(&mut self, current: u64, desired: u64) -> bool {
@@ -73,6 +94,18 @@ mod tests {
         budget.observe(10);
         assert!(budget.request_grow(10, 60));
         assert!(!budget.denied());
+    }
+
+    #[test]
+    fn a_grow_past_the_maximum_is_refused_but_neither_charged_nor_a_denial() {
+        let mut budget = MemoryBudget::new(Some(100));
+        assert!(!budget.request_grow_within(10, 90, Some(50)));
+        assert!(!budget.denied());
+        assert!(budget.request_grow_within(10, 100, Some(100)));
+        assert!(!budget.request_table_grow_within(0, 7, Some(6)));
+        assert!(!budget.denied());
+        assert!(!budget.request_grow_within(100, 101, None));
+        assert!(budget.denied());
     }
 
     #[test]

@@ -354,6 +354,31 @@ impl Guard {
         self.emitted.globals = true;
     }
 
+    /// Before a `memory.grow` of memory 0: the delta the grow is to take. A 32-bit
+    /// memory's grow past its ceiling gets [`DENIED_DELTA`] without asking the host
+    /// (`size + delta > ceiling ? DENIED_DELTA : grow(delta)`, the delta kept in the
+    /// scratch global); any other grow asks the host's `grow`.
+    fn guard_memory_grow(&self, f: &mut wasm_encoder::Function) {
+        let Some(ceiling) = self.shape.memory_ceiling else {
+            f.instruction(&Instruction::Call(self.grow));
+            return;
+        };
+        f.instruction(&Instruction::GlobalSet(self.scratch))
+            .instruction(&Instruction::MemorySize(0))
+            .instruction(&Instruction::I64ExtendI32U)
+            .instruction(&Instruction::GlobalGet(self.scratch))
+            .instruction(&Instruction::I64ExtendI32U)
+            .instruction(&Instruction::I64Add)
+            .instruction(&Instruction::I64Const(ceiling as i64))
+            .instruction(&Instruction::I64GtU)
+            .instruction(&Instruction::If(BlockType::Result(ValType::I32)))
+            .instruction(&Instruction::I32Const(DENIED_DELTA as i32))
+            .instruction(&Instruction::Else)
+            .instruction(&Instruction::GlobalGet(self.scratch))
+            .instruction(&Instruction::Call(self.grow))
+            .instruction(&Instruction::End);
+    }
+
     /// At function entry and after `loop`: spend one unit of fuel, or poll the host
     /// when none is left.
     fn loop_check(&self, f: &mut wasm_encoder::Function) {
@@ -547,27 +572,7 @@ impl Reencode for Guard {
                     | Operator::ReturnCallRef { .. }
             );
             match operator {
-                Operator::MemoryGrow { mem: 0 } if self.shape.memory_ceiling.is_some() => {
-                    let ceiling = self.shape.memory_ceiling.unwrap_or(MAX_PAGES);
-                    // size + delta > ceiling ? DENIED_DELTA : grow(delta)
-                    f.instruction(&Instruction::GlobalSet(self.scratch))
-                        .instruction(&Instruction::MemorySize(0))
-                        .instruction(&Instruction::I64ExtendI32U)
-                        .instruction(&Instruction::GlobalGet(self.scratch))
-                        .instruction(&Instruction::I64ExtendI32U)
-                        .instruction(&Instruction::I64Add)
-                        .instruction(&Instruction::I64Const(ceiling as i64))
-                        .instruction(&Instruction::I64GtU)
-                        .instruction(&Instruction::If(BlockType::Result(ValType::I32)))
-                        .instruction(&Instruction::I32Const(DENIED_DELTA as i32))
-                        .instruction(&Instruction::Else)
-                        .instruction(&Instruction::GlobalGet(self.scratch))
-                        .instruction(&Instruction::Call(self.grow))
-                        .instruction(&Instruction::End);
-                }
-                Operator::MemoryGrow { mem: 0 } => {
-                    f.instruction(&Instruction::Call(self.grow));
-                }
+                Operator::MemoryGrow { mem: 0 } => self.guard_memory_grow(&mut f),
                 Operator::TableGrow { .. } => {
                     f.instruction(&Instruction::Call(self.grow_table));
                 }

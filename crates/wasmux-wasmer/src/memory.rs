@@ -174,22 +174,19 @@ impl LinearMemory for BudgetedMemory {
         self.inner.style()
     }
 
-    /// A grow the memory cannot take whatever the limit (past its own maximum, or past
-    /// 4 GiB) fails without asking the budget: asked, the budget would record a denial,
-    /// and the run would end "out of memory" where every other engine reports what the
-    /// guest did next (found by the differential fuzzer: `(memory 0 0)` grown by a
-    /// huge delta, then read).
+    /// The budget is told the memory's own maximum (or 4 GiB): a grow past it fails
+    /// without counting as a denial by the limit (found by the differential fuzzer:
+    /// `(memory 0 0)` grown by a huge delta, then read, ended "out of memory").
     fn grow(&mut self, delta: Pages) -> Result<Pages, MemoryError> {
         let current = self.inner.size();
         let desired = Pages(current.0.saturating_add(delta.0));
         let ceiling = self.inner.ty().maximum.unwrap_or(Pages::max_value());
-        if desired > ceiling.min(Pages::max_value()) {
-            return Err(MemoryError::CouldNotGrow {
-                current,
-                attempted_delta: delta,
-            });
-        }
-        if !self.budget.request(current, desired) {
+        let allowed = self.budget.lock().request_grow_within(
+            current.bytes().0 as u64,
+            desired.bytes().0 as u64,
+            Some(ceiling.bytes().0 as u64),
+        );
+        if !allowed {
             return Err(MemoryError::CouldNotGrow {
                 current,
                 attempted_delta: delta,

@@ -108,11 +108,9 @@ impl ComponentState {
 }
 
 /// wasmtime asks the limiter before it checks the memory's or table's own maximum, so
-/// a grow beyond that maximum is refused here without being charged: charged, it would
-/// count as a denial by the limit (the run ending "out of memory" where the other
-/// engines report what the guest did next, found by the differential fuzzer), and it
-/// would stay counted after wasmtime refused it, so a later grow within the limit
-/// would be denied.
+/// the budget is told that maximum: a grow past it is refused without being charged or
+/// counted as a denial (charged, it would also stay counted after wasmtime refused it,
+/// and a later grow within the limit would be denied; found by the differential fuzzer).
 impl<W: Send> ResourceLimiter for HostState<W> {
     fn memory_growing(
         &mut self,
@@ -120,10 +118,11 @@ impl<W: Send> ResourceLimiter for HostState<W> {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if maximum.is_some_and(|maximum| desired > maximum) {
-            return Ok(false);
-        }
-        Ok(self.budget.request_grow(current as u64, desired as u64))
+        Ok(self.budget.request_grow_within(
+            current as u64,
+            desired as u64,
+            maximum.map(|maximum| maximum as u64),
+        ))
     }
 
     fn table_growing(
@@ -132,12 +131,11 @@ impl<W: Send> ResourceLimiter for HostState<W> {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if maximum.is_some_and(|maximum| desired > maximum) {
-            return Ok(false);
-        }
-        Ok(self
-            .budget
-            .request_table_grow(current as u64, desired as u64))
+        Ok(self.budget.request_table_grow_within(
+            current as u64,
+            desired as u64,
+            maximum.map(|maximum| maximum as u64),
+        ))
     }
 }
 
