@@ -41,7 +41,12 @@ impl MemoryBudget {
     /// grow past that fails whatever the limit, so it is refused here without being
     /// charged or counted as a denial: counted, the run would end "out of memory" where
     /// the guest only asked for more than its own memory may have.
-    pub fn request_grow_within(&mut self, current: u64, desired: u64, maximum: Option<u64>) -> bool {
+    pub fn request_grow_within(
+        &mut self,
+        current: u64,
+        desired: u64,
+        maximum: Option<u64>,
+    ) -> bool {
         maximum.is_none_or(|maximum| desired <= maximum) && self.request_grow(current, desired)
     }
 
